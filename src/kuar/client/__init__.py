@@ -1,0 +1,63 @@
+"""Talking to the API server: configuration, transport, errors, discovery and manifests.
+
+The only package of kuar that speaks HTTP to kube-apiserver. Typed access (``Api[T]``) builds
+on :class:`Client`.
+"""
+
+from kuar.client.config import ClientConfig, ConfigError, load_config
+from kuar.client.discovery import Discovery, ResourceInfo, UnknownKind
+from kuar.client.errors import (
+    AlreadyExists,
+    ApiError,
+    BadRequest,
+    Cause,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    MethodNotAllowed,
+    NotFound,
+    ServerError,
+    ServerTimeout,
+    TooManyRequests,
+    TransportError,
+    Unauthorized,
+)
+from kuar.client.manifests import (
+    ManifestError,
+    apply_manifests,
+    load_manifests,
+    parse_manifests,
+    wait_crd_established,
+)
+from kuar.client.transport import Client
+
+__all__ = [
+    "AlreadyExists",
+    "ApiError",
+    "BadRequest",
+    "Cause",
+    "Client",
+    "ClientConfig",
+    "ConfigError",
+    "Conflict",
+    "Discovery",
+    "Forbidden",
+    "Gone",
+    "Invalid",
+    "ManifestError",
+    "MethodNotAllowed",
+    "NotFound",
+    "ResourceInfo",
+    "ServerError",
+    "ServerTimeout",
+    "TooManyRequests",
+    "TransportError",
+    "Unauthorized",
+    "UnknownKind",
+    "apply_manifests",
+    "load_config",
+    "load_manifests",
+    "parse_manifests",
+    "wait_crd_established",
+]

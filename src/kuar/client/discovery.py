@@ -1,0 +1,85 @@
+"""API discovery: which resource (plural, scope, URL) serves a given apiVersion and kind.
+
+Place in the pipeline: used by the manifest applier and by untyped access to resolve a kind to
+its URL. Known as the RESTMapper in client-go and ``kube::discovery`` in kube-rs.
+
+Guarantees: a group-version is fetched once and cached; a miss refetches that group-version
+once, so kinds added by a CRD a moment ago are found. Errors: an unknown group-version or kind
+raises :class:`UnknownKind` with the apiVersion and kind in its message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kuar.client.errors import NotFound
+from kuar.client.transport import Client
+
+
+class UnknownKind(LookupError):
+    """The API server serves no resource for this apiVersion and kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """Where a kind lives: ``group``/``version``, ``plural`` name and scope."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        """``group/version``, or just ``version`` for the core group."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        """The collection URL, or an object's URL when ``name`` is given."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """``'apps/v1'`` -> ``('apps', 'v1')``; ``'v1'`` -> ``('', 'v1')``."""
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+class Discovery:
+    """A cache of the API server's resource lists, one entry per group-version."""
+
+    def __init__(self, client: Client) -> None:
+        """Create an empty cache bound to ``client``."""
+        self._client = client
+        self._cache: dict[str, dict[str, ResourceInfo]] = {}
+
+    async def _fetch(self, api_version: str) -> dict[str, ResourceInfo]:
+        group, version = split_api_version(api_version)
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            body = await self._client.request("GET", path)
+        except NotFound:
+            return {}
+        kinds: dict[str, ResourceInfo] = {}
+        for res in body.get("resources", []):
+            if "/" in res["name"]:  # a subresource such as pods/status
+                continue
+            kinds[res["kind"]] = ResourceInfo(
+                group, version, res["kind"], res["name"], bool(res["namespaced"])
+            )
+        self._cache[api_version] = kinds
+        return kinds
+
+    async def resolve(self, api_version: str, kind: str) -> ResourceInfo:
+        """Return the resource serving ``kind`` in ``api_version``; refetch once on a miss."""
+        kinds = self._cache.get(api_version)
+        if kinds is None or kind not in kinds:
+            kinds = await self._fetch(api_version)
+        if kind not in kinds:
+            raise UnknownKind(f'the server has no resource for kind "{kind}" in "{api_version}"')
+        return kinds[kind]

@@ -1,0 +1,100 @@
+"""pytest fixtures on the real local control plane (loaded automatically with kuar).
+
+Fixtures:
+- ``control_plane`` (session): etcd, kube-apiserver, kube-controller-manager and
+  kube-scheduler, started once per test session and stopped at its end.
+- ``kubeconfig`` (session): path of the admin kubeconfig.
+- ``kube_client`` (function, async): a :class:`kuar.client.Client` for the admin.
+- ``namespace`` (function): a fresh namespace, deleted after the test.
+- ``kubectl`` (session): runs the real kubectl against the control plane.
+
+Tests that must break the control plane (kill the API server, compact etcd) start their own
+:class:`~kuar.testing.ControlPlane` instead of using the shared one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kuar.client import Client, NotFound, load_config
+from kuar.testing.controlplane import ControlPlane, ControlPlaneSettings
+
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """The session's control plane (with controller-manager and scheduler)."""
+    plane = ControlPlane(
+        ControlPlaneSettings(with_controller_manager=True, with_scheduler=True)
+    )
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane: ControlPlane) -> Path:
+    """The admin kubeconfig of the session's control plane."""
+    return control_plane.kubeconfig
+
+
+@pytest.fixture
+async def kube_client(kubeconfig: Path) -> AsyncIterator[Client]:
+    """An admin client, closed after the test."""
+    client = Client(await load_config(kubeconfig))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def make_kubectl(plane: ControlPlane, kubeconfig: Path | None = None) -> Kubectl:
+    """A function running the real kubectl against ``plane`` (admin unless ``kubeconfig``)."""
+    assert plane.assets is not None
+    binary = str(plane.assets.path("kubectl"))
+    config = str(kubeconfig or plane.kubeconfig)
+
+    def kubectl(
+        *args: str, check: bool = True, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [binary, f"--kubeconfig={config}", *args], capture_output=True, text=True,
+            input=input, timeout=timeout, check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+            )
+        return proc
+
+    return kubectl
+
+
+@pytest.fixture(scope="session")
+def kubectl(control_plane: ControlPlane) -> Kubectl:
+    """Run the real kubectl as admin: ``kubectl("get", "pods", "-n", ns)``."""
+    return make_kubectl(control_plane)
+
+
+@pytest.fixture
+async def namespace(kube_client: Client) -> AsyncIterator[str]:
+    """A fresh namespace ``t-<random>``; deleted (in the background) after the test."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    await kube_client.request("POST", "/api/v1/namespaces", body=body)
+    try:
+        yield name
+    finally:
+        try:
+            await kube_client.request("DELETE", f"/api/v1/namespaces/{name}")
+        except NotFound:
+            pass
