@@ -380,9 +380,11 @@ class ControlPlane:
             f"{self.server}/readyz", self._admin_context(),
         )
 
-    def _component_kubeconfig(self, name: str, user: str) -> Path:
+    def _component_kubeconfig(
+        self, name: str, user: str, groups: tuple[str, ...] = ()
+    ) -> Path:
         assert self._ca is not None
-        pair = self._ca.issue_client(user)
+        pair = self._ca.issue_client(user, groups)
         path = self._dir(name) / "kubeconfig"
         path.write_text(yaml.safe_dump(self.kubeconfig_dict(user, pair), sort_keys=False))
         path.chmod(0o600)
@@ -398,8 +400,11 @@ class ControlPlane:
         return ctx
 
     def _start_controller_manager(self, binary: Path) -> None:
+        # With one shared identity (no per-controller service-account credentials), the
+        # built-in system:kube-controller-manager role is too narrow for the Job and garbage
+        # collector controllers, so the controller-manager runs as an admin here.
         kubeconfig = self._component_kubeconfig(
-            "kube-controller-manager", "system:kube-controller-manager"
+            "kube-controller-manager", "system:kube-controller-manager", ("system:masters",)
         )
         pki = self._dir("pki")
         port = free_port()

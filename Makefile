@@ -1,0 +1,39 @@
+# kuar's single entry point. On a fresh machine (Python >= 3.11 and Go >= 1.26 present):
+#   make demo   installs everything and runs the main job on the local control plane
+#   make test   installs everything and runs the checks and the tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install controlplane lint typecheck unit check-generated bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from the Go
+# module proxy once (minutes, cold), then reuses the cache (~/.cache/kuar/controlplane/...).
+controlplane: install
+	$(BIN)/kuar controlplane install
+
+demo: controlplane
+	$(BIN)/kuar demo
+
+lint: install
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: controlplane lint
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
