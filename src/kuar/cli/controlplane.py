@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from kuar.cli._common import StopSignal, friendly_errors
 from kuar.testing import ControlPlane, ControlPlaneSettings, install
@@ -21,7 +28,7 @@ def install_with_progress(force: bool = False) -> Assets:
         TextColumn("building {task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("packages"), TimeElapsedColumn(), console=console, transient=False,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(step: str, done: int, total: int) -> None:
             if step not in tasks:

@@ -88,7 +88,7 @@ async def load_config(
     cfg = kclient.Configuration()
     if path is None:
         try:
-            kconfig.load_incluster_config(client_configuration=cfg)
+            kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except kconfig.ConfigException as exc:
             raise ConfigError(f"no kubeconfig found and not in a cluster: {exc}") from exc
         ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -11,7 +11,6 @@ connection for its whole life, so the pool size bounds concurrent watches plus r
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -128,7 +127,7 @@ class Client:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"{method} {path}: {exc or type(exc).__name__}") from exc
         decoded: Any = None
         if raw:
@@ -183,7 +182,7 @@ class Client:
                             yield json.loads(line)
                 if buffer.strip():
                     yield json.loads(buffer)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"watch {path}: {exc or type(exc).__name__}") from exc
 
     async def close(self) -> None:

@@ -489,7 +489,7 @@ class ControlPlane:
             return result
 
     def etcd_revision(self) -> int:
-        """etcd's current revision (the newest resourceVersion the API server can hand out)."""
+        """Etcd's current revision (the newest resourceVersion the API server can hand out)."""
         header = self._etcd("/v3/kv/range", {"key": _b64(b"/")})["header"]
         return int(header["revision"])
 

@@ -3,9 +3,10 @@
 Place in the pipeline: :mod:`kuar.testing.controlplane` and the local node start every binary
 through :class:`Process`.
 
-Guarantees: :meth:`Process.stop` signals only the process this object started, by its pid, waits for it, and escalates from SIGTERM to SIGKILL;
-it never looks processes up by name. On Linux the child also gets SIGKILL if the Python thread
-that started it dies, so a crashed test run does not leak an API server.
+Guarantees: :meth:`Process.stop` signals only the process this object started, by its pid,
+waits for it, and escalates from SIGTERM to SIGKILL; it never looks processes up by name. On
+Linux the child also gets SIGKILL if the Python thread that started it dies, so a crashed test
+run does not leak an API server.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Process:
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - we start children from one thread
+                preexec_fn=_die_with_parent,
             )
 
     def exit_code(self) -> int | None:

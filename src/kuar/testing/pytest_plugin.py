@@ -14,6 +14,7 @@ Tests that must break the control plane (kill the API server, compact etcd) star
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -94,7 +95,5 @@ async def namespace(kube_client: Client) -> AsyncIterator[str]:
     try:
         yield name
     finally:
-        try:
+        with contextlib.suppress(NotFound):
             await kube_client.request("DELETE", f"/api/v1/namespaces/{name}")
-        except NotFound:
-            pass

@@ -28,7 +28,8 @@ async def test_job_controller_creates_pods(kube_client: Client, namespace: str) 
 
     async def two_pods() -> None:
         pods = await kube_client.request(
-            "GET", f"/api/v1/namespaces/{namespace}/pods", params={"labelSelector": "job-name=hello"}
+            "GET", f"/api/v1/namespaces/{namespace}/pods",
+            params={"labelSelector": "job-name=hello"},
         )
         assert len(pods["items"]) == 2
         owners = {o["kind"] for p in pods["items"] for o in p["metadata"]["ownerReferences"]}

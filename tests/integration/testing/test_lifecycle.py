@@ -51,7 +51,7 @@ def test_missing_binary_fails_with_the_install_hint(tmp_path: Path) -> None:
     (tmp_path / "etcd").write_text("#!/bin/sh\n")
     (tmp_path / "etcd").chmod(0o755)
     plane = ControlPlane(ControlPlaneSettings(assets=tmp_path))
-    with pytest.raises(StartError, match="kube-apiserver not found .*kuar controlplane install"):
+    with pytest.raises(StartError, match=r"kube-apiserver not found .*kuar controlplane install"):
         plane.start()
 
 
@@ -61,7 +61,8 @@ def test_a_process_that_exits_shows_its_log(tmp_path: Path) -> None:
     broken.chmod(0o755)
     (tmp_path / "etcd").symlink_to(install().path("etcd"))
     plane = ControlPlane(ControlPlaneSettings(assets=tmp_path, start_timeout=20))
-    with pytest.raises(StartError, match=r"(?s)kube-apiserver did not start: exited with code 3.*boom"):
+    expected = r"(?s)kube-apiserver did not start: exited with code 3.*boom"
+    with pytest.raises(StartError, match=expected):
         plane.start()
     assert plane.root is None
 
