@@ -1,0 +1,1 @@
+"""kuar's benchmarks: each subpackage runs with ``python -m bench.<name>`` and prints a table."""
