@@ -17,12 +17,15 @@ from rich.progress import (
 )
 
 from kuar.cli._common import StopSignal, friendly_errors
-from kuar.testing import ControlPlane, ControlPlaneSettings, install
+from kuar.testing import ControlPlane, ControlPlaneSettings, find_assets, install
 from kuar.testing.assets import Assets
 
 
 def install_with_progress(force: bool = False) -> Assets:
     """Install (build if needed) the binaries, drawing a progress bar on stderr."""
+    found = None if force else find_assets()
+    if found is not None:
+        return found
     console = Console(stderr=True)
     with Progress(
         TextColumn("building {task.description}"), BarColumn(), MofNCompleteColumn(),
