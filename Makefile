@@ -25,7 +25,7 @@ demo: controlplane
 	$(BIN)/kuar demo
 
 lint: install
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
