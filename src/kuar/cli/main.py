@@ -8,6 +8,7 @@ from kuar import __version__
 from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
 from kuar.cli.demo import demo
+from kuar.cli.generate import generate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +21,7 @@ cli.add_command(controlplane)
 cli.add_command(up)
 cli.add_command(apply)
 cli.add_command(demo)
+cli.add_command(generate)
 
 
 def main() -> None:

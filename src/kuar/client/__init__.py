@@ -4,6 +4,7 @@ The only package of kuar that speaks HTTP to kube-apiserver. Typed access (``Api
 on :class:`Client`.
 """
 
+from kuar.client.api import Api, ObjectList
 from kuar.client.config import ClientConfig, ConfigError, load_config
 from kuar.client.discovery import Discovery, ResourceInfo, UnknownKind
 from kuar.client.errors import (
@@ -34,6 +35,7 @@ from kuar.client.transport import Client
 
 __all__ = [
     "AlreadyExists",
+    "Api",
     "ApiError",
     "BadRequest",
     "Cause",
@@ -48,6 +50,7 @@ __all__ = [
     "ManifestError",
     "MethodNotAllowed",
     "NotFound",
+    "ObjectList",
     "ResourceInfo",
     "ServerError",
     "ServerTimeout",

@@ -10,38 +10,15 @@ raises :class:`UnknownKind` with the apiVersion and kind in its message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kuar.client.errors import NotFound
 from kuar.client.transport import Client
+from kuar.resources.info import ResourceInfo
+
+__all__ = ["Discovery", "ResourceInfo", "UnknownKind", "split_api_version"]
 
 
 class UnknownKind(LookupError):
     """The API server serves no resource for this apiVersion and kind."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceInfo:
-    """Where a kind lives: ``group``/``version``, ``plural`` name and scope."""
-
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-    @property
-    def api_version(self) -> str:
-        """``group/version``, or just ``version`` for the core group."""
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        """The collection URL, or an object's URL when ``name`` is given."""
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:
