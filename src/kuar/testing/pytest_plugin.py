@@ -25,6 +25,7 @@ import pytest
 
 from kuar.client import Client, NotFound, load_config
 from kuar.testing.controlplane import ControlPlane, ControlPlaneSettings
+from kuar.testing.eventually import eventually_async
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -87,11 +88,22 @@ def kubectl(control_plane: ControlPlane) -> Kubectl:
 
 
 @pytest.fixture
-async def namespace(kube_client: Client) -> AsyncIterator[str]:
-    """A fresh namespace ``t-<random>``; deleted (in the background) after the test."""
+async def namespace(kube_client: Client, control_plane: ControlPlane) -> AsyncIterator[str]:
+    """A fresh namespace ``t-<random>``; deleted (in the background) after the test.
+
+    With the controller-manager running, it is handed over once its ``default``
+    ServiceAccount exists, since Pods cannot be created before that.
+    """
     name = f"t-{uuid.uuid4().hex[:10]}"
     body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     await kube_client.request("POST", "/api/v1/namespaces", body=body)
+    if control_plane.settings.with_controller_manager:
+        await eventually_async(
+            lambda: kube_client.request(
+                "GET", f"/api/v1/namespaces/{name}/serviceaccounts/default"
+            ),
+            timeout=30,
+        )
     try:
         yield name
     finally:
