@@ -170,7 +170,8 @@ async def test_service_names_resolve_to_local_endpoints(
         await _create(kube_client, namespace, _pod(
             node, "dns", SH_IMAGE, "printf '%s' \"$KUAR_RESOLVE\" > /dev/termination-log"))
         pod = await _wait_phase(kube_client, namespace, "dns", "Succeeded")
-        mapping = json.loads(pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"])
+        terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        mapping = json.loads(terminated["message"])
         expected = f"127.0.0.1:{local_port}"
         for host in ("web", f"web.{namespace}", f"web.{namespace}.svc",
                      f"web.{namespace}.svc.cluster.local"):
