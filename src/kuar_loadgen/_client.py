@@ -1,0 +1,261 @@
+"""A small, fast HTTP/1.1 client for open-loop load: keep-alive pools of raw asyncio protocols.
+
+Place in the pipeline: the scheduler loop of :mod:`kuar_loadgen.worker` calls
+:meth:`Pool.submit` at each request's due time; responses are parsed by ``httptools`` (the
+llhttp parser of Node.js, also used by uvicorn) and reported to the
+:class:`~kuar_loadgen.recorder.Recorder`. Why not aiohttp: docs/decisions (measured several
+times slower per request, and its session API cannot keep a request's due time while it waits
+for a connection).
+
+Guarantees:
+
+- One request at a time per connection (keep-alive, no pipelining), so a slow response never
+  delays another request's bytes behind it.
+- A request keeps its due time while it waits for a free connection or for a connection to
+  open; latency and timeouts count from that due time.
+- Every submitted request ends exactly once: a response, or an error of one kind.
+
+Caveats:
+
+- A request sent on a reused connection that the server closes before any response byte is
+  retried once on another connection (the server's keep-alive close raced with it, as
+  browsers and urllib3 assume); its due time is kept.
+- Timeouts are found by a sweep every ``timeout / 10`` s (at most 100 ms), so a timeout fires
+  up to one sweep late; this avoids a timer per request.
+- Only ``GET`` without a body; responses delimited by end-of-connection are accepted when the
+  connection ends cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections import deque
+from collections.abc import Callable
+from time import monotonic
+from typing import Any
+
+import httptools
+
+from kuar_loadgen.recorder import Recorder
+from kuar_loadgen.spec import LoadSpec, Target
+
+USER_AGENT = "kuar-loadgen/1"
+
+
+def request_bytes(target: Target, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """The wire form of the ``GET`` request for a target (built once, sent many times)."""
+    lines = [f"GET {target.path} HTTP/1.1", f"Host: {target.host_header}",
+             f"User-Agent: {USER_AGENT}", "Accept: */*"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def ssl_context(spec: LoadSpec) -> ssl.SSLContext:
+    """TLS settings for HTTPS targets: the system store, ``ca_file``, or no checks."""
+    ctx = ssl.create_default_context(cafile=spec.ca_file)
+    if spec.insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Request:
+    """One scheduled request: its due time and its bytes."""
+
+    __slots__ = ("data", "due", "retried")
+
+    def __init__(self, due: float, data: bytes) -> None:
+        self.due = due
+        self.data = data
+        self.retried = False
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection carrying at most one request at a time."""
+
+    __slots__ = ("got_bytes", "parser", "pool", "req", "served", "status", "transport")
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.req: Request | None = None
+        self.served = 0
+        self.status = 0
+        self.got_bytes = False
+
+    # -- asyncio callbacks ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.pool.connected(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.fail("protocol")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        req, self.req = self.req, None
+        pool = self.pool
+        pool.lost(self)
+        if req is not None:
+            now = monotonic()
+            if self.status and exc is None:
+                # A response delimited by the end of the connection.
+                pool.recorder.response(req.due, now, self.status)
+            elif not self.got_bytes and self.served and not req.retried:
+                req.retried = True
+                pool.pending.appendleft(req)
+            else:
+                pool.recorder.error(now, "tls" if isinstance(exc, ssl.SSLError) else "reset")
+        pool.pump()
+
+    # -- httptools callbacks --------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_message_complete(self) -> None:
+        req, self.req = self.req, None
+        if req is None:  # an unsolicited response: the server is confused
+            self.fail("protocol")
+            return
+        pool = self.pool
+        pool.recorder.response(req.due, monotonic(), self.status)
+        self.served += 1
+        self.status = 0
+        if self.parser.should_keep_alive():
+            pool.release(self)
+        elif self.transport is not None:
+            self.transport.close()
+
+    # -- used by the pool -----------------------------------------------------------------
+
+    def send(self, req: Request) -> None:
+        """Write a request; the connection must be idle."""
+        self.req = req
+        self.got_bytes = False
+        now = monotonic()
+        self.pool.recorder.sent_late(req.due, now)
+        self.transport.write(req.data)  # type: ignore[union-attr]
+
+    def fail(self, kind: str) -> None:
+        """End the current request with an error and drop the connection."""
+        req, self.req = self.req, None
+        if req is not None:
+            self.pool.recorder.error(monotonic(), kind)
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Pool:
+    """Connections to one origin; requests wait here, in due order, for a free connection."""
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop, target: Target,
+                 ssl: ssl.SSLContext | None, max_connections: int, timeout: float,
+                 recorder: Recorder) -> None:
+        self.loop = loop
+        self.target = target
+        self.ssl = ssl
+        self.max = max_connections
+        self.timeout = timeout
+        self.recorder = recorder
+        self.idle: list[Connection] = []
+        self.conns: set[Connection] = set()
+        self.pending: deque[Request] = deque()
+        self.open = 0
+        self.connecting = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, req: Request) -> None:
+        """Send now if a connection is idle, else queue (keeping the due time)."""
+        if self.idle and not self.pending:
+            self.idle.pop().send(req)
+        else:
+            self.pending.append(req)
+            self.pump()
+
+    def pump(self) -> None:
+        """Hand queued requests to idle connections; open connections for the rest."""
+        idle, pending = self.idle, self.pending
+        while pending and idle:
+            idle.pop().send(pending.popleft())
+        while len(pending) > self.connecting and self.open < self.max:
+            self.open += 1
+            self.connecting += 1
+            task = self.loop.create_task(self._connect())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def release(self, conn: Connection) -> None:
+        """A connection finished its request and stays open."""
+        if self.pending:
+            conn.send(self.pending.popleft())
+        else:
+            self.idle.append(conn)
+
+    def connected(self, conn: Connection) -> None:
+        """A new connection is ready (TLS handshake done)."""
+        self.connecting -= 1
+        self.conns.add(conn)
+        self.release(conn)
+
+    def lost(self, conn: Connection) -> None:
+        """A connection closed; forget it."""
+        if conn in self.conns:
+            self.conns.discard(conn)
+            self.open -= 1
+            with contextlib.suppress(ValueError):
+                self.idle.remove(conn)
+
+    def outstanding(self) -> int:
+        """Requests queued or in flight."""
+        return len(self.pending) + sum(1 for c in self.conns if c.req is not None)
+
+    def sweep(self, now: float, *, expire_all: bool = False) -> None:
+        """Fail requests older than the timeout (queued ones first, then in-flight ones)."""
+        deadline = float("inf") if expire_all else now - self.timeout
+        pending, rec = self.pending, self.recorder
+        while pending and pending[0].due < deadline:
+            pending.popleft()
+            rec.error(now, "timeout")
+        for conn in list(self.conns):
+            req = conn.req
+            if req is not None and req.due < deadline:
+                conn.fail("timeout")
+
+    def close(self) -> None:
+        """Close every connection and cancel connection attempts."""
+        for task in list(self.tasks):
+            task.cancel()
+        for conn in list(self.conns):
+            if conn.transport is not None:
+                conn.transport.close()
+
+    async def _connect(self) -> None:
+        t = self.target
+        factory: Callable[[], Any] = lambda: Connection(self)  # noqa: E731
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(
+                    factory, t.connect_host, t.connect_port, ssl=self.ssl,
+                    server_hostname=t.host if self.ssl is not None else None),
+                self.timeout)
+        except asyncio.CancelledError:
+            self.connecting -= 1
+            self.open -= 1
+            raise
+        except (OSError, TimeoutError, ssl.SSLError) as e:
+            self.connecting -= 1
+            self.open -= 1
+            if self.pending and not isinstance(e, TimeoutError):
+                # The attempt was made for the oldest waiting request: it fails with it.
+                self.pending.popleft()
+                kind = "tls" if isinstance(e, ssl.SSLError) else "connect"
+                self.recorder.error(monotonic(), kind)
+            self.pump()

@@ -1,0 +1,168 @@
+"""``kuar-loadgen``: the worker's command line, standalone or in a LoadTest pod.
+
+Place in the pipeline: the edge. It reads the spec from ``KUAR_LOADGEN_SPEC`` (a pod) and the
+flags (a person), runs it with :func:`kuar_loadgen.runner.run`, prints a summary (or, with
+``--json``, the result as the last line of output) and writes the compact result to
+``--result-file`` (``/dev/termination-log`` by default inside a pod, so the controller reads it
+from the pod's status).
+
+Precedence: a flag given on the command line (or through its own ``KUAR_LOADGEN_*``
+variable) overrides the same field of ``KUAR_LOADGEN_SPEC``, which overrides the defaults.
+
+Exit codes: 0 the run completed (even if requests failed; the result says how many),
+2 invalid spec, 1 the worker failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+from rich.console import Console
+from rich.table import Table
+
+from kuar_loadgen.result import TERMINATION_MESSAGE_LIMIT, LoadResult, compact
+from kuar_loadgen.runner import Observer, WorkerError, run
+from kuar_loadgen.spec import LoadSpec, SpecError, parse_header, parse_resolve, spec_from_env
+
+POD_RESULT_FILE = "/dev/termination-log"
+
+# flag name -> spec field, for the flags that map one to one.
+_FIELDS = {"rps": "rps", "duration": "duration", "timeout": "timeout",
+           "processes": "processes", "connections": "connections",
+           "shard_index": "shard_index", "shard_count": "shard_count",
+           "start_at": "start_at", "insecure": "insecure", "ca_file": "ca_file", "loop": "loop"}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"],
+                                 "auto_envvar_prefix": "KUAR_LOADGEN"})
+@click.option("--url", "urls", multiple=True, metavar="URL",
+              help="Target URL (repeatable; requests go round robin).")
+@click.option("--path", "paths", multiple=True, metavar="PATH",
+              help="Replace each URL's path by these paths in turn (repeatable).")
+@click.option("--rps", type=float, help="Total arrival rate, requests/s (all shards).")
+@click.option("--duration", type=float, help="Run length in seconds.")
+@click.option("--timeout", type=float, help="Per-request timeout in seconds, from the due time.")
+@click.option("--processes", type=int, help="Worker processes (0: one per available core).")
+@click.option("--connections", type=int, help="Keep-alive connections per process at most.")
+@click.option("--resolve", "resolve", multiple=True, metavar="HOST:PORT:ADDR",
+              help="Dial ADDR for HOST:PORT (curl style), or HOST:PORT=ADDR:PORT.")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+              help="Extra request header (repeatable).")
+@click.option("--shard-index", type=int, help="This pod's shard, 0 <= I < shard count.")
+@click.option("--shard-count", type=int, help="How many pods share --rps.")
+@click.option("--start-at", type=float, help="Shared start time, Unix seconds.")
+@click.option("--insecure/--verify", default=None, help="Skip (or do) TLS verification.")
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA bundle for HTTPS.")
+@click.option("--loop", type=click.Choice(["auto", "uvloop", "asyncio"]), help="Event loop.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (last line).")
+@click.option("--result-file", type=click.Path(dir_okay=False),
+              help=f"Also write the compact result here (default {POD_RESULT_FILE} in a pod).")
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True,
+              help="Address of the metrics server (0.0.0.0 in a pod).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: when stderr is a terminal).")
+@click.pass_context
+def main(ctx: click.Context, /, **opts: Any) -> None:
+    """Open-loop HTTP load: --rps requests/s for --duration seconds, latency from due time."""
+    try:
+        spec = build_spec(ctx, opts)
+    except SpecError as e:
+        raise click.UsageError(str(e)) from e
+    console = Console(stderr=True)
+    observers: list[Observer] = []
+    with contextlib.ExitStack() as stack:
+        show_bar = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
+        if show_bar:
+            from kuar_loadgen.progress import ProgressBar
+
+            observers.append(stack.enter_context(ProgressBar(console)))
+        if opts["metrics_port"] is not None:
+            from kuar_loadgen.progress import MetricsExporter
+
+            exporter = MetricsExporter(port=opts["metrics_port"],
+                                       address=opts["metrics_address"])
+            stack.callback(exporter.close)
+            observers.append(exporter)
+        try:
+            result = run(spec, observer=_fan_out(observers))
+        except WorkerError as e:
+            console.print(f"[red]kuar-loadgen: {e}")
+            sys.exit(1)
+    result_file = opts["result_file"] or (POD_RESULT_FILE if _in_pod() else None)
+    if result_file:
+        write_result_file(result, result_file)
+    if opts["as_json"]:
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        Console().print(summary_table(result))
+
+
+def build_spec(ctx: click.Context, opts: dict[str, Any]) -> LoadSpec:
+    """The spec from ``KUAR_LOADGEN_SPEC`` overridden by the flags that were given."""
+    data = spec_from_env()
+
+    def given(name: str) -> bool:
+        src = ctx.get_parameter_source(name)
+        return src is not None and src not in (ParameterSource.DEFAULT,
+                                                ParameterSource.DEFAULT_MAP)
+
+    for flag, fieldname in _FIELDS.items():
+        if given(flag) and opts[flag] is not None:
+            data[fieldname] = opts[flag]
+    if opts["urls"]:
+        data["urls"] = list(opts["urls"])
+    if opts["paths"]:
+        data["paths"] = list(opts["paths"])
+    if opts["resolve"]:
+        data["resolve"] = {**data.get("resolve", {}), **parse_resolve(opts["resolve"])}
+    if opts["headers"]:
+        data["headers"] = [parse_header(h) for h in opts["headers"]]
+    missing = [k for k in ("urls", "rps", "duration") if k not in data]
+    if missing:
+        raise SpecError("missing " + ", ".join(f"--{m.rstrip('s')}" if m == "urls" else f"--{m}"
+                                                for m in missing))
+    return LoadSpec.from_dict(data)
+
+
+def write_result_file(result: LoadResult, path: str) -> None:
+    """Write the result compacted to the termination-message limit."""
+    Path(path).write_text(compact(result, TERMINATION_MESSAGE_LIMIT).to_json())
+
+
+def summary_table(result: LoadResult) -> Table:
+    """A human summary of a result."""
+    t = Table(title="kuar-loadgen", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_row("requests", f"{result.requests:,}")
+    t.add_row("responses", f"{result.responses:,}")
+    t.add_row("errors", f"{result.errors:,} {result.error_kinds or ''}")
+    t.add_row("target rps", f"{result.target_rps:,.1f}")
+    t.add_row("achieved rps", f"{result.achieved_rps:,.1f}")
+    for k in ("p50", "p90", "p99", "p999", "max"):
+        t.add_row(f"latency {k}", f"{result.latency_ms[k]:,.3f} ms")
+    t.add_row("lateness p99", f"{result.lateness_ms['p99']:,.3f} ms")
+    t.add_row("status codes", ", ".join(f"{k}: {v:,}" for k, v in result.status_codes.items()))
+    t.add_row("processes", str(result.processes))
+    return t
+
+
+def _fan_out(observers: list[Observer]) -> Observer | None:
+    if not observers:
+        return None
+    if len(observers) == 1:
+        return observers[0]
+    from kuar_loadgen.progress import Observers
+
+    return Observers(observers)
+
+
+def _in_pod() -> bool:
+    return "KUBERNETES_SERVICE_HOST" in os.environ and os.path.exists(POD_RESULT_FILE)

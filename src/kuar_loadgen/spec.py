@@ -1,0 +1,340 @@
+"""What one load-generator pod must do: the worker's single contract with the controller.
+
+Place in the pipeline: the LoadTest controller builds a :class:`LoadSpec` and hands it to a pod
+as the JSON environment variable ``KUAR_LOADGEN_SPEC`` (:meth:`LoadSpec.to_env`); the pod's
+``kuar-loadgen`` reads it back with :func:`spec_from_env`, lets CLI flags override single
+fields, and runs it (:mod:`kuar_loadgen.runner`). Standalone users only use the flags.
+
+Guarantees:
+
+- A :class:`LoadSpec` is validated when built; an invalid one raises :class:`SpecError` (a
+  ``ValueError``) naming the field, so a pod fails fast with a readable message.
+- ``to_dict``/``from_dict`` round-trip exactly; unknown keys are refused (typos in a pod spec
+  are errors, not silently ignored defaults).
+- Sharding is exact: with ``shard_count = N`` every pod gets the same ``rps`` (the *total*
+  rate) and issues the global requests ``i`` with ``i % N == shard_index``, so N pods together
+  issue exactly the schedule of one pod at the total rate (see :mod:`kuar_loadgen.schedule`).
+
+Caveats: ``resolve`` works like ``curl --resolve``: the URL's host still names the server (Host
+header, TLS server name and certificate check); only the TCP address changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+SPEC_ENV = "KUAR_LOADGEN_SPEC"
+"""Environment variable holding the whole spec as a JSON object (the pod-friendly form)."""
+
+JOB_INDEX_ENV = "JOB_COMPLETION_INDEX"
+"""Set by Kubernetes in pods of an Indexed Job; used as ``shard_index`` when none is given."""
+
+LoopKind = Literal["auto", "uvloop", "asyncio"]
+
+
+class SpecError(ValueError):
+    """The spec is invalid; the message names the field."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """One URL resolved for the client: where to connect and what to send."""
+
+    url: str
+    """The URL as given (after joining a path)."""
+    scheme: str
+    """``http`` or ``https``."""
+    host: str
+    """Host name of the URL: Host header, TLS server name and certificate check use it."""
+    port: int
+    """Port of the URL (80/443 when the URL has none)."""
+    connect_host: str
+    """Address actually dialled: ``host`` unless ``resolve`` maps ``host:port`` elsewhere."""
+    connect_port: int
+    """Port actually dialled."""
+    path: str
+    """Request target: path plus query string, at least ``/``."""
+
+    @property
+    def origin(self) -> tuple[str, str, int, str, int]:
+        """Key of the connection pool: requests with equal origins share connections."""
+        return (self.scheme, self.connect_host, self.connect_port, self.host, self.port)
+
+    @property
+    def host_header(self) -> str:
+        """Value of the Host header (the port is left out when it is the scheme's default)."""
+        default = 443 if self.scheme == "https" else 80
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadSpec:
+    """An open-loop, constant-arrival-rate load: ``rps`` requests/s for ``duration`` seconds."""
+
+    urls: tuple[str, ...]
+    """Targets, ``http://`` or ``https://``; requests go round robin over them (after ``paths``)."""
+    rps: float
+    """Total arrival rate over all shards, requests per second (> 0)."""
+    duration: float
+    """Length of the run in seconds: requests are due in ``[t0, t0 + duration)``."""
+    paths: tuple[str, ...] = ()
+    """If given, each URL's path is replaced by each of these (LoadTest's ``spec.paths``)."""
+    timeout: float = 10.0
+    """Per-request limit in seconds, counted from the due time (pool waits included), like a
+    user who gives up; 10 s is longer than any healthy service answers and short enough that a
+    dead target does not pile up more than ``rps * 10`` outstanding requests."""
+    processes: int = 0
+    """Worker processes in this pod; 0 means one per available core (affinity and cgroup
+    quota), because one Python process uses one core."""
+    connections: int = 256
+    """Keep-alive connections per process at most. Open loop needs ``rate * latency`` of them
+    (1,000 rps at 250 ms); beyond that requests wait for a connection, still timed from due."""
+    resolve: Mapping[str, str] = field(default_factory=dict)
+    """``"host:port" -> "address:port"`` overrides, like ``curl --resolve``."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra request headers."""
+    shard_index: int = 0
+    """Which shard this pod is, ``0 <= shard_index < shard_count``."""
+    shard_count: int = 1
+    """How many pods share ``rps``."""
+    start_at: float | None = None
+    """Wall-clock start (Unix seconds) shared by all shards so their schedules interleave;
+    ``None`` starts as soon as the workers are ready. A start already past begins now."""
+    insecure: bool = False
+    """Skip TLS certificate verification (self-signed test services)."""
+    ca_file: str | None = None
+    """PEM bundle to verify HTTPS targets with, instead of the system store."""
+    loop: LoopKind = "auto"
+    """Event loop: ``auto`` uses uvloop when installed (measured faster, see
+    docs/decisions), ``asyncio`` forces the standard loop."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- derived values -------------------------------------------------------------------
+
+    def targets(self) -> tuple[Target, ...]:
+        """The resolved targets, in round-robin order."""
+        out: list[Target] = []
+        for url in self.urls:
+            parts = urlsplit(url)
+            query = f"?{parts.query}" if parts.query else ""
+            paths = self.paths or ((parts.path or "/") + query,)
+            for path in paths:
+                out.append(self._target(url, path))
+        return tuple(out)
+
+    def _target(self, url: str, path: str) -> Target:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        connect_host, connect_port = host, port
+        mapped = self.resolve.get(f"{host}:{port}")
+        if mapped is not None:
+            connect_host, connect_port = _split_host_port(mapped, "resolve")
+        full = f"{parts.scheme}://{parts.netloc}{path}"
+        return Target(url=full, scheme=parts.scheme, host=host, port=port,
+                      connect_host=connect_host, connect_port=connect_port, path=path)
+
+    @property
+    def shard_rps(self) -> float:
+        """The rate this pod issues: its share of ``rps``."""
+        return self.rps / self.shard_count
+
+    # -- serialisation ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        d = asdict(self)
+        d["urls"] = list(self.urls)
+        d["paths"] = list(self.paths)
+        d["headers"] = [list(h) for h in self.headers]
+        d["resolve"] = dict(self.resolve)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadSpec:
+        """Build from a mapping such as the JSON of :data:`SPEC_ENV`; unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"unknown spec field(s): {', '.join(unknown)}")
+        kw = dict(data)
+        try:
+            for key in ("urls", "paths"):
+                if key in kw:
+                    kw[key] = _str_tuple(kw[key], key)
+            if "headers" in kw:
+                kw["headers"] = tuple((str(k), str(v)) for k, v in _pairs(kw["headers"]))
+            if "resolve" in kw:
+                kw["resolve"] = {str(k): str(v) for k, v in dict(kw["resolve"]).items()}
+            for key in ("rps", "duration", "timeout"):
+                if key in kw:
+                    kw[key] = float(kw[key])
+            if kw.get("start_at") is not None:
+                kw["start_at"] = float(kw["start_at"])
+            for key in ("processes", "connections", "shard_index", "shard_count"):
+                if key in kw:
+                    kw[key] = _int(kw[key], key)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, SpecError):
+                raise
+            raise SpecError(f"bad spec value: {e}") from e
+        if "urls" not in kw or "rps" not in kw or "duration" not in kw:
+            raise SpecError("spec needs urls, rps and duration")
+        return cls(**kw)
+
+    def to_json(self) -> str:
+        """Compact JSON of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    def to_env(self) -> dict[str, str]:
+        """Environment for a pod: ``{KUAR_LOADGEN_SPEC: json}``."""
+        return {SPEC_ENV: self.to_json()}
+
+
+def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The spec fields found in the environment (possibly incomplete; flags may add the rest).
+
+    Reads :data:`SPEC_ENV` (a JSON object); ``shard_index`` falls back to
+    :data:`JOB_INDEX_ENV`, so an Indexed Job needs no per-pod environment.
+    """
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    raw = env.get(SPEC_ENV)
+    if raw:
+        try:
+            loaded = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"{SPEC_ENV} is not valid JSON: {e}") from e
+        if not isinstance(loaded, dict):
+            raise SpecError(f"{SPEC_ENV} must be a JSON object")
+        data.update(loaded)
+    if "shard_index" not in data and env.get(JOB_INDEX_ENV):
+        data["shard_index"] = _int(env[JOB_INDEX_ENV], JOB_INDEX_ENV)
+    return data
+
+
+def parse_resolve(items: Iterable[str]) -> dict[str, str]:
+    """Parse ``--resolve`` items: ``HOST:PORT:ADDR`` (curl) or ``HOST:PORT=ADDR:PORT``."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" in item:
+            key, _, value = item.partition("=")
+            _split_host_port(key, "resolve")
+            _split_host_port(value, "resolve")
+        else:
+            host, port, addr = [*item.split(":", 2), "", ""][:3]
+            if not (host and port and addr):
+                raise SpecError(
+                    f"resolve: expected HOST:PORT:ADDR or HOST:PORT=ADDR:PORT: {item!r}")
+            key, value = f"{host}:{port}", f"{addr}:{port}"
+            _split_host_port(key, "resolve")
+        out[key] = value
+    return out
+
+
+def parse_header(item: str) -> tuple[str, str]:
+    """Parse a ``Name: value`` header."""
+    name, sep, value = item.partition(":")
+    if not sep or not name.strip():
+        raise SpecError(f"header: expected 'Name: value': {item!r}")
+    return name.strip(), value.strip()
+
+
+def available_cpus() -> int:
+    """Cores this process may use: CPU affinity, capped by a cgroup v2 CPU quota (pod limits)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+# -- validation helpers ---------------------------------------------------------------------
+
+
+def _validate(s: LoadSpec) -> None:
+    if not s.urls:
+        raise SpecError("urls: at least one URL is needed")
+    for url in s.urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise SpecError(f"urls: only http:// and https:// are supported: {url!r}")
+        if not parts.hostname:
+            raise SpecError(f"urls: no host in {url!r}")
+        try:
+            _ = parts.port
+        except ValueError as e:
+            raise SpecError(f"urls: bad port in {url!r}") from e
+    for p in s.paths:
+        if not p.startswith("/"):
+            raise SpecError(f"paths: must start with '/': {p!r}")
+    if not (math.isfinite(s.rps) and s.rps > 0):
+        raise SpecError(f"rps: must be > 0, got {s.rps}")
+    if not (math.isfinite(s.duration) and s.duration > 0):
+        raise SpecError(f"duration: must be > 0, got {s.duration}")
+    if not (math.isfinite(s.timeout) and s.timeout > 0):
+        raise SpecError(f"timeout: must be > 0, got {s.timeout}")
+    if s.processes < 0:
+        raise SpecError(f"processes: must be >= 0, got {s.processes}")
+    if s.connections < 1:
+        raise SpecError(f"connections: must be >= 1, got {s.connections}")
+    if s.shard_count < 1 or not 0 <= s.shard_index < s.shard_count:
+        raise SpecError(f"shard_index/shard_count: need 0 <= {s.shard_index} < {s.shard_count}")
+    if s.loop not in ("auto", "uvloop", "asyncio"):
+        raise SpecError(f"loop: one of auto, uvloop, asyncio; got {s.loop!r}")
+    for key, value in s.resolve.items():
+        _split_host_port(key, "resolve")
+        _split_host_port(value, "resolve")
+    for name, value in s.headers:
+        if not name or any(c in name + value for c in "\r\n") or ":" in name:
+            raise SpecError(f"headers: invalid header {name!r}")
+
+
+def _split_host_port(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SpecError(f"{what}: expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _str_tuple(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise SpecError(f"{key}: expected a list of strings")
+    return tuple(str(v) for v in value)
+
+
+def _pairs(value: Any) -> Iterable[tuple[Any, Any]]:
+    if isinstance(value, Mapping):
+        return list(value.items())
+    return [tuple(v) for v in value]
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool):
+        raise SpecError(f"{key}: expected an integer, got {value!r}")
+    try:
+        f = float(value)
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"{key}: expected an integer, got {value!r}") from e
+    if not f.is_integer():
+        raise SpecError(f"{key}: expected an integer, got {value!r}")
+    return int(f)

@@ -1,0 +1,167 @@
+"""One worker process: an event loop whose scheduler issues its slot of requests at their due times.
+
+Place in the pipeline: :mod:`kuar_loadgen.runner` starts one :func:`run_slot` per process (or
+calls it directly for one process); it drives :mod:`kuar_loadgen._client` pools and returns the
+process's :class:`~kuar_loadgen.result.LoadResult`.
+
+Guarantees:
+
+- Open loop: the scheduler issues request ``i`` at ``t0 + i / rate`` whatever the server does;
+  it never waits for a response or a connection (those waits are counted from the due time).
+- Requests already due when the scheduler wakes are all issued in that wake-up, in due order;
+  how late each was written is recorded as ``lateness_ms``.
+- The run ends when every request has completed or timed out (at most ``timeout`` plus one
+  sweep after the last due time); then all connections are closed.
+
+Caveats: timers have a resolution of about 1 ms (epoll and libuv), so requests are written up
+to ~1 ms after their due time and that lateness is part of the measured latency. The
+scheduler does not spin to do better, so an idle worker uses no CPU between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Callable, MutableSequence
+from typing import Any
+
+from kuar_loadgen._client import Pool, Request, request_bytes, ssl_context
+from kuar_loadgen.recorder import Recorder
+from kuar_loadgen.result import LoadResult
+from kuar_loadgen.schedule import Slot, slot_requests
+from kuar_loadgen.spec import LoadSpec
+
+COUNTERS = 6
+"""Slots per process in the live counters array: sent, responses, errors, outstanding,
+latency p50 (us), latency p99 (us)."""
+
+MIN_SLEEP = 0.001
+"""Shortest scheduler sleep: the timer resolution of epoll and libuv; shorter sleeps would
+either round to the same or spin."""
+
+
+def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop to run: uvloop when asked for or available (``auto``)."""
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run_slot(spec: LoadSpec, slot: Slot, *, t0_wall: float,
+             counters: MutableSequence[int] | None = None, counters_base: int = 0) -> LoadResult:
+    """Run one slot to the end in a new event loop; ``t0_wall`` is the shared start (Unix s)."""
+    with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:
+        return runner.run(_Worker(spec, slot, t0_wall, counters, counters_base).run())
+
+
+class _Worker:
+    def __init__(self, spec: LoadSpec, slot: Slot, t0_wall: float,
+                 counters: MutableSequence[int] | None, base: int) -> None:
+        self.spec = spec
+        self.slot = slot
+        self.t0_wall = t0_wall
+        self.counters = counters
+        self.base = base
+
+    async def run(self) -> LoadResult:
+        spec, slot = self.spec, self.slot
+        loop = asyncio.get_running_loop()
+        # Map the shared wall-clock start onto this process's monotonic clock.
+        t0 = time.monotonic() + (self.t0_wall - time.time())
+        rec = Recorder(t0)
+        targets = spec.targets()
+        tls = ssl_context(spec) if any(t.scheme == "https" for t in targets) else None
+        pools: dict[tuple[Any, ...], Pool] = {}
+        plan: list[tuple[Pool, bytes]] = []
+        for t in targets:
+            pool = pools.get(t.origin)
+            if pool is None:
+                pool = pools[t.origin] = Pool(
+                    loop=loop, target=t, ssl=tls if t.scheme == "https" else None,
+                    max_connections=spec.connections, timeout=spec.timeout, recorder=rec)
+            plan.append((pool, request_bytes(t, spec.headers)))
+        count = slot_requests(spec.rps, spec.duration, slot)
+        sweeper = loop.create_task(self._sweep(list(pools.values()), rec))
+        # Long-lived objects would otherwise be rescanned by every collection during the run.
+        gc.collect()
+        gc.freeze()
+        try:
+            await self._schedule(plan, t0, count)
+            await self._drain(list(pools.values()), t0)
+        finally:
+            sweeper.cancel()
+            for pool in pools.values():
+                pool.close()
+            await asyncio.sleep(0)
+            gc.unfreeze()
+        self._publish(rec, 0, percentiles=False)
+        return rec.result(requests=count, target_rps=slot_target_rps(spec, slot),
+                          duration=spec.duration, started_at=self.t0_wall, end=time.monotonic())
+
+    async def _schedule(self, plan: list[tuple[Pool, bytes]], t0: float, count: int) -> None:
+        rate = self.spec.rps
+        i, stride = self.slot.offset, self.slot.stride
+        n_targets = len(plan)
+        monotonic, sleep = time.monotonic, asyncio.sleep
+        issued = 0
+        while issued < count:
+            now = monotonic()
+            due = t0 + i / rate
+            if due > now:
+                delay = due - now
+                await sleep(delay if delay > MIN_SLEEP else MIN_SLEEP)
+                now = monotonic()
+            while issued < count:
+                due = t0 + i / rate
+                if due > now:
+                    break
+                pool, data = plan[i % n_targets]
+                pool.submit(Request(due, data))
+                i += stride
+                issued += 1
+
+    async def _drain(self, pools: list[Pool], t0: float) -> None:
+        spec = self.spec
+        deadline = t0 + spec.duration + spec.timeout + 1.0
+        # Polling keeps the hot path free of completion bookkeeping; 5 ms adds nothing to a run.
+        while any(p.outstanding() for p in pools) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        now = time.monotonic()
+        for p in pools:
+            p.sweep(now, expire_all=True)  # whatever is left has timed out
+
+    async def _sweep(self, pools: list[Pool], rec: Recorder) -> None:
+        interval = min(0.1, self.spec.timeout / 10)
+        last_publish = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for p in pools:
+                p.sweep(now)
+            # Live percentiles are of the last second's responses.
+            slow = now - last_publish >= 1.0
+            if slow:
+                last_publish = now
+            self._publish(rec, sum(p.outstanding() for p in pools), percentiles=slow)
+
+    def _publish(self, rec: Recorder, outstanding: int, *, percentiles: bool) -> None:
+        recent = rec.take_recent() if percentiles else None  # also bounds its memory
+        c = self.counters
+        if c is None:
+            return
+        b = self.base
+        c[b], c[b + 1], c[b + 2], c[b + 3] = rec.sent, rec.responses, rec.errors, outstanding
+        if recent is not None:
+            c[b + 4], c[b + 5] = recent
+
+
+def slot_target_rps(spec: LoadSpec, slot: Slot) -> float:
+    """The rate a slot issues on average: the total rate divided by the stride."""
+    return spec.rps / slot.stride
