@@ -1,0 +1,115 @@
+"""``kuar-loadgen`` as a process: JSON last line, result file, env spec, exit codes, metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kuar_loadgen import SPEC_ENV, LoadResult, LoadSpec
+
+from .server import serve
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _loadgen(*args: str, env: dict[str, str] | None = None,
+             timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KUAR_LOADGEN")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "kuar_loadgen", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, check=False)
+
+
+def test_json_output_ends_with_the_result_and_the_result_file_fits_a_termination_message(
+        tmp_path: Path) -> None:
+    result_file = tmp_path / "termination-log"
+    with serve() as srv:
+        out = _loadgen("--url", f"http://127.0.0.1:{srv.port}/", "--rps", "200", "--duration",
+                       "1", "--processes", "1", "--json", "--result-file", str(result_file))
+    assert out.returncode == 0, out.stderr
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last["version"] == 1
+    assert (last["requests"], last["errors"]) == (200, 0)
+    assert last["achieved_rps"] == pytest.approx(200, rel=0.05)
+    assert set(last["latency_ms"]) >= {"p50", "p90", "p99", "max"}
+    assert last["histogram"].startswith("HISTF")
+    written = result_file.read_bytes()
+    assert len(written) <= 4096
+    assert LoadResult.from_json(written.decode()).requests == 200
+
+
+def test_spec_comes_from_the_environment_and_flags_override_it() -> None:
+    with serve() as srv:
+        spec = LoadSpec(urls=(f"http://127.0.0.1:{srv.port}/",), rps=100.0, duration=1.0,
+                        processes=1, paths=("/from-env",))
+        out = _loadgen("--rps", "40", "--json", env=spec.to_env())
+    assert out.returncode == 0, out.stderr
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last["requests"] == 40  # --rps won over the env's 100
+    assert dict(srv.paths) == {"/from-env": 40}
+
+
+def test_invalid_specs_exit_with_usage_error_naming_the_field() -> None:
+    out = _loadgen("--url", "http://127.0.0.1:9/", "--rps", "0", "--duration", "1")
+    assert out.returncode == 2
+    assert "rps" in out.stderr
+    out = _loadgen("--rps", "5", env={SPEC_ENV: "{not json"})
+    assert out.returncode == 2
+    assert SPEC_ENV in out.stderr
+
+
+def test_human_summary_without_json() -> None:
+    with serve() as srv:
+        out = _loadgen("--url", f"http://127.0.0.1:{srv.port}/", "--rps", "50", "--duration",
+                       "0.5", "--processes", "1", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert "achieved rps" in out.stdout
+    assert "latency p99" in out.stdout
+
+
+def test_prometheus_metrics_are_served_during_the_run() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with serve() as srv:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kuar_loadgen", "--url", f"http://127.0.0.1:{srv.port}/",
+             "--rps", "100", "--duration", "3", "--processes", "1", "--json",
+             "--metrics-port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            body, deadline = "", time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                                timeout=2) as resp:
+                        body = resp.read().decode()
+                    if _metric(body, "kuar_loadgen_responses_total") > 0:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.2)
+            assert _metric(body, "kuar_loadgen_responses_total") > 0, body
+            assert _metric(body, "kuar_loadgen_target_requests_per_second") == 100
+            assert 'kuar_loadgen_latency_seconds{quantile="0.99"}' in body
+            proc.wait(15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0
+
+
+def _metric(body: str, name: str) -> float:
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return -1.0
