@@ -1,0 +1,140 @@
+"""The controller runtime: watch, cache, queue and reconcile Kubernetes objects.
+
+Stages, in pipeline order (each usable alone; the builder wires them):
+
+- :func:`watcher` (:mod:`.watcher`): list + watch one kind as a resilient event stream;
+- :func:`reflector` and :class:`Store` (:mod:`.reflector`, :mod:`.store`): an indexed cache;
+- :class:`Informer` / :class:`InformerCache` (:mod:`.informer`): shared watches + handlers;
+- predicates and handlers (:mod:`.predicates`, :mod:`.handlers`): changes -> requests;
+- :class:`WorkQueue` (:mod:`.workqueue`, :mod:`.ratelimit`): de-duplication and backoff;
+- :class:`Controller` (:mod:`.controller`) running the reconcile contract (:mod:`.reconcile`);
+- :func:`controller_for` (:mod:`.builder`): the friendly way to build all of the above.
+
+Helpers for reconcilers: :mod:`.finalizers`, :mod:`.status`, :mod:`.conditions`,
+:mod:`.owners`; structured logs: :mod:`.log`; metrics: :mod:`.metrics`; time: :mod:`.clock`.
+"""
+
+from kuar.runtime.backoff import Backoff, BackoffSettings
+from kuar.runtime.builder import Builder, controller_for
+from kuar.runtime.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
+from kuar.runtime.conditions import find_condition, is_true, remove_condition, set_condition
+from kuar.runtime.controller import Controller, ControllerSettings, Watch
+from kuar.runtime.finalizers import add_finalizer, finalizer, has_finalizer, remove_finalizer
+from kuar.runtime.handlers import enqueue_mapped, enqueue_object, enqueue_owner
+from kuar.runtime.informer import Informer, InformerCache
+from kuar.runtime.log import ReconcileContext, ReconcileContextFilter, reconcile_context
+from kuar.runtime.metrics import REGISTRY, runtime_metrics
+from kuar.runtime.objects import (
+    DynamicObject,
+    FrozenDict,
+    FrozenList,
+    ObjectKey,
+    ObjectMeta,
+    dynamic_object,
+    strip_managed_fields,
+    thaw,
+)
+from kuar.runtime.owners import (
+    AlreadyOwned,
+    controller_reference,
+    is_controlled_by,
+    set_controller_reference,
+)
+from kuar.runtime.predicates import (
+    Predicate,
+    all_of,
+    annotations_changed,
+    any_of,
+    generation_changed,
+    labels_changed,
+    negate,
+    resource_version_changed,
+)
+from kuar.runtime.ratelimit import (
+    BucketRateLimiter,
+    ItemExponentialFailureRateLimiter,
+    MaxOfRateLimiter,
+    RateLimiter,
+    RateLimiterSettings,
+    default_controller_rate_limiter,
+)
+from kuar.runtime.reconcile import Reconciler, Request, Result, TerminalError
+from kuar.runtime.reflector import reflector
+from kuar.runtime.status import patch_status, update_status
+from kuar.runtime.store import Cached, Change, Store
+from kuar.runtime.watcher import EventType, WatcherSettings, WatchEvent, watcher
+from kuar.runtime.workqueue import QueueShutDown, WorkQueue
+
+__all__ = [
+    "REGISTRY",
+    "SYSTEM_CLOCK",
+    "AlreadyOwned",
+    "Backoff",
+    "BackoffSettings",
+    "BucketRateLimiter",
+    "Builder",
+    "Cached",
+    "Change",
+    "Clock",
+    "Controller",
+    "ControllerSettings",
+    "DynamicObject",
+    "EventType",
+    "FrozenDict",
+    "FrozenList",
+    "Informer",
+    "InformerCache",
+    "ItemExponentialFailureRateLimiter",
+    "ManualClock",
+    "MaxOfRateLimiter",
+    "ObjectKey",
+    "ObjectMeta",
+    "Predicate",
+    "QueueShutDown",
+    "RateLimiter",
+    "RateLimiterSettings",
+    "ReconcileContext",
+    "ReconcileContextFilter",
+    "Reconciler",
+    "Request",
+    "Result",
+    "Store",
+    "SystemClock",
+    "TerminalError",
+    "Watch",
+    "WatchEvent",
+    "WatcherSettings",
+    "WorkQueue",
+    "add_finalizer",
+    "all_of",
+    "annotations_changed",
+    "any_of",
+    "controller_for",
+    "controller_reference",
+    "default_controller_rate_limiter",
+    "dynamic_object",
+    "enqueue_mapped",
+    "enqueue_object",
+    "enqueue_owner",
+    "finalizer",
+    "find_condition",
+    "generation_changed",
+    "has_finalizer",
+    "is_controlled_by",
+    "is_true",
+    "labels_changed",
+    "negate",
+    "patch_status",
+    "reconcile_context",
+    "reflector",
+    "remove_condition",
+    "remove_finalizer",
+    "resource_version_changed",
+    "runtime_metrics",
+    "set_condition",
+    "set_controller_reference",
+    "strip_managed_fields",
+    "thaw",
+    "update_status",
+    "watcher",
+]
