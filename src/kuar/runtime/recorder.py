@@ -1,0 +1,217 @@
+"""The Event recorder: events.k8s.io/v1 Events about objects, aggregated and rate limited.
+
+Place in the pipeline: called by reconcilers (``recorder.event(obj, ...)``); writes through
+:class:`kuar.client.Client`. Known as ``tools/events.EventRecorder`` in client-go.
+
+Semantics, as client-go does it:
+- isomorphic Events (same object, type, reason, action and note) within ``series_window``
+  (6 min) become one Event with a ``series``: the second occurrence patches
+  ``series.count = 2``; later ones only count locally and are written every
+  ``series_refresh`` (client-go's 30 min heartbeat; shorter here by default so ``kubectl``
+  shows counts while they matter) and on :meth:`EventRecorder.flush`;
+- a per-object token bucket (burst 25, one token per 5 minutes: client-go's
+  ``EventSourceObjectSpamFilter``) drops further distinct Events about a noisy object;
+- recording never raises and never blocks a reconcile: writes happen in the background and
+  failures are logged.
+Caveats: aggregation state is per process; after a restart the next occurrence makes a new
+Event. Notes longer than 1 KiB are cut (the API's limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kuar.client import ApiError, Client, NotFound, TransportError
+from kuar.client.transport import MERGE_PATCH
+
+log = logging.getLogger("kuar.runtime.recorder")
+
+NORMAL = "Normal"
+WARNING = "Warning"
+MAX_NOTE = 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecorderSettings:
+    """Aggregation and rate limits."""
+
+    controller: str
+    """``reportingController``, e.g. ``kuar.dev/loadtest-controller``."""
+    instance: str = field(default_factory=lambda: f"kuar-{secrets.token_hex(4)}")
+    """``reportingInstance``: this replica."""
+    series_window: float = 360.0
+    """Isomorphic events closer than this join one series (client-go: 6 minutes)."""
+    series_refresh: float = 30.0
+    """How often a growing series is written (client-go heartbeats every 30 min)."""
+    burst: int = 25
+    """Distinct events per object before rate limiting (client-go's spam filter burst)."""
+    refill_seconds: float = 300.0
+    """One more event per object every this many seconds (client-go: 1/300 qps)."""
+
+
+@dataclass
+class _Series:
+    name: str
+    namespace: str
+    count: int
+    last: float
+    written_count: int
+    pending: bool = False
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+def _micro(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _reference(obj: Mapping[str, Any]) -> dict[str, str]:
+    meta = obj.get("metadata") or {}
+    ref = {"apiVersion": str(obj.get("apiVersion", "")), "kind": str(obj.get("kind", "")),
+           "name": str(meta.get("name", "")), "uid": str(meta.get("uid", "")),
+           "resourceVersion": str(meta.get("resourceVersion", ""))}
+    if meta.get("namespace"):
+        ref["namespace"] = str(meta["namespace"])
+    return ref
+
+
+class EventRecorder:
+    """Records Events about objects; see the module docstring for aggregation and limits."""
+
+    def __init__(self, client: Client, settings: RecorderSettings) -> None:
+        """A recorder writing through ``client``."""
+        self.client = client
+        self.settings = settings
+        self._series: dict[tuple[str, ...], _Series] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
+
+    def event(
+        self,
+        obj: Mapping[str, Any],
+        type: str,
+        reason: str,
+        note: str,
+        *,
+        action: str | None = None,
+        related: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record an Event about ``obj`` (a dict or read-only view with apiVersion/kind/metadata).
+
+        ``type`` is ``Normal`` or ``Warning``; ``reason`` is UpperCamelCase; ``action`` says
+        what was done (defaults to ``reason``). Returns at once; the write is in the background.
+        """
+        now = time.time()
+        ref = _reference(obj)
+        note = note[:MAX_NOTE]
+        action = action or reason
+        key = (ref["uid"] or f"{ref['kind']}/{ref.get('namespace', '')}/{ref['name']}",
+               type, reason, action, note)
+        series = self._series.get(key)
+        if series is not None and now - series.last <= self.settings.series_window:
+            series.count += 1
+            series.last = now
+            if series.written_count == 1:  # the second occurrence starts the series at once
+                self._spawn(self._write_series(series))
+            else:
+                series.pending = True
+            self._ensure_refresher()
+            return
+        if not self._allow(key[0], now):
+            log.debug("event about %s dropped by rate limit: %s", ref["name"], reason)
+            return
+        namespace = ref.get("namespace") or "default"
+        name = f"{ref['name']}.{secrets.token_hex(8)}"
+        self._series[key] = _Series(name, namespace, 1, now, 1)
+        body: dict[str, Any] = {
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "eventTime": _micro(now), "type": type, "reason": reason, "action": action,
+            "note": note, "regarding": ref,
+            "reportingController": self.settings.controller,
+            "reportingInstance": self.settings.instance,
+        }
+        if related is not None:
+            body["related"] = _reference(related)
+        self._spawn(self._create(body))
+
+    def _allow(self, obj_key: str, now: float) -> bool:
+        s = self.settings
+        bucket = self._buckets.setdefault(obj_key, _Bucket(float(s.burst), now))
+        bucket.tokens = min(float(s.burst), bucket.tokens + (now - bucket.stamp) / s.refill_seconds)
+        bucket.stamp = now
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _create(self, body: dict[str, Any]) -> None:
+        ns = body["metadata"]["namespace"]
+        try:
+            await self.client.request(
+                "POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events", body=body
+            )
+        except (ApiError, TransportError, OSError) as exc:
+            log.warning("event %s %s not recorded: %s", body["reason"], body["note"], exc)
+
+    async def _write_series(self, series: _Series) -> None:
+        series.pending = False
+        count, last = series.count, series.last
+        try:
+            await self.client.request(
+                "PATCH",
+                f"/apis/events.k8s.io/v1/namespaces/{series.namespace}/events/{series.name}",
+                body={"series": {"count": count, "lastObservedTime": _micro(last)}},
+                content_type=MERGE_PATCH,
+            )
+            series.written_count = max(series.written_count, count)
+        except NotFound:
+            pass  # the Event expired (default TTL 1 h); the next occurrence starts anew
+        except (ApiError, TransportError, OSError) as exc:
+            log.warning("event series %s not updated: %s", series.name, exc)
+
+    def _ensure_refresher(self) -> None:
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.series_refresh)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write every pending series count and wait for writes in flight."""
+        now = time.time()
+        for key, series in list(self._series.items()):
+            if series.pending:
+                await self._write_series(series)
+            if now - series.last > self.settings.series_window:
+                del self._series[key]
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Flush, then stop the background refresher."""
+        await self.flush()
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
