@@ -1,0 +1,106 @@
+"""Admission and conversion webhooks over TLS, with certificate management.
+
+Place in the pipeline: the API server calls these over HTTPS during admission (after
+authentication and authorization, before storage) and when it converts a custom resource
+between versions. Depends on :mod:`kuar.client` (CSR API, caBundle injection) and pydantic
+models; run by the manager or alone.
+
+- :mod:`kuar.webhook.review`: AdmissionReview / ConversionReview (v1) parsing and answers
+- :mod:`kuar.webhook.codec`: typed decode/encode pairs, field causes in Kubernetes wording
+- :mod:`kuar.webhook.admission`: :class:`ValidatingWebhook`, :class:`MutatingWebhook`,
+  :class:`Validator`, :class:`Defaulter`, :class:`Denied`, :class:`FieldErrors`
+- :mod:`kuar.webhook.conversion`: hub-and-spoke :class:`ConversionWebhook`
+- :mod:`kuar.webhook.server`: the HTTPS :class:`WebhookServer`
+- :mod:`kuar.webhook.tls`: :class:`ServingCertificate`, the reloadable TLS context
+- :mod:`kuar.webhook.certificates`: self-signed, file and CSR-API certificate sources
+- :mod:`kuar.webhook.rotation`: :class:`CertificateManager` (renewal before expiry)
+- :mod:`kuar.webhook.signer`: kuar's CSR :class:`Signer` controller
+- :mod:`kuar.webhook.injection`: :class:`CaBundleInjector`
+- :mod:`kuar.webhook.configuration`: Validating/MutatingWebhookConfiguration generation
+"""
+
+from kuar.webhook.admission import (
+    Admission,
+    AdmissionWebhook,
+    Defaulter,
+    Denied,
+    FieldErrors,
+    MatchCondition,
+    MutatingWebhook,
+    Rule,
+    ValidatingWebhook,
+    Validator,
+)
+from kuar.webhook.certificates import (
+    CertificateAuthority,
+    CertificateRequestError,
+    CertificateSource,
+    CsrSource,
+    FileSource,
+    SelfSignedSource,
+)
+from kuar.webhook.codec import RAW, Codec, FieldCause
+from kuar.webhook.configuration import (
+    ServiceTarget,
+    UrlTarget,
+    apply_configurations,
+    conversion_stanza,
+    delete_configurations,
+    find_webhooks,
+    webhook_configurations,
+)
+from kuar.webhook.conversion import ConversionError, ConversionWebhook, HubAndSpoke, Spoke
+from kuar.webhook.injection import CaBundleInjector
+from kuar.webhook.review import AdmissionRequest, ConversionRequest, ReviewError
+from kuar.webhook.rotation import CertificateManager, RotationSettings, renewal_time
+from kuar.webhook.server import WebhookServer, WebhookServerSettings
+from kuar.webhook.signer import Signer, SignerSettings, review_csr
+from kuar.webhook.tls import CertificateError, ReloadableTls, ServingCertificate
+
+__all__ = [
+    "RAW",
+    "Admission",
+    "AdmissionRequest",
+    "AdmissionWebhook",
+    "CaBundleInjector",
+    "CertificateAuthority",
+    "CertificateError",
+    "CertificateManager",
+    "CertificateRequestError",
+    "CertificateSource",
+    "Codec",
+    "ConversionError",
+    "ConversionRequest",
+    "ConversionWebhook",
+    "CsrSource",
+    "Defaulter",
+    "Denied",
+    "FieldCause",
+    "FieldErrors",
+    "FileSource",
+    "HubAndSpoke",
+    "MatchCondition",
+    "MutatingWebhook",
+    "ReloadableTls",
+    "ReviewError",
+    "RotationSettings",
+    "Rule",
+    "SelfSignedSource",
+    "ServiceTarget",
+    "ServingCertificate",
+    "Signer",
+    "SignerSettings",
+    "Spoke",
+    "UrlTarget",
+    "ValidatingWebhook",
+    "Validator",
+    "WebhookServer",
+    "WebhookServerSettings",
+    "apply_configurations",
+    "conversion_stanza",
+    "delete_configurations",
+    "find_webhooks",
+    "renewal_time",
+    "review_csr",
+    "webhook_configurations",
+]

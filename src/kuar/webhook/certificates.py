@@ -1,0 +1,345 @@
+"""Where serving certificates come from: a self-signed CA, mounted files, or the CSR API.
+
+Place in the pipeline: a :class:`CertificateSource` is asked by the rotator
+(:mod:`kuar.webhook.rotation`) for a :class:`~kuar.webhook.tls.ServingCertificate` at start
+and again before expiry; the rotator loads it into the server and injects its CA bundle.
+
+Three sources:
+- :class:`SelfSignedSource` (local development): a CA made in memory (or read from a folder)
+  issues short-lived serving certificates.
+- :class:`FileSource` (cert-manager or similar): reads ``tls.crt``/``tls.key``/``ca.crt``
+  from a mounted Secret; the rotator polls it, so a renewed Secret is picked up.
+- :class:`CsrSource` (the seed's way): a fresh key and a CSR for the Service's DNS names are
+  sent as a ``certificates.k8s.io/v1`` ``CertificateSigningRequest``; kuar's signer
+  (:mod:`kuar.webhook.signer`) approves and signs it; the issued certificate is read back.
+  The trusted CA comes from the ConfigMap the signer publishes.
+
+Guarantees: keys are ECDSA P-256, made by ``cryptography``; a source never logs a key.
+Errors: :class:`CertificateRequestError` when the CSR is denied, fails or is not issued in
+``timeout`` seconds (the message names the CSR and the condition's reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import ipaddress
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kuar.client import Client, Gone, NotFound, TransportError
+from kuar.webhook.tls import ServingCertificate
+
+log = logging.getLogger("kuar.webhook.certificates")
+
+PrivateKey = ec.EllipticCurvePrivateKey
+SERVER_USAGES = ("digital signature", "key encipherment", "server auth")
+CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+
+def generate_key() -> PrivateKey:
+    """A new ECDSA P-256 private key."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def key_pem(key: PrivateKey) -> bytes:
+    """PKCS#8 PEM of a private key (unencrypted: it is written only to a 0600 file or memory)."""
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _sans(dns_names: Sequence[str], ips: Sequence[str]) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    return x509.SubjectAlternativeName(names)
+
+
+def make_csr(key: PrivateKey, dns_names: Sequence[str], ips: Sequence[str] = ()) -> bytes:
+    """A PEM PKCS#10 request for a serving certificate (CN = first DNS name)."""
+    if not dns_names and not ips:
+        raise ValueError("a serving certificate needs at least one DNS name or IP address")
+    cn = dns_names[0] if dns_names else ips[0]
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .add_extension(_sans(dns_names, ips), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+class CertificateAuthority:
+    """A CA that signs serving certificates: made here, or loaded from PEM (e.g. a Secret)."""
+
+    def __init__(self, cert: x509.Certificate, key: PrivateKey) -> None:
+        """Wrap an existing CA certificate and key."""
+        self.cert = cert
+        self._key = key
+
+    def __repr__(self) -> str:
+        return f"CertificateAuthority({self.cert.subject.rfc4514_string()})"
+
+    @classmethod
+    def create(cls, common_name: str = "kuar-webhook-ca",
+               validity: dt.timedelta = dt.timedelta(days=365)) -> CertificateAuthority:
+        """A new self-signed CA."""
+        key = generate_key()
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(cert, key)
+
+    @classmethod
+    def from_pem(cls, cert_pem: bytes, key_pem_bytes: bytes) -> CertificateAuthority:
+        """Load a CA from PEM; the key must be ECDSA (what :meth:`create` makes)."""
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem_bytes, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the CA key must be an ECDSA key")
+        return cls(cert, key)
+
+    @property
+    def cert_pem(self) -> bytes:
+        """The CA certificate in PEM (what goes into ``caBundle``)."""
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        """The CA key in PEM (to store in a Secret; never log it)."""
+        return key_pem(self._key)
+
+    def sign(self, public_key: Any, *, subject: x509.Name, dns_names: Sequence[str],
+             ips: Sequence[str] = (), validity: dt.timedelta,
+             now: dt.datetime | None = None) -> bytes:
+        """A PEM serving certificate (``serverAuth``) for ``public_key``."""
+        now = now or dt.datetime.now(dt.UTC)
+        not_after = min(now + validity, self.cert.not_valid_after_utc)
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject)
+            .public_key(public_key).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=True,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self._key.public_key()), critical=False)
+            .add_extension(_sans(dns_names, ips), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, dns_names: Sequence[str], ips: Sequence[str] = (), *,
+              validity: dt.timedelta = dt.timedelta(days=7)) -> ServingCertificate:
+        """A new key and serving certificate, with this CA as the bundle."""
+        key = generate_key()
+        cn = dns_names[0] if dns_names else ips[0]
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        cert = self.sign(key.public_key(), subject=subject, dns_names=dns_names, ips=ips,
+                         validity=validity)
+        return ServingCertificate(cert_pem=cert, key_pem=key_pem(key), ca_pem=self.cert_pem)
+
+
+class CertificateSource(Protocol):
+    """Anything that can hand out the serving certificate to use now."""
+
+    poll_interval: float | None
+    """Seconds between checks for a replaced certificate (files); ``None``: only on renewal."""
+
+    async def fetch(self) -> ServingCertificate:
+        """The certificate to serve: new (issued now) or current (read from files)."""
+        ...
+
+
+@dataclass(kw_only=True)
+class SelfSignedSource:
+    """Local development: a self-signed CA issues each serving certificate.
+
+    With ``ca_dir`` the CA is kept in ``ca.crt``/``ca.key`` there (0600) and reused across
+    restarts, so a caBundle already installed stays valid.
+    """
+
+    dns_names: Sequence[str] = ("localhost",)
+    ips: Sequence[str] = ("127.0.0.1",)
+    validity: dt.timedelta = dt.timedelta(days=7)
+    """Lifetime of each serving certificate; the rotator renews at 2/3 of it by default."""
+    ca_dir: Path | None = None
+    poll_interval: float | None = None
+    ca: CertificateAuthority | None = None
+
+    def _ca(self) -> CertificateAuthority:
+        if self.ca is None:
+            if self.ca_dir is not None and (self.ca_dir / "ca.key").exists():
+                self.ca = CertificateAuthority.from_pem(
+                    (self.ca_dir / "ca.crt").read_bytes(), (self.ca_dir / "ca.key").read_bytes())
+            else:
+                self.ca = CertificateAuthority.create()
+                if self.ca_dir is not None:
+                    self.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    (self.ca_dir / "ca.crt").write_bytes(self.ca.cert_pem)
+                    key_file = self.ca_dir / "ca.key"
+                    key_file.touch(mode=0o600)
+                    key_file.write_bytes(self.ca.key_pem)
+        return self.ca
+
+    async def fetch(self) -> ServingCertificate:
+        """Issue a new serving certificate from the CA."""
+        return self._ca().issue(list(self.dns_names), list(self.ips), validity=self.validity)
+
+
+@dataclass(kw_only=True)
+class FileSource:
+    """Certificates mounted from a Secret (cert-manager's ``tls.crt``, ``tls.key``, ``ca.crt``).
+
+    Kubernetes replaces a mounted Secret atomically (a symlink swap), so reading the files
+    gives either the old or the new pair, never a mix; a mismatched read is rejected by
+    :class:`~kuar.webhook.tls.ReloadableTls` and retried at the next poll.
+    """
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+    """The CA to inject; ``None`` uses the chain's last certificate."""
+    poll_interval: float | None = 10.0
+
+    async def fetch(self) -> ServingCertificate:
+        """Read the current files."""
+        cert = await asyncio.to_thread(self.cert_file.read_bytes)
+        key = await asyncio.to_thread(self.key_file.read_bytes)
+        if self.ca_file is not None:
+            ca = await asyncio.to_thread(self.ca_file.read_bytes)
+        else:
+            chain = x509.load_pem_x509_certificates(cert)
+            ca = chain[-1].public_bytes(serialization.Encoding.PEM)
+        return ServingCertificate(cert_pem=cert, key_pem=key, ca_pem=ca)
+
+
+class CertificateRequestError(RuntimeError):
+    """A CertificateSigningRequest was denied, failed, or not issued in time."""
+
+
+def _condition(csr: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in (csr.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status", "True") == "True":
+            return dict(cond)
+    return None
+
+
+@dataclass(kw_only=True)
+class CsrSource:
+    """The seed's way: a key and CSR, a ``CertificateSigningRequest``, the issued certificate.
+
+    The client's identity is the CSR's requester (``spec.username``), which the signer checks.
+    It needs RBAC: ``create``/``get``/``watch`` on ``certificatesigningrequests`` and ``get`` on
+    the CA ConfigMap.
+    """
+
+    client: Client
+    dns_names: Sequence[str]
+    ips: Sequence[str] = ()
+    signer_name: str = "kuar.dev/webhook-serving"
+    expiration_seconds: int = 7 * 24 * 3600
+    """Requested lifetime (the API server's minimum is 600 s)."""
+    name_prefix: str = "kuar-webhook-"
+    ca_configmap: tuple[str, str, str] = ("kuar-system", "kuar-webhook-signer-ca", "ca.crt")
+    """(namespace, name, key) of the ConfigMap where the signer publishes its CA."""
+    ca_pem: bytes | None = None
+    """A fixed CA bundle instead of reading the ConfigMap."""
+    timeout: float = 60.0
+    """Seconds to wait for approval and issuance."""
+    poll_interval: float | None = None
+    last_csr_name: str = ""
+
+    async def _ca(self) -> bytes:
+        if self.ca_pem is not None:
+            return self.ca_pem
+        ns, name, key = self.ca_configmap
+        cm = await self.client.request("GET", f"/api/v1/namespaces/{ns}/configmaps/{name}")
+        data = (cm.get("data") or {}).get(key)
+        if not data:
+            raise CertificateRequestError(f"ConfigMap {ns}/{name} has no {key!r}")
+        return str(data).encode()
+
+    async def fetch(self) -> ServingCertificate:
+        """Submit a new CSR and wait until it is issued (see the class docstring)."""
+        key = generate_key()
+        csr_pem = make_csr(key, list(self.dns_names), list(self.ips))
+        body = {
+            "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"generateName": self.name_prefix},
+            "spec": {"request": base64.b64encode(csr_pem).decode(),
+                     "signerName": self.signer_name, "usages": list(SERVER_USAGES),
+                     "expirationSeconds": self.expiration_seconds},
+        }
+        created = await self.client.request("POST", CSR_PATH, body=body)
+        name = created["metadata"]["name"]
+        self.last_csr_name = name
+        log.info("submitted CertificateSigningRequest %s for %s", name,
+                 ", ".join([*self.dns_names, *self.ips]))
+        try:
+            async with asyncio.timeout(self.timeout):
+                cert = await self._wait_issued(name, created)
+        except TimeoutError:
+            raise CertificateRequestError(
+                f"CertificateSigningRequest {name} not issued in {self.timeout:g} s") from None
+        return ServingCertificate(cert_pem=cert, key_pem=key_pem(key), ca_pem=await self._ca())
+
+    def _issued(self, name: str, csr: dict[str, Any]) -> bytes | None:
+        for kind in ("Denied", "Failed"):
+            cond = _condition(csr, kind)
+            if cond is not None:
+                raise CertificateRequestError(
+                    f"CertificateSigningRequest {name} {kind.lower()}: "
+                    f"{cond.get('reason', '')}: {cond.get('message', '')}")
+        certificate = (csr.get("status") or {}).get("certificate")
+        return base64.b64decode(certificate) if certificate else None
+
+    async def _wait_issued(self, name: str, csr: dict[str, Any]) -> bytes:
+        while True:
+            issued = self._issued(name, csr)
+            if issued is not None:
+                return issued
+            try:
+                csr = await self.client.request("GET", f"{CSR_PATH}/{name}")
+            except NotFound:
+                raise CertificateRequestError(
+                    f"CertificateSigningRequest {name} was deleted") from None
+            issued = self._issued(name, csr)
+            if issued is not None:
+                return issued
+            params = {"watch": True, "fieldSelector": f"metadata.name={name}",
+                      "resourceVersion": csr["metadata"]["resourceVersion"],
+                      "timeoutSeconds": 30}
+            try:
+                async for event in self.client.stream(CSR_PATH, params=params):
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        csr = event["object"]
+                        issued = self._issued(name, csr)
+                        if issued is not None:
+                            return issued
+            except (TransportError, Gone):
+                await asyncio.sleep(0.2)

@@ -1,0 +1,263 @@
+"""The webhook HTTPS server: routes AdmissionReviews and ConversionReviews to their handlers.
+
+Place in the pipeline: the API server (over TLS) -> :class:`WebhookServer` -> the
+:mod:`~kuar.webhook.review` parsers -> a webhook of :mod:`kuar.webhook.admission` or
+:mod:`kuar.webhook.conversion` -> the JSON answer. A runnable with ``async start()``,
+``async stop()`` and a :attr:`WebhookServer.ready` event, so the manager can run it beside
+controllers, and it also runs alone (``async with WebhookServer(...)``). Known as
+``webhook.Server`` in controller-runtime. Built on aiohttp and the standard ``ssl`` module
+(docs/decisions/0005-webhook-tls-server.md).
+
+Guarantees:
+- HTTPS only, TLS 1.2 or newer; the certificate can be replaced while serving
+  (:meth:`WebhookServer.reload`, or a :class:`~kuar.webhook.rotation.CertificateManager`).
+- Every answer is JSON. A body that is not a usable review gets a 4xx with a ``Status``
+  body: 400 (malformed JSON, wrong kind, missing uid...), 413 (over ``max_body_bytes``,
+  refused from ``Content-Length`` before reading), 415 (not ``application/json``), 408 (body
+  not received within ``body_timeout``), 404/405 for unknown paths and methods. An
+  unexpected failure is a 500 with a ``Status`` body; the process never crashes on input.
+- A slow TLS handshake is dropped after ``handshake_timeout``; handlers are bounded by their
+  webhook's time budget (see :mod:`kuar.webhook.admission`).
+- :meth:`WebhookServer.stop` stops accepting, lets requests in flight finish (up to
+  ``shutdown_timeout``), then closes connections.
+Metrics (controller-runtime's names, in the default Prometheus registry):
+``controller_runtime_webhook_requests_total{webhook,code}``,
+``controller_runtime_webhook_latency_seconds{webhook}``,
+``controller_runtime_webhook_requests_in_flight{webhook}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import Counter, Gauge, Histogram
+
+from kuar.webhook.admission import AdmissionWebhook
+from kuar.webhook.conversion import ConversionWebhook
+from kuar.webhook.review import (
+    ReviewError,
+    parse_admission_review,
+    parse_conversion_review,
+    status_body,
+)
+from kuar.webhook.rotation import CertificateManager
+from kuar.webhook.tls import ReloadableTls, ServingCertificate
+
+log = logging.getLogger("kuar.webhook.server")
+
+REQUESTS = Counter("controller_runtime_webhook_requests_total",
+                   "Admission and conversion requests served, by HTTP status code.",
+                   ["webhook", "code"])
+LATENCY = Histogram("controller_runtime_webhook_latency_seconds",
+                    "Time to answer a webhook request.", ["webhook"],
+                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                             1.0, 2.5, 5.0, 10.0))
+IN_FLIGHT = Gauge("controller_runtime_webhook_requests_in_flight",
+                  "Webhook requests being served.", ["webhook"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookServerSettings:
+    """How the webhook server listens and what it accepts."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - in a pod the API server reaches the pod IP
+    """Address to bind; ``0.0.0.0`` in a pod, ``127.0.0.1`` for local development and tests."""
+    port: int = 9443
+    """TCP port; 9443 is controller-runtime's default; 0 picks a free port."""
+    max_body_bytes: int = 7 * 1024 * 1024
+    """Largest accepted body: an object (up to ~1.5 MiB in etcd) twice plus the review,
+    with room to spare; controller-runtime uses the same 7 MiB."""
+    body_timeout: float = 10.0
+    """Seconds to receive a whole body once headers arrived."""
+    handshake_timeout: float = 10.0
+    """Seconds a client gets to finish the TLS handshake."""
+    keepalive_timeout: float = 75.0
+    """Idle seconds before a kept-alive connection is closed; above the API server's 30-90 s
+    idle pool lifetime would waste sockets, below it costs handshakes."""
+    shutdown_timeout: float = 10.0
+    """Seconds :meth:`WebhookServer.stop` waits for requests in flight."""
+    backlog: int = 1024
+    """Listen backlog (bursts of new connections from several API servers)."""
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
+                        content_type="application/json")
+
+
+Route = Callable[[bytes], Awaitable[dict[str, Any]]]
+
+
+class WebhookServer:
+    """Serves admission and conversion webhooks over HTTPS."""
+
+    def __init__(
+        self,
+        *,
+        webhooks: Sequence[AdmissionWebhook[Any]] = (),
+        conversions: Sequence[ConversionWebhook] = (),
+        certificates: ServingCertificate | CertificateManager | None = None,
+        settings: WebhookServerSettings | None = None,
+    ) -> None:
+        """Register the webhooks; nothing listens until :meth:`start`.
+
+        ``certificates`` is a fixed pair or a :class:`CertificateManager` (started and stopped
+        with the server); with ``None`` call :meth:`reload` before :meth:`start`.
+        """
+        self.settings = settings or WebhookServerSettings()
+        self.manager = certificates if isinstance(certificates, CertificateManager) else None
+        self.tls = self.manager.tls if self.manager is not None else ReloadableTls(
+            certificates if isinstance(certificates, ServingCertificate) else None)
+        self._routes: dict[str, tuple[str, Route]] = {}
+        for hook in webhooks:
+            self._add(hook.path, hook.name, self._admission_route(hook))
+        for conv in conversions:
+            self._add(conv.path, "conversion", self._conversion_route(conv))
+        self.ready = asyncio.Event()
+        """Set once the server accepts connections."""
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+
+    def _add(self, path: str, name: str, route: Route) -> None:
+        if path in self._routes:
+            raise ValueError(f"two webhooks want path {path!r}")
+        self._routes[path] = (name, route)
+
+    @staticmethod
+    def _admission_route(hook: AdmissionWebhook[Any]) -> Route:
+        async def route(body: bytes) -> dict[str, Any]:
+            return await hook.review(parse_admission_review(body))
+        return route
+
+    @staticmethod
+    def _conversion_route(conv: ConversionWebhook) -> Route:
+        async def route(body: bytes) -> dict[str, Any]:
+            return conv.review(parse_conversion_review(body))
+        return route
+
+    # --- requests ----------------------------------------------------------------------
+    async def _read(self, request: web.Request) -> bytes:
+        s = self.settings
+        length = request.content_length
+        if length is not None and length > s.max_body_bytes:
+            raise ReviewError(f"body of {length} bytes is over the {s.max_body_bytes} limit",
+                              code=413)
+        if request.content_type != "application/json":
+            raise ReviewError(f"Content-Type must be application/json, got "
+                              f"{request.content_type!r}", code=415)
+        try:
+            async with asyncio.timeout(s.body_timeout):
+                return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise ReviewError(f"body is over the {s.max_body_bytes} limit", code=413) from None
+        except TimeoutError:
+            raise ReviewError(f"body not received within {s.body_timeout:g} s",
+                              code=408) from None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        entry = self._routes.get(request.path)
+        if entry is None:
+            return _json(status_body(404, f"no webhook at {request.path}"), 404)
+        name, route = entry
+        if request.method != "POST":
+            return _json(status_body(405, f"{request.method} not allowed; use POST"), 405)
+        started = time.perf_counter()
+        IN_FLIGHT.labels(name).inc()
+        code = 200
+        try:
+            body = await self._read(request)
+            response = _json(await route(body))
+        except ReviewError as exc:
+            code = exc.code
+            response = _json(status_body(exc.code, exc.message), exc.code)
+        except Exception:
+            log.exception("webhook %s: unexpected failure", name)
+            code = 500
+            response = _json(status_body(500, "internal error"), 500)
+        finally:
+            IN_FLIGHT.labels(name).dec()
+        REQUESTS.labels(name, str(code)).inc()
+        LATENCY.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    async def _health(self, request: web.Request) -> web.Response:
+        ok = self.tls.current is not None
+        return _json({"status": "ok" if ok else "no certificate"}, 200 if ok else 503)
+
+    # --- life cycle --------------------------------------------------------------------
+    def reload(self, cert: ServingCertificate) -> None:
+        """Serve ``cert`` to new connections from now on (raises if unusable)."""
+        self.tls.load(cert)
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        assert self._server is not None, "server not started"
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        """``https://host:port`` of the running server."""
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "") else "127.0.0.1"  # noqa: S104
+        return f"https://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Get a certificate (if managed), bind, and start serving; sets :attr:`ready`."""
+        if self.manager is not None:
+            await self.manager.start()
+        if self.tls.current is None:
+            raise RuntimeError("WebhookServer has no certificate: pass certificates= or reload()")
+        s = self.settings
+        app = web.Application(client_max_size=s.max_body_bytes)
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get("/readyz", self._health)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=s.keepalive_timeout,
+                                     shutdown_timeout=s.shutdown_timeout)
+        await self._runner.setup()
+        assert self._runner.server is not None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._runner.server, s.host, s.port, ssl=self.tls.context,
+            ssl_handshake_timeout=s.handshake_timeout, backlog=s.backlog, reuse_address=True)
+        self.ready.set()
+        log.info("webhook server listening on %s (%d routes)", self.url, len(self._routes))
+
+    async def stop(self) -> None:
+        """Stop accepting, finish requests in flight, close (safe to call twice)."""
+        self.ready.clear()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.manager is not None:
+            await self.manager.stop()
+
+    async def serve(self) -> None:
+        """Start and run until cancelled, then stop."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> WebhookServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

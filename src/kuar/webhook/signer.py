@@ -1,0 +1,292 @@
+"""kuar's CSR signer: approves and signs webhook serving certificates for one signer name.
+
+Place in the pipeline: watches ``certificates.k8s.io/v1`` CertificateSigningRequests whose
+``spec.signerName`` is its own (e.g. ``kuar.dev/webhook-serving``), as submitted by
+:class:`~kuar.webhook.certificates.CsrSource`; approves those that :func:`review_csr` accepts
+(``/approval`` subresource, ``Approved`` condition), denies the others (``Denied``), signs
+approved ones with its CA and writes ``status.certificate`` (``/status`` subresource).
+kube-controller-manager's built-in approver and signers ignore custom signer names, so
+without this loop such a CSR would wait forever. Known as a "custom signer" in the Kubernetes
+docs on certificate signing requests.
+
+Guarantees (what it approves, and nothing else):
+- ``spec.username`` is one of ``allowed_requesters``;
+- the PKCS#10 request parses and its self-signature verifies;
+- its DNS names are a non-empty subset of ``allowed_dns_names`` and its IP addresses a subset
+  of ``allowed_ips``; no e-mail, URI or other name; the CN (if any) is one of those names;
+- ``spec.usages`` are within ``digital signature``, ``key encipherment``, ``server auth``
+  and include ``server auth``; the key is ECDSA P-256/P-384 or RSA >= 2048 bits.
+The issued lifetime is ``min(spec.expirationSeconds, max_expiration)``. The CA lives in a
+Secret (``tls.crt``/``tls.key``) created on first start; its certificate (no key) is
+published in a ConfigMap for caBundle injection. CSRs already approved by someone else are
+still signed only if they also pass :func:`review_csr` (no signing on another's word).
+Errors: API errors during a pass are logged and the pass is retried after ``retry_delay``;
+a watch that ends or expires (410) relists. The CA key is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from kuar.client import AlreadyExists, ApiError, Client, Conflict, Gone, NotFound, TransportError
+from kuar.webhook.certificates import CSR_PATH, CertificateAuthority
+
+log = logging.getLogger("kuar.webhook.signer")
+
+ALLOWED_USAGES = frozenset({"digital signature", "key encipherment", "server auth"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignerSettings:
+    """Whom the signer trusts, for which names, and where its CA lives."""
+
+    signer_name: str = "kuar.dev/webhook-serving"
+    """The ``spec.signerName`` this signer handles (a domain-prefixed path)."""
+    allowed_requesters: frozenset[str]
+    """User names allowed to request (e.g. the webhook's service account,
+    ``system:serviceaccount:kuar-system:kuar-webhook``)."""
+    allowed_dns_names: frozenset[str]
+    """DNS names a certificate may carry (the webhook Service's names)."""
+    allowed_ips: frozenset[str] = frozenset()
+    """IP addresses a certificate may carry (``127.0.0.1`` for local development)."""
+    namespace: str = "kuar-system"
+    """Namespace of the CA Secret and ConfigMap."""
+    ca_secret: str = "kuar-webhook-signer-ca"  # noqa: S105 - a name
+    """Secret holding the CA certificate and key."""
+    ca_configmap: str = "kuar-webhook-signer-ca"
+    """ConfigMap where the CA certificate (``ca.crt``) is published."""
+    ca_validity: dt.timedelta = dt.timedelta(days=3650)
+    """Lifetime of a CA made by the signer."""
+    max_expiration: dt.timedelta = dt.timedelta(days=30)
+    """Longest certificate lifetime issued, whatever ``expirationSeconds`` asks."""
+    retry_delay: float = 2.0
+    """Seconds before retrying a pass that failed on an API error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Whether to approve a CSR, with a reason (CamelCase) and a message."""
+
+    approve: bool
+    reason: str
+    message: str
+
+
+def _deny(message: str, reason: str = "KuarSignerPolicy") -> Decision:
+    return Decision(False, reason, message)
+
+
+def review_csr(csr: dict[str, Any], settings: SignerSettings) -> Decision:
+    """Pure policy: approve this CertificateSigningRequest or not (see module guarantees)."""
+    spec = csr.get("spec") or {}
+    user = spec.get("username", "")
+    if user not in settings.allowed_requesters:
+        return _deny(f"requester {user!r} is not allowed to get {settings.signer_name} "
+                     "certificates")
+    try:
+        request = x509.load_pem_x509_csr(base64.b64decode(spec.get("request", "")))
+    except ValueError as exc:
+        return _deny(f"spec.request is not a PEM certificate request: {exc}")
+    if not request.is_signature_valid:
+        return _deny("the certificate request's signature does not verify")
+    key = request.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in ("secp256r1", "secp384r1"):
+            return _deny(f"key curve {key.curve.name} is not allowed")
+    elif isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            return _deny(f"RSA key of {key.key_size} bits is too small")
+    else:
+        return _deny(f"key type {type(key).__name__} is not allowed")
+    usages = set(spec.get("usages") or [])
+    if not usages <= ALLOWED_USAGES or "server auth" not in usages:
+        return _deny(f"usages {sorted(usages)} must include 'server auth' and stay within "
+                     f"{sorted(ALLOWED_USAGES)}")
+    try:
+        sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return _deny("the request has no subject alternative names")
+    dns = set(sans.get_values_for_type(x509.DNSName))
+    ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    if len(dns) + len(ips) != len(list(sans)):
+        return _deny("only DNS names and IP addresses are allowed in the request")
+    if not dns and not ips:
+        return _deny("the request names no DNS name or IP address")
+    if extra := dns - settings.allowed_dns_names:
+        return _deny(f"DNS names not allowed: {sorted(extra)}")
+    if extra := ips - settings.allowed_ips:
+        return _deny(f"IP addresses not allowed: {sorted(extra)}")
+    for attr in request.subject:
+        if attr.oid != NameOID.COMMON_NAME or str(attr.value) not in dns | ips:
+            return _deny("the subject may only hold a common name equal to one of the names")
+    return Decision(True, "KuarSignerApproved",
+                    f"{user} may serve {', '.join(sorted(dns | ips))}")
+
+
+def _has_condition(csr: dict[str, Any], kind: str) -> bool:
+    return any(c.get("type") == kind for c in (csr.get("status") or {}).get("conditions") or [])
+
+
+@dataclass
+class Signer:
+    """The signer controller (a runnable: :meth:`start`/:meth:`stop`, or :meth:`run`)."""
+
+    client: Client
+    settings: SignerSettings
+    ca: CertificateAuthority | None = None
+    signed: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def ensure_ca(self) -> CertificateAuthority:
+        """Load the CA from its Secret, creating both (and the ConfigMap) when missing."""
+        s = self.settings
+        path = f"/api/v1/namespaces/{s.namespace}/secrets/{s.ca_secret}"
+        try:
+            secret = await self.client.request("GET", path)
+        except NotFound:
+            ca = CertificateAuthority.create(f"{s.signer_name} CA", s.ca_validity)
+            body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                    "metadata": {"name": s.ca_secret, "namespace": s.namespace},
+                    "data": {"tls.crt": base64.b64encode(ca.cert_pem).decode(),
+                             "tls.key": base64.b64encode(ca.key_pem).decode()}}
+            try:
+                await self.client.request(
+                    "POST", f"/api/v1/namespaces/{s.namespace}/secrets", body=body)
+                log.info("created signer CA Secret %s/%s", s.namespace, s.ca_secret)
+            except AlreadyExists:  # another replica won the race: use its CA
+                secret = await self.client.request("GET", path)
+                ca = self._ca_from(secret)
+        else:
+            ca = self._ca_from(secret)
+        self.ca = ca
+        cm = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": s.ca_configmap, "namespace": s.namespace},
+              "data": {"ca.crt": ca.cert_pem.decode()}}
+        await self.client.request(
+            "PATCH", f"/api/v1/namespaces/{s.namespace}/configmaps/{s.ca_configmap}", body=cm,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": "kuar-signer", "force": True})
+        return ca
+
+    @staticmethod
+    def _ca_from(secret: dict[str, Any]) -> CertificateAuthority:
+        data = secret.get("data") or {}
+        return CertificateAuthority.from_pem(base64.b64decode(data["tls.crt"]),
+                                             base64.b64decode(data["tls.key"]))
+
+    async def handle(self, csr: dict[str, Any]) -> None:
+        """Approve or deny, then sign: one step of the loop for one CSR."""
+        spec = csr.get("spec") or {}
+        if spec.get("signerName") != self.settings.signer_name:
+            return
+        if (csr.get("status") or {}).get("certificate") or _has_condition(csr, "Denied") \
+                or _has_condition(csr, "Failed"):
+            return
+        name = csr["metadata"]["name"]
+        decision = review_csr(csr, self.settings)
+        if not _has_condition(csr, "Approved"):
+            kind = "Approved" if decision.approve else "Denied"
+            status = csr.setdefault("status", {})
+            status.setdefault("conditions", []).append({
+                "type": kind, "status": "True", "reason": decision.reason,
+                "message": decision.message,
+                "lastUpdateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+            csr = await self.client.request("PUT", f"{CSR_PATH}/{name}/approval", body=csr)
+            if not decision.approve:
+                self.denied.append(name)
+                log.warning("denied CertificateSigningRequest %s: %s", name, decision.message)
+                return
+            log.info("approved CertificateSigningRequest %s: %s", name, decision.message)
+        elif not decision.approve:
+            log.warning("not signing approved CertificateSigningRequest %s: %s", name,
+                        decision.message)
+            return
+        await self._sign(name, csr)
+
+    async def _sign(self, name: str, csr: dict[str, Any]) -> None:
+        assert self.ca is not None
+        spec = csr["spec"]
+        request = x509.load_pem_x509_csr(base64.b64decode(spec["request"]))
+        sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        lifetime = self.settings.max_expiration
+        if spec.get("expirationSeconds"):
+            lifetime = min(lifetime, dt.timedelta(seconds=int(spec["expirationSeconds"])))
+        pem = self.ca.sign(
+            request.public_key(), subject=request.subject,
+            dns_names=sans.get_values_for_type(x509.DNSName),
+            ips=[str(ip) for ip in sans.get_values_for_type(x509.IPAddress)],
+            validity=lifetime)
+        csr.setdefault("status", {})["certificate"] = base64.b64encode(pem).decode()
+        await self.client.request("PUT", f"{CSR_PATH}/{name}/status", body=csr)
+        self.signed.append(name)
+        log.info("signed CertificateSigningRequest %s (valid %s)", name, lifetime)
+
+    async def _handle_all(self, items: Iterable[dict[str, Any]]) -> None:
+        for csr in items:
+            try:
+                await self.handle(csr)
+            except (Conflict, NotFound):
+                # Changed or deleted meanwhile: the watch delivers the newer version.
+                continue
+
+    async def run(self) -> None:
+        """List and watch forever (until cancelled)."""
+        selector = f"spec.signerName={self.settings.signer_name}"
+        while True:
+            try:
+                if self.ca is None:
+                    await self.ensure_ca()
+                listed = await self.client.request("GET", CSR_PATH,
+                                                   params={"fieldSelector": selector})
+                await self._handle_all(listed.get("items") or [])
+                self.ready.set()
+                rv = listed["metadata"]["resourceVersion"]
+                while True:
+                    params = {"watch": True, "fieldSelector": selector, "resourceVersion": rv,
+                              "allowWatchBookmarks": True, "timeoutSeconds": 300}
+                    async for event in self.client.stream(CSR_PATH, params=params):
+                        kind, obj = event.get("type"), event.get("object") or {}
+                        if kind == "ERROR":
+                            raise Gone(code=410, reason="Expired", message=str(obj))
+                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                        if kind in ("ADDED", "MODIFIED"):
+                            await self._handle_all([obj])
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                continue
+            except (ApiError, TransportError) as exc:
+                log.warning("signer pass failed (%s); retrying in %.0f s", exc,
+                            self.settings.retry_delay)
+                await asyncio.sleep(self.settings.retry_delay)
+
+    async def start(self) -> None:
+        """Ensure the CA, then run :meth:`run` in the background; returns when it has listed."""
+        await self.ensure_ca()
+        self._task = asyncio.create_task(self.run(), name="kuar-csr-signer")
+        ready = asyncio.ensure_future(self.ready.wait())
+        done, _ = await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            ready.cancel()
+            self._task.result()
+
+    async def stop(self) -> None:
+        """Cancel the loop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

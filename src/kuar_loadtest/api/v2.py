@@ -1,0 +1,93 @@
+"""LoadTest v2 (``loadtests.beta.kuar.com``): the target and the load as two sub-objects.
+
+Place in the pipeline: a served, non-storage version beside v1 (v1 stays the one storage
+version). The API server converts between them through the conversion webhook
+(``kuar_loadtest.api.conversion``, hub = v1); ``kubectl get loadtests.v2.beta.kuar.com``
+reads any LoadTest as v2.
+
+What changed from v1: ``service``/``scheme``/``port``/``paths`` moved under ``spec.target``,
+``requestsPerSecond``/``workers``/``duration`` under ``spec.load``; new in v2 are
+``spec.target.headers`` and ``spec.load.rampUp``. v1 objects keep those two in an annotation,
+so a v2 -> v1 -> v2 round trip loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from kuar.resources import CustomResource, KubeModel, ListType, PrinterColumn, Rule
+from kuar_loadtest.api.v1 import GROUP, LoadTestStatus
+
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+
+class Target(KubeModel):
+    """Where the requests go."""
+
+    service: str = Field(min_length=1, max_length=253)
+    """The Service to send requests to, in the LoadTest's namespace."""
+    scheme: Literal["http", "https"] = "http"
+    """The URL scheme of the requests."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """The port; defaults to 80 for http and 443 for https."""
+    paths: Annotated[list[Annotated[str, Field(pattern=r"^/", max_length=2048)]],
+                     ListType.atomic()] = Field(default=["/"], min_length=1, max_length=100)
+    """URL paths requested in turn."""
+    headers: dict[str, str] | None = None
+    """Extra request headers (new in v2)."""
+
+
+class Load(
+    KubeModel,
+    rules=[Rule("self.requestsPerSecond >= self.workers",
+                message="requestsPerSecond must be at least workers",
+                field_path=".requestsPerSecond")],
+):
+    """How hard and for how long."""
+
+    requests_per_second: int = Field(ge=1, le=1_000_000)
+    """The total request rate, shared by all workers."""
+    workers: int = Field(default=1, ge=1, le=100)
+    """How many worker pods share the load."""
+    duration: str = Field(default="60s", pattern=DURATION)
+    """How long the test runs, as a Go duration."""
+    ramp_up: str | None = Field(default=None, pattern=DURATION)
+    """Time to reach the full rate, starting from one request per second (new in v2)."""
+
+
+class LoadTestSpec(KubeModel):
+    """What to load and how."""
+
+    target: Target
+    """Where the requests go."""
+    load: Load
+    """How hard and for how long."""
+
+
+class LoadTest(
+    CustomResource,
+    group=GROUP,
+    version="v2",
+    kind="LoadTest",
+    plural="loadtests",
+    singular="loadtest",
+    short_names=["lt"],
+    categories=["kuar"],
+    scope="Namespaced",
+    served=True,
+    storage=False,
+    printer_columns=[
+        PrinterColumn(name="Service", type="string", json_path=".spec.target.service"),
+        PrinterColumn(name="RPS", type="integer", json_path=".spec.load.requestsPerSecond"),
+        PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
+        PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
+    ],
+):
+    """A load test (v2 shape): ``spec.target`` and ``spec.load``."""
+
+    spec: LoadTestSpec
+    """The desired load test."""
+    status: LoadTestStatus | None = None
+    """The observed state, set by the controller (same as v1)."""

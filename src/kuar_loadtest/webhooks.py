@@ -1,0 +1,148 @@
+"""The LoadTest webhooks: the seed's ``kuar-validator``, a defaulter, and v1/v2 conversion.
+
+Place in the pipeline: the API server calls these (through the configurations that
+``kuar generate webhooks kuar_loadtest.webhooks`` writes to ``deploy/webhooks/``) when a
+LoadTest is created or updated, and when it is read or written in the other version. Built on
+the public :mod:`kuar.webhook` API only.
+
+- ``kuar-validator`` / ``validator.kuar.com`` (the seed's names): CREATE and UPDATE of
+  ``loadtests``. Denials name the field: ``spec.scheme`` not http or https,
+  ``spec.requestsPerSecond`` <= 0 or above ``max_requests_per_second``, a
+  ``spec.paths[i]`` not starting with ``/``, a ``spec.service`` that is not a DNS-1035 label.
+  Warns (allows) when one worker would carry more than ``warn_rps_per_worker``.
+- ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``scheme`` (http), ``paths`` (``/``),
+  ``port`` (80 or 443 by scheme), ``duration`` (60s) and ``workers`` (1).
+- ``conversion`` at ``/convert``: v1 (hub, storage) <-> v2 (see ``api/conversion.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kuar.webhook import (
+    Admission,
+    ConversionWebhook,
+    FieldErrors,
+    MutatingWebhook,
+    ValidatingWebhook,
+    Validator,
+)
+from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
+from kuar_loadtest.api.v1 import LoadTest
+
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadTestWebhookSettings:
+    """Limits and defaults of the LoadTest webhooks."""
+
+    max_requests_per_second: int = 100_000
+    """Cap on ``spec.requestsPerSecond``: protects the cluster (the schema allows 1e6)."""
+    warn_rps_per_worker: int = 10_000
+    """Above this many requests per second per worker, warn (one pod rarely sustains it)."""
+    default_scheme: str = "http"
+    """The seed's example uses https, but plain http needs no certificate on the target."""
+    default_paths: tuple[str, ...] = ("/",)
+    """The root path: every web server answers it."""
+    default_duration: str = "60s"
+    """One minute: long enough for a steady rate, short enough not to be forgotten."""
+    default_workers: int = 1
+    """One worker pod unless asked."""
+
+
+class LoadTestValidator(Validator[LoadTest]):
+    """Checks a LoadTest's spec (the seed's ``kuar-validator``)."""
+
+    def __init__(self, settings: LoadTestWebhookSettings | None = None) -> None:
+        """Use ``settings`` (default limits when omitted)."""
+        self.settings = settings or LoadTestWebhookSettings()
+
+    def check(self, obj: LoadTest) -> list[str]:
+        """Raise :class:`~kuar.webhook.Denied` naming each bad field; return warnings."""
+        spec, errors = obj.spec, FieldErrors()
+        if spec.scheme not in SCHEMES:
+            errors.not_supported("spec.scheme", spec.scheme, SCHEMES)
+        rps, cap = spec.requests_per_second, self.settings.max_requests_per_second
+        if rps <= 0:
+            errors.invalid("spec.requestsPerSecond", rps, "must be greater than 0")
+        elif rps > cap:
+            errors.invalid("spec.requestsPerSecond", rps, f"must be at most {cap}")
+        for i, path in enumerate(spec.paths):
+            if not path.startswith("/"):
+                errors.invalid(f"spec.paths[{i}]", path, "must start with '/'")
+        if len(spec.service) > 63 or not DNS1035_LABEL.match(spec.service):
+            errors.invalid(
+                "spec.service", spec.service,
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+                "start with an alphabetic character, end with an alphanumeric character, "
+                "and be at most 63 characters")
+        errors.raise_if_any()
+        warnings = []
+        per_worker = rps / max(spec.workers, 1)
+        if per_worker > self.settings.warn_rps_per_worker:
+            warnings.append(f"spec.requestsPerSecond: {per_worker:.0f} per worker is above "
+                            f"{self.settings.warn_rps_per_worker}; consider more workers")
+        return warnings
+
+    async def validate_create(self, obj: LoadTest, admission: Admission[LoadTest]) -> list[str]:
+        """Check a new LoadTest."""
+        return self.check(obj)
+
+    async def validate_update(
+        self, old: LoadTest, new: LoadTest, admission: Admission[LoadTest]
+    ) -> list[str]:
+        """Check a changed LoadTest (the same rules as on create)."""
+        return self.check(new)
+
+
+class LoadTestDefaulter:
+    """Fills the optional fields of a LoadTest."""
+
+    def __init__(self, settings: LoadTestWebhookSettings | None = None) -> None:
+        """Use ``settings`` (default values when omitted)."""
+        self.settings = settings or LoadTestWebhookSettings()
+
+    async def default(self, obj: LoadTest, admission: Admission[LoadTest]) -> None:
+        """Set scheme, paths, port, duration and workers where the user left them out."""
+        s, spec = self.settings, obj.spec
+        fields_set = spec.model_fields_set
+        if "scheme" not in fields_set:
+            spec.scheme = s.default_scheme  # type: ignore[assignment]
+        if "paths" not in fields_set or not spec.paths:
+            spec.paths = list(s.default_paths)
+        if spec.port is None:
+            spec.port = 443 if spec.scheme == "https" else 80
+        if "duration" not in fields_set:
+            spec.duration = s.default_duration
+        if "workers" not in fields_set:
+            spec.workers = s.default_workers
+
+
+def build(
+    settings: LoadTestWebhookSettings | None = None,
+) -> tuple[ValidatingWebhook[LoadTest], MutatingWebhook[LoadTest], ConversionWebhook]:
+    """The three LoadTest webhooks with ``settings`` (the module-level ones use defaults)."""
+    settings = settings or LoadTestWebhookSettings()
+    validating = ValidatingWebhook.for_resource(
+        LoadTest, LoadTestValidator(settings), name="validator.kuar.com",
+        configuration="kuar-validator", operations=("CREATE", "UPDATE"),
+        failure_policy="Fail", side_effects="None", timeout_seconds=5)
+    mutating = MutatingWebhook.for_resource(
+        LoadTest, LoadTestDefaulter(settings), name="defaulter.kuar.com",
+        configuration="kuar-defaulter", operations=("CREATE", "UPDATE"),
+        failure_policy="Fail", side_effects="None", timeout_seconds=5)
+    return validating, mutating, ConversionWebhook(converters=[LOADTEST_CONVERSION])
+
+
+validator, defaulter, conversion = build()
+"""Module-level webhooks found by ``kuar generate webhooks kuar_loadtest.webhooks``."""
+
+
+def webhooks_for(settings: LoadTestWebhookSettings | None = None) -> dict[str, Any]:
+    """Keyword arguments for :class:`kuar.webhook.WebhookServer` (webhooks and conversions)."""
+    v, m, c = build(settings)
+    return {"webhooks": [v, m], "conversions": [c]}
