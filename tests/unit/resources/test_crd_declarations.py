@@ -157,7 +157,11 @@ def test_a_field_type_error_names_the_resource_class_and_the_field() -> None:
 
 
 def test_find_resources_lists_the_loadtest_package_classes() -> None:
-    assert find_resources("kuar_loadtest.api") == [LoadTest]
+    found = find_resources("kuar_loadtest.api")
+    assert LoadTest in found
+    assert all(c.__kuar_crd__ is not None and c.__kuar_crd__.plural == "loadtests"
+               for c in found)
+    assert [c.__module__ for c in found] == sorted(c.__module__ for c in found)
 
 
 def test_a_class_without_kind_is_not_a_crd() -> None:

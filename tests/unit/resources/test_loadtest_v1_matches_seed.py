@@ -7,8 +7,18 @@ from typing import Any
 
 import yaml
 
-from kuar.resources import crd_for
-from kuar_loadtest.api import LoadTest
+from kuar.resources import crds_for, find_resources
+
+
+def _generated() -> dict[str, Any]:
+    """The LoadTest CRD as ``kuar generate crds kuar_loadtest.api`` makes it (all versions)."""
+    (crd,) = crds_for(find_resources("kuar_loadtest.api"))
+    return crd
+
+
+def _v1(crd: dict[str, Any]) -> dict[str, Any]:
+    (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return v1
 
 
 def _seed(name: str) -> dict[str, Any]:
@@ -18,7 +28,7 @@ def _seed(name: str) -> dict[str, Any]:
 
 
 def test_names_group_and_scope_match_the_seed() -> None:
-    seed, ours = _seed("loadtest-crd.yaml"), crd_for(LoadTest)
+    seed, ours = _seed("loadtest-crd.yaml"), _generated()
     assert ours["apiVersion"] == seed["apiVersion"]
     assert ours["kind"] == seed["kind"]
     assert ours["metadata"]["name"] == seed["metadata"]["name"]
@@ -29,15 +39,19 @@ def test_names_group_and_scope_match_the_seed() -> None:
 
 
 def test_version_flags_match_the_seed() -> None:
-    seed, ours = _seed("loadtest-crd.yaml"), crd_for(LoadTest)
-    flags = [(v["name"], v["served"], v["storage"]) for v in seed["spec"]["versions"]]
-    assert [(v["name"], v["served"], v["storage"]) for v in ours["spec"]["versions"]] == flags
+    seed, ours = _seed("loadtest-crd.yaml"), _generated()
+    (seed_v1,) = seed["spec"]["versions"]
+    assert (seed_v1["name"], seed_v1["served"], seed_v1["storage"]) == ("v1", True, True)
+    ours_v1 = _v1(ours)
+    assert (ours_v1["served"], ours_v1["storage"]) == (seed_v1["served"], seed_v1["storage"])
+    # later versions (v2) are served beside v1, and v1 stays the only storage version
+    assert [v["name"] for v in ours["spec"]["versions"] if v["storage"]] == ["v1"]
 
 
 def test_every_seed_spec_property_keeps_its_type() -> None:
-    seed, ours = _seed("loadtest-crd.yaml"), crd_for(LoadTest)
+    seed, ours = _seed("loadtest-crd.yaml"), _generated()
     seed_spec = seed["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    our_spec = ours["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    our_spec = _v1(ours)["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert our_spec["type"] == seed_spec["type"] == "object"
     for name, prop in seed_spec["properties"].items():
         mine = our_spec["properties"][name]
@@ -51,6 +65,8 @@ def test_every_seed_spec_property_keeps_its_type() -> None:
 
 def test_the_seed_object_decodes_unchanged() -> None:
     seed = _seed("my-loadtest.yaml")
+    from kuar_loadtest.api.v1 import LoadTest
+
     obj = LoadTest.decode(seed)
     encoded = obj.encode(exclude_unset=True)
     assert encoded == seed
