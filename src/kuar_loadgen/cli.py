@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ def main(ctx: click.Context, /, **opts: Any) -> None:
     except SpecError as e:
         raise click.UsageError(str(e)) from e
     console = Console(stderr=True)
+    # A pod being deleted gets SIGTERM: exit through the normal path so worker processes stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     observers: list[Observer] = []
     with contextlib.ExitStack() as stack:
         show_bar = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()

@@ -79,7 +79,9 @@ def run(spec: LoadSpec, *, observer: Observer | None = None, interval: float = 0
     n = processes_for(spec)
     plan = slots(shard_index=spec.shard_index, shard_count=spec.shard_count, processes=n)
     total = sum(slot_requests(spec.rps, spec.duration, s) for s in plan)
-    counters: Any = multiprocessing.get_context("spawn").Array("q", n * COUNTERS, lock=False)
+    # Shared memory only when there are other processes to share with.
+    counters: Any = ([0] * COUNTERS if n == 1 else
+                     multiprocessing.get_context("spawn").Array("q", n * COUNTERS, lock=False))
     snap = _Snapshotter(spec, counters, n, total)
     if n == 1:
         return _run_here(spec, plan[0], counters, snap, observer, interval)

@@ -113,3 +113,38 @@ def _metric(body: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return -1.0
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def test_sigterm_stops_the_run_and_its_worker_processes() -> None:
+    with serve() as srv:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kuar_loadgen", "--url", f"http://127.0.0.1:{srv.port}/",
+             "--rps", "100", "--duration", "20", "--processes", "2", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 10
+            while srv.total == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            workers = _children(proc.pid)
+            assert len(workers) >= 2
+            proc.terminate()
+            assert proc.wait(5) == 128 + 15
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    time.sleep(0.5)
+    assert not [p for p in workers if Path(f"/proc/{p}").exists()
+                and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]]

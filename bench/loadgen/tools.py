@@ -1,0 +1,119 @@
+"""Running each load tool pinned to one core against a URL, and reading its throughput."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+CONNECTIONS = 64
+"""Connections (or users) of every tool in the throughput runs."""
+
+INSTALL = {
+    "nginx": "apt-get update && apt-get install -y nginx",
+    "wrk": "apt-get update && apt-get install -y wrk",
+    "hey": "apt-get update && apt-get install -y hey",
+    "locust": "pip install locust  (any venv; pass --locust PATH or put it on PATH)",
+}
+
+
+@dataclass
+class Measure:
+    tool: str
+    rps: float | None = None
+    note: str = ""
+    steps: list[tuple[float, float]] = field(default_factory=list)
+
+
+def pinned(core: int | None, cmd: list[str]) -> list[str]:
+    return cmd if core is None else ["taskset", "-c", str(core), *cmd]
+
+
+def run_kuar(url: str, *, rps: float, seconds: int, core: int | None,
+             connections: int = CONNECTIONS, timeout: float = 1.0,
+             loop: str = "auto") -> dict[str, Any]:
+    """One kuar-loadgen run in one process; its JSON result."""
+    cmd = [sys.executable, "-m", "kuar_loadgen", "--url", url, "--rps", str(rps),
+           "--duration", str(seconds), "--processes", "1", "--connections", str(connections),
+           "--timeout", str(timeout), "--loop", loop, "--json", "--no-progress"]
+    out = subprocess.run(pinned(core, cmd), capture_output=True, text=True, check=True,
+                         timeout=seconds + timeout + 60)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def window_rps(result: dict[str, Any], seconds: int) -> float:
+    """Responses completed inside the run's window, per second (the drain is left out)."""
+    return sum(result["timeline"]["responses"][:seconds]) / seconds
+
+
+def kuar_max(url: str, *, seconds: int, core: int | None, start: float = 10_000,
+             factor: float = 1.5, loop: str = "auto") -> Measure:
+    """Open-loop rates rising by ``factor`` until the achieved rate falls 3 % short; the best
+    achieved rate is the maximum (an open-loop tool has no 'as fast as possible' mode)."""
+    m = Measure("kuar-loadgen", note="open loop, 1 process")
+    rate = start
+    while rate < 1_000_000:
+        result = run_kuar(url, rps=rate, seconds=seconds, core=core, loop=loop)
+        achieved = window_rps(result, seconds)
+        m.steps.append((rate, achieved))
+        m.rps = max(m.rps or 0.0, achieved)
+        if achieved < 0.97 * rate:
+            break
+        rate *= factor
+    return m
+
+
+def wrk_max(url: str, *, seconds: int, core: int | None) -> Measure:
+    binary = shutil.which("wrk")
+    if binary is None:
+        return Measure("wrk", note="missing: " + INSTALL["wrk"])
+    out = subprocess.run(pinned(core, [binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", url]),
+                         capture_output=True, text=True, check=True, timeout=seconds + 30)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    return Measure("wrk", rps=float(match.group(1)) if match else None,
+                   note=f"closed loop, 1 thread, {CONNECTIONS} connections")
+
+
+def hey_max(url: str, *, seconds: int, core: int | None) -> Measure:
+    binary = shutil.which("hey")
+    if binary is None:
+        return Measure("hey", note="missing: " + INSTALL["hey"])
+    out = subprocess.run(pinned(core, [binary, "-z", f"{seconds}s", "-c", str(CONNECTIONS), url]),
+                         capture_output=True, text=True, check=True, timeout=seconds + 30,
+                         env={**os.environ, "GOMAXPROCS": "1"})
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    return Measure("hey", rps=float(match.group(1)) if match else None,
+                   note=f"closed loop, GOMAXPROCS=1, {CONNECTIONS} workers")
+
+
+def find_locust(explicit: str | None) -> str | None:
+    for candidate in (explicit, os.environ.get("LOCUST"), shutil.which("locust"),
+                      str(Path(sys.executable).with_name("locust")),
+                      "/opt/locust-venv/bin/locust"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def locust_max(url: str, *, seconds: int, core: int | None, binary: str | None) -> Measure:
+    if binary is None:
+        return Measure("locust", note="missing: " + INSTALL["locust"])
+    parts = urlsplit(url)
+    cmd = [binary, "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
+           "-u", str(CONNECTIONS), "-r", "1000", "-t", f"{seconds}s",
+           "-H", f"{parts.scheme}://{parts.netloc}", "--json", "--loglevel", "WARNING"]
+    out = subprocess.run(pinned(core, cmd), capture_output=True, text=True, check=True,
+                         timeout=seconds + 60, env={**os.environ, "BENCH_PATH": parts.path})
+    stats = json.loads(out.stdout)
+    total = sum(s["num_requests"] for s in stats)
+    span = max(s["last_request_timestamp"] for s in stats) - min(s["start_time"] for s in stats)
+    return Measure("locust", rps=total / span if span > 0 else None,
+                   note=f"FastHttpUser, no wait, {CONNECTIONS} users, 1 process")
