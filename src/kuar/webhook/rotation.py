@@ -11,8 +11,9 @@ Guarantees:
   bundle injected, when an injector is given); it raises if the first one cannot be had.
 - Order on every change: when the CA changes, the bundle holding both the new and the
   previous CA is injected first, then the new pair is served; the API server therefore
-  trusts the new certificate before it is ever presented, and connections already open keep
-  working (see :mod:`kuar.webhook.tls`). No request is dropped by a rotation.
+  trusts the new certificate before it is ever presented (``ca_settle`` seconds after the
+  injection), and connections already open keep working (see :mod:`kuar.webhook.tls`). No
+  request is dropped by a rotation.
 - Issuing sources (self-signed, CSR) are asked for a new certificate at
   :func:`renewal_time` (by default when 2/3 of the lifetime has passed, cert-manager's
   default); file sources are re-read every ``poll_interval`` and a changed pair is served.
@@ -56,6 +57,10 @@ class RotationSettings:
     """First retry delay in seconds after a failed renewal."""
     retry_max: float = 60.0
     """Longest retry delay; a renewal is tried at least this often until it works."""
+    ca_settle: float = 2.0
+    """Seconds between injecting a bundle with a new CA and serving a certificate from it:
+    API servers see configuration changes through a watch, typically within milliseconds;
+    two seconds covers a busy one."""
 
 
 def renewal_time(cert: ServingCertificate, settings: RotationSettings) -> dt.datetime:
@@ -108,10 +113,14 @@ class CertificateManager:
         old = self.current
         if old is not None and old.fingerprint == cert.fingerprint and old.key_pem == cert.key_pem:
             return False
+        self.tls.validate(cert)  # a broken pair must not reach the caBundle either
         bundle = merge_bundles(cert.ca_pem, old.ca_pem) if old is not None else cert.ca_pem
         if ca_fingerprints(bundle) != ca_fingerprints(self._bundle):
             if self.injector is not None:
                 await self.injector.inject(bundle)
+                if old is not None and ca_fingerprints(cert.ca_pem) != ca_fingerprints(
+                        old.ca_pem):
+                    await self._sleep(self.settings.ca_settle)
             self._bundle = bundle
         self.tls.load(cert)
         if old is not None:

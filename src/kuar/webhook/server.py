@@ -79,9 +79,10 @@ class WebhookServerSettings:
     """Seconds to receive a whole body once headers arrived."""
     handshake_timeout: float = 10.0
     """Seconds a client gets to finish the TLS handshake."""
-    keepalive_timeout: float = 75.0
-    """Idle seconds before a kept-alive connection is closed; above the API server's 30-90 s
-    idle pool lifetime would waste sockets, below it costs handshakes."""
+    keepalive_timeout: float = 120.0
+    """Idle seconds before a kept-alive connection is closed. Longer than the API server's
+    own idle timeout (90 s), so the client closes first: a server closing a connection the
+    client is about to reuse can fail a non-idempotent POST."""
     shutdown_timeout: float = 10.0
     """Seconds :meth:`WebhookServer.stop` waits for requests in flight."""
     backlog: int = 1024

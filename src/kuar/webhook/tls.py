@@ -141,11 +141,16 @@ class ReloadableTls:
         if cert is not None:
             self.load(cert)
 
-    def load(self, cert: ServingCertificate) -> None:
-        """Validate ``cert`` and serve it to new connections (see module guarantees)."""
+    @staticmethod
+    def validate(cert: ServingCertificate) -> None:
+        """Raise :class:`CertificateError` unless ``cert`` is a usable, unexpired pair."""
         now = dt.datetime.now(dt.UTC)
         if cert.not_after <= now:
             raise CertificateError(f"certificate expired at {cert.not_after.isoformat()}")
-        _load_pair(new_server_context(), cert)  # validation; raises before touching the live one
+        _load_pair(new_server_context(), cert)
+
+    def load(self, cert: ServingCertificate) -> None:
+        """Validate ``cert`` and serve it to new connections (see module guarantees)."""
+        self.validate(cert)  # raises before the live context is touched
         _load_pair(self.context, cert)
         self.current = cert
