@@ -23,7 +23,6 @@ Caveats: :meth:`Api.list_all` follows ``continue`` tokens; if the server expires
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -143,11 +142,13 @@ class Api(Generic[T]):
 
     @staticmethod
     def _body(obj: Resource, *, apply: bool = False) -> str:
-        data = obj.encode(exclude_unset=apply)
-        if apply:
-            # the server refuses an applied configuration carrying managedFields
-            (data.get("metadata") or {}).pop("managedFields", None)
-        return json.dumps(data, separators=(",", ":"))
+        # model_dump_json is ~4x faster than encode() + json.dumps (bench/typed); it writes
+        # what Resource.encode() returns. The server refuses an applied configuration that
+        # carries managedFields, so apply leaves them out.
+        return obj.model_dump_json(
+            by_alias=True, exclude_none=True, exclude_unset=apply,
+            exclude={"metadata": {"managed_fields"}} if apply else None,
+        )
 
     def _check(self, obj: Resource) -> None:
         if not isinstance(obj, self.model):
