@@ -1,0 +1,181 @@
+"""What a LoadTest compiles into: the target URL and the Indexed Job of worker pods (pure).
+
+Place in the pipeline: called by :mod:`kuar_loadtest.controller` with objects read from the
+informer cache; returns plain manifests the controller creates. No I/O here, so every rule is
+unit-tested (the seed's "compiler" pattern).
+
+Rules:
+- The target is the Service named in ``spec.service`` in the LoadTest's own namespace; never
+  another namespace (a name with dots or a URL is refused by validation).
+- The port: ``spec.port`` when set (it must be one of the Service's ports), else the Service's
+  only port, else its port named after the scheme (``http``/``https``), else its first port.
+- Workers: ``spec.workers`` when set, else ``ceil(requestsPerSecond / per_pod_rps)``, at most
+  ``max_workers``. Every worker gets the whole rate and the shard count; worker ``i`` issues
+  requests ``i, i+N, ...`` (kuar_loadgen's exact sharding), so together they hold the rate.
+- Each run is named after the LoadTest's generation: a spec change makes a new Job (a new
+  run) and the old run's Job is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kuar_loadgen.spec import LoadSpec
+from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.settings import OperatorSettings
+
+LABEL_LOADTEST = "kuar.dev/loadtest"
+LABEL_RUN = "kuar.dev/run"
+TERMINATION_LOG = "/dev/termination-log"
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class PlanError(ValueError):
+    """The LoadTest cannot be compiled; ``reason`` is a condition reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        """Record the machine-readable reason and the human message."""
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the workers send requests."""
+
+    url: str
+    port: int
+
+
+def parse_duration(text: str) -> float:
+    """A Go-style duration (``90s``, ``1m30s``, ``250ms``) in seconds."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise PlanError("InvalidDuration", f"spec.duration {text!r} is not a duration like 30s")
+    return sum(float(n) * _UNIT[u] for n, u in parts)
+
+
+def resolve_target(lt: LoadTest, service: Mapping[str, Any] | None) -> Target:
+    """The URL of the LoadTest's Service (see the module's port rule)."""
+    spec = lt.spec
+    ns = lt.metadata.namespace
+    if service is None:
+        raise PlanError(
+            "ServiceNotFound", f"Service {spec.service!r} not found in namespace {ns!r}"
+        )
+    ports = list((service.get("spec") or {}).get("ports") or [])
+    if not ports:
+        raise PlanError("ServiceHasNoPorts", f"Service {spec.service!r} has no ports")
+    if spec.port is not None:
+        chosen = next((p for p in ports if p.get("port") == spec.port), None)
+        if chosen is None:
+            numbers = ", ".join(str(p.get("port")) for p in ports)
+            raise PlanError(
+                "PortNotFound",
+                f"Service {spec.service!r} has no port {spec.port} (it has {numbers})",
+            )
+    elif len(ports) == 1:
+        chosen = ports[0]
+    else:
+        chosen = next((p for p in ports if p.get("name") == spec.scheme), ports[0])
+    port = int(chosen["port"])
+    return Target(f"{spec.scheme}://{spec.service}.{ns}.svc:{port}", port)
+
+
+def worker_count(lt: LoadTest, settings: OperatorSettings) -> int:
+    """How many worker pods share the rate."""
+    wanted = lt.spec.workers or math.ceil(
+        lt.spec.requests_per_second / settings.per_pod_requests_per_second
+    )
+    return max(1, min(wanted, settings.max_workers, lt.spec.requests_per_second))
+
+
+def job_name(lt: LoadTest) -> str:
+    """``<loadtest>-run-<generation>``, shortened with a hash to fit a label value (63)."""
+    suffix = f"-run-{lt.metadata.generation or 1}"
+    name = lt.metadata.name or ""
+    if len(name) + len(suffix) > 52:  # Job pods add "-<index>-<random 5>" to this
+        digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+        name = f"{name[: 52 - len(suffix) - 7]}-{digest}"
+    return name + suffix
+
+
+def load_spec(
+    lt: LoadTest, target: Target, settings: OperatorSettings, *, workers: int, start_at: float
+) -> LoadSpec:
+    """The worker contract for this run (each pod reads its shard index from the Job)."""
+    return LoadSpec(
+        urls=(target.url,),
+        rps=float(lt.spec.requests_per_second),
+        duration=parse_duration(lt.spec.duration),
+        paths=tuple(lt.spec.paths),
+        timeout=settings.request_timeout,
+        shard_count=workers,
+        start_at=start_at,
+    )
+
+
+def desired_job(
+    lt: LoadTest, target: Target, settings: OperatorSettings, *, start_at: float
+) -> dict[str, Any]:
+    """The Indexed Job of worker pods, owned by the LoadTest."""
+    workers = worker_count(lt, settings)
+    spec = load_spec(lt, target, settings, workers=workers, start_at=start_at)
+    name = job_name(lt)
+    labels = {
+        "app.kubernetes.io/name": "kuar-loadgen",
+        "app.kubernetes.io/managed-by": "kuar-loadtest",
+        LABEL_LOADTEST: lt.metadata.name,
+        LABEL_RUN: str(lt.metadata.generation or 1),
+    }
+    env = [{"name": k, "value": v} for k, v in spec.to_env().items()]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": lt.metadata.namespace,
+            "labels": labels,
+            "ownerReferences": [{
+                "apiVersion": LoadTest.resource_info().api_version,
+                "kind": "LoadTest",
+                "name": lt.metadata.name,
+                "uid": lt.metadata.uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }],
+        },
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": workers,
+            "parallelism": workers,
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": math.ceil(
+                spec.duration + settings.start_delay + settings.job_deadline_slack
+            ),
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 5,
+                    "automountServiceAccountToken": False,
+                    "containers": [{
+                        "name": "loadgen",
+                        "image": settings.image,
+                        "args": ["--json", "--no-progress", "--result-file", TERMINATION_LOG],
+                        "env": env,
+                        "terminationMessagePath": TERMINATION_LOG,
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
+                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                    }],
+                },
+            },
+        },
+    }

@@ -1,0 +1,39 @@
+"""Operator-wide settings of the LoadTest controller (flags and environment map to these).
+
+Place in the pipeline: read once at start by :mod:`kuar_loadtest.operator`; passed to the pure
+planners (:mod:`.desired`, :mod:`.status`) and the controller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LOADGEN_IMAGE = "kuar.dev/loadgen:0.1.0"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorSettings:
+    """Limits and defaults for every LoadTest this operator runs."""
+
+    image: str = LOADGEN_IMAGE
+    """The load-generator image (runs ``kuar-loadgen``; kuar's local node runs it as a
+    process)."""
+    max_requests_per_second: int = 50_000
+    """Operator-wide cap on ``spec.requestsPerSecond``: a LoadTest above it fails (and the
+    validating webhook denies it), so one object cannot turn the cluster into a flood source."""
+    per_pod_requests_per_second: int = 5_000
+    """Rate one worker pod is given when ``spec.workers`` is not set: half of what one core
+    of kuar-loadgen sustains (bench/loadgen), leaving room for slow targets."""
+    max_workers: int = 100
+    """Upper bound on worker pods per LoadTest (k6-operator breaks near 500, #408)."""
+    start_delay: float = 3.0
+    """Seconds between creating the Job and the shared start time of all its pods, so pods
+    that start a little later still share one schedule."""
+    job_deadline_slack: float = 120.0
+    """The Job's activeDeadlineSeconds is the test's duration plus this slack: a stuck worker
+    cannot run forever."""
+    request_timeout: float = 10.0
+    """Per-request timeout handed to workers, in seconds."""
+    missing_service_retry: float = 10.0
+    """How soon to look again for a Service that does not exist (a Service watch also
+    triggers a reconcile as soon as it appears)."""

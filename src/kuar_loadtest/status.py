@@ -1,0 +1,136 @@
+"""How a run is going: the Job's and pods' state turned into LoadTest status (pure).
+
+Place in the pipeline: called by :mod:`kuar_loadtest.controller` with the run's Job and pods;
+returns the phase, a reason and message, and the merged results. No I/O.
+
+Rules:
+- Running until the Job is Complete or Failed (its conditions).
+- Complete: every pod's result (its termination message, written by kuar-loadgen) is merged
+  into one (histograms merged, not averaged). Succeeded, unless no request got an answer at
+  all: then Failed with reason ``TargetUnreachable`` and the error kinds seen.
+- Failed Job: Failed with the first failed pod's reason and message (``UnsupportedImage``, a
+  crash's exit code and log tail, ...), or the Job's own condition (e.g. DeadlineExceeded).
+- Successes are responses with a status below 400; errors are every other response plus
+  connection errors and timeouts, listed by code (``"503"``) and kind (``"timeout"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kuar_loadgen.result import LoadResult, merge_results
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """What the controller writes: phase, why, and the results when there are some."""
+
+    phase: str
+    reason: str
+    message: str
+    results: dict[str, Any] | None = None
+    merged: LoadResult | None = None
+
+
+def job_condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    """The Job's condition ``kind`` (``Complete``/``Failed``) when it is True."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def _terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = (status.get("state") or {}).get("terminated")
+        if state:
+            return dict(state)
+    return None
+
+
+def pod_results(pods: Sequence[Mapping[str, Any]]) -> tuple[list[LoadResult], list[str]]:
+    """Parse each succeeded pod's termination message; also return problems found."""
+    results: list[LoadResult] = []
+    problems: list[str] = []
+    for pod in pods:
+        name = (pod.get("metadata") or {}).get("name", "?")
+        if (pod.get("status") or {}).get("phase") != "Succeeded":
+            continue
+        terminated = _terminated(pod)
+        message = (terminated or {}).get("message") or ""
+        try:
+            results.append(LoadResult.from_json(message))
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"pod {name}: unreadable result ({exc})")
+    return results, problems
+
+
+def summarize(result: LoadResult) -> dict[str, Any]:
+    """The status ``results`` block (camelCase, as the API stores it)."""
+    successes = sum(n for code, n in result.status_codes.items() if _is_success(code))
+    by_code = {code: n for code, n in result.status_codes.items() if not _is_success(code)}
+    by_code.update(result.error_kinds)
+    return {
+        "requests": result.requests,
+        "successes": successes,
+        "errors": result.requests - successes,
+        "achievedRps": round(result.achieved_rps, 2),
+        "latencyMs": {k: round(float(result.latency_ms.get(k, 0.0)), 3)
+                      for k in ("p50", "p90", "p99", "max")},
+        "errorsByCode": dict(sorted(by_code.items())),
+    }
+
+
+def _is_success(code: str) -> bool:
+    return code.isdigit() and int(code) < 400
+
+
+def failed_pod_reason(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """Reason and message of the first failed pod, as a kubelet reported them."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        if status.get("phase") != "Failed":
+            continue
+        name = (pod.get("metadata") or {}).get("name", "?")
+        terminated = _terminated(pod) or {}
+        reason = status.get("reason") or terminated.get("reason") or "PodFailed"
+        detail = status.get("message") or terminated.get("message") or ""
+        code = terminated.get("exitCode")
+        where = f"worker pod {name}" + (f" exited with code {code}" if code is not None else "")
+        text = f"{where}: {detail.strip()}" if detail.strip() else where
+        return str(reason), text[:1024]
+    return None
+
+
+def run_state(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> RunState:
+    """The state of one run from its Job and pods (see the module's rules)."""
+    if job_condition(job, "Failed") is not None:
+        failed = failed_pod_reason(pods)
+        if failed is not None:
+            return RunState("Failed", failed[0], failed[1])
+        cond = job_condition(job, "Failed") or {}
+        return RunState("Failed", str(cond.get("reason") or "JobFailed"),
+                        str(cond.get("message") or "the worker Job failed"))
+    if job_condition(job, "Complete") is None:
+        active = int((job.get("status") or {}).get("active") or 0)
+        return RunState("Running", "WorkersRunning", f"{active} worker pod(s) running")
+    results, problems = pod_results(pods)
+    if not results:
+        detail = "; ".join(problems) or "no worker pod reported a result"
+        return RunState("Failed", "NoResults", detail)
+    merged = merge_results(results)
+    summary = summarize(merged)
+    if merged.responses == 0:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(merged.error_kinds.items())) or "none"
+        return RunState(
+            "Failed", "TargetUnreachable",
+            f"no request got an answer ({merged.requests} sent; errors {kinds})",
+            summary, merged,
+        )
+    message = (f"{summary['achievedRps']} req/s achieved, p99 {summary['latencyMs']['p99']} ms, "
+               f"{summary['errors']} errors of {summary['requests']}")
+    if problems:
+        message += f" ({'; '.join(problems)})"
+    return RunState("Succeeded", "Completed", message, summary, merged)

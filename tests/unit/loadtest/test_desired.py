@@ -1,0 +1,107 @@
+"""Compiling a LoadTest into a target URL and an Indexed Job (pure rules)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kuar_loadgen.spec import LoadSpec
+from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.desired import (
+    PlanError,
+    desired_job,
+    job_name,
+    parse_duration,
+    resolve_target,
+    worker_count,
+)
+from kuar_loadtest.settings import OperatorSettings
+
+
+def _lt(**spec: Any) -> LoadTest:
+    body = {"service": "web", "requestsPerSecond": 1000, **spec}
+    return LoadTest.decode({
+        "apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
+        "metadata": {"name": "my-loadtest", "namespace": "team-a", "uid": "u-1",
+                     "generation": 3},
+        "spec": body,
+    })
+
+
+def _svc(*ports: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": "web", "namespace": "team-a"}, "spec": {"ports": list(ports)}}
+
+
+def test_target_is_the_service_in_the_loadtests_own_namespace() -> None:
+    target = resolve_target(_lt(), _svc({"port": 8080}))
+    assert target.url == "http://web.team-a.svc:8080" and target.port == 8080
+
+
+def test_port_rules() -> None:
+    two = _svc({"name": "metrics", "port": 9090}, {"name": "https", "port": 8443})
+    assert resolve_target(_lt(scheme="https"), two).port == 8443
+    assert resolve_target(_lt(), two).port == 9090  # no port named http: the first
+    assert resolve_target(_lt(port=9090), two).port == 9090
+    with pytest.raises(PlanError) as err:
+        resolve_target(_lt(port=1234), two)
+    assert err.value.reason == "PortNotFound" and "9090, 8443" in str(err.value)
+
+
+def test_missing_service_and_portless_service_are_plan_errors() -> None:
+    with pytest.raises(PlanError) as err:
+        resolve_target(_lt(), None)
+    assert err.value.reason == "ServiceNotFound" and "team-a" in str(err.value)
+    with pytest.raises(PlanError) as err:
+        resolve_target(_lt(), _svc())
+    assert err.value.reason == "ServiceHasNoPorts"
+
+
+@pytest.mark.parametrize(
+    ("rps", "workers", "expected"),
+    [(1000, None, 1), (5000, None, 1), (5001, None, 2), (12_000, None, 3), (10, 4, 4),
+     (3, 8, 3), (10_000_000, None, 100)],
+)
+def test_worker_count(rps: int, workers: int | None, expected: int) -> None:
+    lt = LoadTest.model_construct(spec=_lt().spec.model_copy(
+        update={"requests_per_second": rps, "workers": workers}), metadata=_lt().metadata)
+    assert worker_count(lt, OperatorSettings()) == expected
+
+
+def test_durations() -> None:
+    assert parse_duration("90s") == 90
+    assert parse_duration("1m30s") == 90
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration("1h") == 3600
+    with pytest.raises(PlanError):
+        parse_duration("soon")
+
+
+def test_job_name_tracks_generation_and_fits_label_limits() -> None:
+    assert job_name(_lt()) == "my-loadtest-run-3"
+    long = _lt()
+    long.metadata.name = "x" * 60
+    name = job_name(long)
+    assert len(name) <= 52 and name.endswith("-run-3")
+
+
+def test_job_is_indexed_owned_and_carries_the_worker_contract() -> None:
+    lt = _lt(workers=2, paths=["/a", "/b"], duration="30s")
+    target = resolve_target(lt, _svc({"port": 80}))
+    job = desired_job(lt, target, OperatorSettings(), start_at=1000.0)
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == 2 and spec["backoffLimit"] == 0
+    owner = job["metadata"]["ownerReferences"][0]
+    assert owner == {"apiVersion": "beta.kuar.com/v1", "kind": "LoadTest", "name": "my-loadtest",
+                     "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["image"] == OperatorSettings().image
+    assert "--result-file" in container["args"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    load = LoadSpec.from_dict(json.loads(env["KUAR_LOADGEN_SPEC"]))
+    assert load.urls == ("http://web.team-a.svc:80",)
+    assert load.rps == 1000 and load.shard_count == 2 and load.duration == 30
+    assert load.paths == ("/a", "/b") and load.start_at == 1000.0
+    assert spec["activeDeadlineSeconds"] >= 30
