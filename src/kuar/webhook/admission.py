@@ -27,7 +27,9 @@ Guarantees:
   webhook answers with its ``failure_policy``: ``Fail`` denies (500, reason ``Timeout``),
   ``Ignore`` allows with a warning. An unexpected exception is treated the same way (500,
   ``InternalError``). Handlers never hang a request.
-Caveats: a synchronous handler runs on the event loop; one that blocks cannot be interrupted
+Caveats: the validator runs only on objects that decode; when decoding fails, the denial lists
+the model's causes (all of them) and the validator's own rules are not consulted. A
+synchronous handler runs on the event loop; one that blocks cannot be interrupted
 by the timeout, so handlers doing I/O should be ``async``.
 """
 

@@ -1,0 +1,93 @@
+"""The LoadTest validator and defaulter on typed v1 objects (no API server)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from kuar.webhook.review import parse_admission_review
+from kuar_loadtest.webhooks import LoadTestWebhookSettings, build, defaulter, validator
+from tests.unit.webhook.conftest import admission_review, body, loadtest
+
+
+async def validate(obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    hook = build(LoadTestWebhookSettings(**kw))[0] if kw else validator
+    return (await hook.review(parse_admission_review(body(admission_review(obj)))))["response"]
+
+
+async def test_seed_example_is_allowed() -> None:
+    response = await validate(loadtest())
+    assert response["allowed"] is True
+    assert "warnings" not in response
+
+
+@pytest.mark.parametrize(("spec", "field", "words"), [
+    ({"scheme": "ftp"}, "spec.scheme", 'Unsupported value: "ftp"'),
+    ({"requestsPerSecond": 0}, "spec.requestsPerSecond", "Invalid value: 0"),
+    ({"requestsPerSecond": -3}, "spec.requestsPerSecond", "Invalid value: -3"),
+    ({"requestsPerSecond": 200_000}, "spec.requestsPerSecond", "must be at most 100000"),
+    ({"paths": ["/a", "b"]}, "spec.paths[1]", 'Invalid value: "b"'),
+    ({"service": "My_Service"}, "spec.service", "DNS-1035"),
+    ({"service": "1abc"}, "spec.service", "DNS-1035"),
+    ({"service": "a" * 64}, "spec.service", "DNS-1035"),
+])
+async def test_denials_name_the_field(spec: dict[str, Any], field: str, words: str) -> None:
+    response = await validate(loadtest(**spec))
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 422
+    causes = response["status"]["details"]["causes"]
+    assert field in [c["field"] for c in causes]
+    assert words in response["status"]["message"]
+    assert response["status"]["message"].startswith(field)
+
+
+async def test_the_cap_is_configurable_and_many_requests_per_worker_warn() -> None:
+    assert (await validate(loadtest(requestsPerSecond=200_000),
+                           max_requests_per_second=500_000))["allowed"] is True
+    response = await validate(loadtest(requestsPerSecond=20_000))
+    assert response["allowed"] is True
+    assert "per worker" in response["warnings"][0]
+
+
+async def test_every_bad_field_is_reported_at_once() -> None:
+    # the validator's own rules, together
+    response = await validate(loadtest(service="X", requestsPerSecond=200_000))
+    fields = {c["field"] for c in response["status"]["details"]["causes"]}
+    assert fields == {"spec.service", "spec.requestsPerSecond"}
+    # what the typed model refuses, together (the validator runs only on decodable objects)
+    response = await validate(loadtest(scheme="ftp", paths=["x"], requestsPerSecond=0))
+    fields = {c["field"] for c in response["status"]["details"]["causes"]}
+    assert fields == {"spec.scheme", "spec.paths[0]", "spec.requestsPerSecond"}
+
+
+async def test_update_is_validated_like_create() -> None:
+    review = admission_review(loadtest(service="Bad"), operation="UPDATE", old=loadtest())
+    response = (await validator.review(parse_admission_review(body(review))))["response"]
+    assert response["allowed"] is False
+
+
+async def default(obj: dict[str, Any]) -> dict[str, Any]:
+    response = (await defaulter.review(
+        parse_admission_review(body(admission_review(obj)))))["response"]
+    assert response["allowed"] is True
+    if "patch" not in response:
+        return obj
+    return jsonpatch.apply_patch(obj, json.loads(base64.b64decode(response["patch"])))
+
+
+async def test_defaulter_fills_scheme_paths_port_duration_and_workers() -> None:
+    out = await default(loadtest(scheme=None, paths=None))
+    assert out["spec"] == {"service": "my-service", "requestsPerSecond": 1000,
+                           "scheme": "http", "paths": ["/"], "port": 80, "duration": "60s",
+                           "workers": 1}
+    assert out["metadata"] == loadtest()["metadata"]
+
+
+async def test_defaulter_keeps_what_the_user_set() -> None:
+    spec = {"service": "s", "scheme": "https", "requestsPerSecond": 5, "paths": ["/x"],
+            "port": 8443, "duration": "5m", "workers": 2}
+    assert (await default(loadtest(**spec)))["spec"] == spec
