@@ -186,11 +186,19 @@ class Pool:
         while pending and idle:
             idle.pop().send(pending.popleft())
         while len(pending) > self.connecting and self.open < self.max:
-            self.open += 1
-            self.connecting += 1
-            task = self.loop.create_task(self._connect())
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._open_one()
+
+    def warm(self, n: int) -> None:
+        """Start opening ``n`` connections ahead of the first request (bounded by the pool)."""
+        for _ in range(min(n, self.max) - self.open):
+            self._open_one()
+
+    def _open_one(self) -> None:
+        self.open += 1
+        self.connecting += 1
+        task = self.loop.create_task(self._connect())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def release(self, conn: Connection) -> None:
         """A connection finished its request and stays open."""
