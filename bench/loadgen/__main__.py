@@ -8,12 +8,13 @@ Run: ``.venv/bin/python -m bench.loadgen [--quick] [--locust PATH]``
   ``--client-core`` (1) through ``taskset``.
 - Throughput: wrk, hey (``GOMAXPROCS=1``) and locust (FastHttpUser, no wait) run closed loop with
   64 connections/users; kuar-loadgen is open loop, so its maximum is found by raising the rate
-  1.5x per step from 10,000/s until the achieved rate falls 3 % short, counting only responses
-  completed inside each step's window. Full mode runs two rounds and keeps each tool's best
+  1.5x per step from 10,000/s until the achieved rate falls 3 % short twice at one rate,
+  counting only responses completed inside each step's window. Full mode runs two rounds and keeps each tool's best
   (the machine is shared; the best is the least disturbed).
 - "per CPU-s" divides each tool's requests by the CPU time of its process (start-up
-  included): what the core does when nobody else uses it. The wall-clock requests/s is the
-  headline (and the last line), as asked; on a busy shared machine both are worth reading.
+  included): the tool's cost per request, unaffected by other work on a shared machine. When
+  nginx is the bottleneck a tool idles and this figure exceeds its wall-clock rate. The
+  wall-clock requests/s is the headline (and the last line), as asked.
 - Rate accuracy: kuar-loadgen at 2,000/s for 30 s (10 s with ``--quick``): the achieved rate's
   error, the worst second's error, and the scheduling lateness p99 (how late requests were
   written compared with their due time).
