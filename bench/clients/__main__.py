@@ -6,7 +6,7 @@ Run: ``.venv/bin/python -m bench.clients [--alt-python /tmp/altvenv/bin/python]
 kuar (kubernetes_asyncio's config loader + aiohttp) and kubernetes_asyncio's generated client
 run with this venv; lightkube and kr8s (both on httpx) run with ``--alt-python``, a separate
 venv where they are installed (they are not kuar dependencies). Each client runs in a fresh
-process per round; the table shows the median round. The numbers behind
+process per round, rounds interleaved across clients; the table shows medians. The numbers behind
 docs/decisions/0002-client-and-transport.md.
 """
 
@@ -52,21 +52,21 @@ def main() -> None:
               f"median of {args.rounds} rounds")
         print(f"{'client':<20} {'venv':<8} {'import ms':>9} {'p50 ms':>7} {'GET/s':>7} "
               f"{'peak RSS MiB':>12}")
-        for name, python in runs:
-            results = []
-            for _ in range(args.rounds):
+        results: dict[tuple[str, str], list[dict[str, float]]] = {r: [] for r in runs}
+        for _ in range(args.rounds):  # interleaved, so background load hits every client
+            for name, python in runs:
                 out = subprocess.run(
                     [python, CHILD, name, "--kubeconfig", kubeconfig, "--requests",
                      str(args.requests), "--concurrency", str(args.concurrency)],
                     capture_output=True, text=True, check=True, timeout=600,
                 ).stdout
-                results.append(json.loads(out))
-            med = {k: statistics.median(r[k] for r in results)
+                results[(name, python)].append(json.loads(out))
+        for (name, python), rounds in results.items():
+            med = {k: statistics.median(r[k] for r in rounds)
                    for k in ("import_ms", "p50_ms", "rps", "peak_rss_mib")}
             venv = "main" if python == sys.executable else "alt"
             print(f"{name:<20} {venv:<8} {med['import_ms']:>9.0f} {med['p50_ms']:>7.2f} "
                   f"{med['rps']:>7.0f} {med['peak_rss_mib']:>12.1f}")
-
 
 if __name__ == "__main__":
     main()

@@ -83,9 +83,11 @@ class ObjectList(Generic[T]):
 class Api(Generic[T]):
     """The verbs of one kind, in one namespace or across all of them.
 
-    ``Api(client, LoadTest, namespace="ns")`` works in ``ns``; without ``namespace`` a
-    namespaced kind is listed across all namespaces, and single-object verbs use the object's
-    own ``metadata.namespace``, then the client's default namespace. ``resource`` overrides
+    ``Api(client, LoadTest, namespace="ns")`` works in ``ns`` (an object naming another
+    namespace is refused by the server). Without ``namespace``, a namespaced kind is listed
+    across all namespaces, and single-object verbs use the object's own
+    ``metadata.namespace``, then the client's default namespace. A ``namespace=`` argument of
+    a verb wins over both. ``resource`` overrides
     the class's :class:`ResourceInfo` (needed for :class:`~kuar.resources.DynamicObject`).
     """
 
@@ -116,8 +118,9 @@ class Api(Generic[T]):
     def _ns(self, namespace: str | None, obj: Resource | None = None) -> str | None:
         if not self.info.namespaced:
             return None
-        return (namespace or (obj.metadata.namespace if obj is not None else None)
-                or self.namespace or self.client.namespace)
+        return (namespace or self.namespace
+                or (obj.metadata.namespace if obj is not None else None)
+                or self.client.namespace)
 
     def _path(self, name: str, namespace: str | None, obj: Resource | None = None,
               sub: str | None = None) -> str:

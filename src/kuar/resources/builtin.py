@@ -14,7 +14,7 @@ and pin one Kubernetes version.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, Field
 
@@ -189,7 +189,8 @@ class Event(Resource, group="events.k8s.io", version="v1", kind="Event"):
     regarding: ObjectReference | None = None
     related: ObjectReference | None = None
     note: str | None = None
-    type: Literal["Normal", "Warning"] | None = None
+    type: str | None = None
+    """``Normal`` or ``Warning``."""
     series: dict[str, Any] | None = None
 
 
