@@ -258,7 +258,7 @@ class Pool:
             self.connecting -= 1
             self.open -= 1
             raise
-        except (OSError, TimeoutError, ssl.SSLError) as e:
+        except Exception as e:  # OSError, TimeoutError, SSLError, or a resolver's ValueError
             self.connecting -= 1
             self.open -= 1
             if self.pending and not isinstance(e, TimeoutError):

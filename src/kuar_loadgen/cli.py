@@ -71,7 +71,12 @@ _FIELDS = {"rps": "rps", "duration": "duration", "timeout": "timeout",
               help="Progress bar (default: when stderr is a terminal).")
 @click.pass_context
 def main(ctx: click.Context, /, **opts: Any) -> None:
-    """Open-loop HTTP load: --rps requests/s for --duration seconds, latency from due time."""
+    """Open-loop HTTP load: --rps requests/s for --duration seconds, latency from due time.
+
+    In a pod the whole spec may come as JSON in KUAR_LOADGEN_SPEC; every flag can also be set
+    by its own variable (KUAR_LOADGEN_RPS, ...) and wins over the JSON. With --json the last
+    line of output is the result (schema: kuar_loadgen.result).
+    """
     try:
         spec = build_spec(ctx, opts)
     except SpecError as e:

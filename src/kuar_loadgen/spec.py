@@ -35,6 +35,10 @@ SPEC_ENV = "KUAR_LOADGEN_SPEC"
 JOB_INDEX_ENV = "JOB_COMPLETION_INDEX"
 """Set by Kubernetes in pods of an Indexed Job; used as ``shard_index`` when none is given."""
 
+RESOLVE_ENV = "KUAR_RESOLVE"
+"""A JSON map ``{"host:port": "address:port"}`` given by kuar's local node (its stand-in for
+cluster DNS and kube-proxy); merged under the spec's own ``resolve`` entries."""
+
 LoopKind = Literal["auto", "uvloop", "asyncio"]
 
 
@@ -219,6 +223,15 @@ def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         data.update(loaded)
     if "shard_index" not in data and env.get(JOB_INDEX_ENV):
         data["shard_index"] = _int(env[JOB_INDEX_ENV], JOB_INDEX_ENV)
+    if env.get(RESOLVE_ENV):
+        try:
+            routes = json.loads(env[RESOLVE_ENV])
+        except json.JSONDecodeError as e:
+            raise SpecError(f"{RESOLVE_ENV} is not valid JSON: {e}") from e
+        if not isinstance(routes, dict):
+            raise SpecError(f"{RESOLVE_ENV} must be a JSON object")
+        data["resolve"] = {**{str(k): str(v) for k, v in routes.items()},
+                           **dict(data.get("resolve") or {})}
     return data
 
 
