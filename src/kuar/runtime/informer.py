@@ -15,6 +15,8 @@ Guarantees:
 - Handlers run in the informer's task, in registration order, synchronously: keep them cheap
   (enqueue a key). A handler that raises is logged and does not stop the informer or the other
   handlers.
+- An informer whose stream breaks unexpectedly (a bug, a malformed answer) logs it and starts
+  over with a fresh list after a backoff, instead of leaving a stale store behind.
 Caveats: informers cannot be removed while the cache runs (stop the whole cache).
 Errors: :meth:`InformerCache.informer` raises ``ValueError`` when the same informer is asked
 for with a different ``decode`` hook.
@@ -24,17 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar, overload
 
 from prometheus_client import CollectorRegistry
 
 from kuar.client import Client, ResourceInfo
+from kuar.runtime.backoff import Backoff
 from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.objects import DynamicObject, dynamic_object, strip_managed_fields
 from kuar.runtime.reflector import reflector
 from kuar.runtime.store import Change, Store
-from kuar.runtime.watcher import Decode, Transform, WatcherSettings, watcher
+from kuar.runtime.watcher import Decode, Transform, WatcherSettings, WatchEvent, watcher
 
 log = logging.getLogger("kuar.runtime.informer")
 
@@ -112,12 +115,25 @@ class Informer(Generic[T]):
         )
 
     async def _run(self) -> None:
-        events = watcher(
-            self.client, self.resource, namespace=self.namespace,
-            label_selector=self.label_selector, field_selector=self.field_selector,
-            transform=self.transform, decode=self.decode, settings=self.settings,
-            clock=self.clock, registry=self.registry,
-        )
+        backoff = Backoff(self.settings.backoff, clock=self.clock)
+        while True:
+            events = watcher(
+                self.client, self.resource, namespace=self.namespace,
+                label_selector=self.label_selector, field_selector=self.field_selector,
+                transform=self.transform, decode=self.decode, settings=self.settings,
+                clock=self.clock, registry=self.registry,
+            )
+            try:
+                await self._fan_out(events)
+            except Exception:
+                # The watcher retries API failures itself; this is a bug or a malformed answer
+                # (e.g. a list without a resourceVersion). Start over with a fresh list, which
+                # the store diffs against what it holds.
+                delay = backoff.next_delay()
+                log.exception("informer %r failed; restarting in %.1f s", self, delay)
+                await self.clock.sleep(delay)
+
+    async def _fan_out(self, events: AsyncIterator[WatchEvent[T]]) -> None:
         handlers = self._handlers
         async for change in reflector(self.store, events):
             for handler in handlers:

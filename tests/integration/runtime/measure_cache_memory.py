@@ -88,20 +88,20 @@ async def populate(kubeconfig: str, ns: str, count: int) -> None:
     await wait_crd_established(client, "loadtests.beta.kuar.com")
     await asyncio.sleep(2)  # the new resource's storage initialises
     sem = asyncio.Semaphore(32)
+    lt_path = f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests"
 
     async def one(i: int) -> None:
         async with sem:
             for _ in range(50):
                 try:
-                    await client.request("POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
-                                         body=loadtest(i, ns))
+                    await client.request("POST", lt_path, body=loadtest(i, ns))
                     return
-                except Exception:  # noqa: BLE001 - 429 while storage initialises
+                except Exception:
                     await asyncio.sleep(0.2)
             raise RuntimeError(f"could not create object {i}")
 
     await asyncio.gather(*(one(i) for i in range(count)))
-    sample = await client.request("GET", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests/lt-00000")
+    sample = await client.request("GET", f"{lt_path}/lt-00000")
     print(f"one object as served: {len(json.dumps(sample))} bytes of JSON "
           f"({len(json.dumps(sample.get('metadata', {}).get('managedFields')))} in managedFields)")
     await client.close()

@@ -11,7 +11,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from kuar.client import ResourceInfo
-from kuar.runtime import EventType, WatcherSettings, WatchEvent, watcher
+from kuar.runtime import (
+    EventType,
+    Informer,
+    WatcherSettings,
+    WatchEvent,
+    dynamic_object,
+    watcher,
+)
 from kuar.runtime.backoff import BackoffSettings
 
 from .fakeapi import FakeApi, RecordingClock, cm, page, start_fake, status
@@ -192,3 +199,23 @@ async def test_watcher_skips_objects_the_decode_hook_rejects(
 async def _until(check: Any) -> None:
     while not check():
         await asyncio.sleep(0.01)
+
+
+async def test_informer_starts_over_after_a_malformed_answer(fake: Any) -> None:
+    api, client = fake
+
+    async def no_version(request: Any) -> Any:
+        from aiohttp import web
+        return web.json_response({"kind": "ConfigMapList", "metadata": {}, "items": []})
+
+    api.lists = [no_version, page([cm("a", "5")], "10")]
+    clock = RecordingClock()
+    informer = Informer(client, CM, decode=dynamic_object, clock=clock,
+                        registry=CollectorRegistry())
+    informer.start()
+    try:
+        await informer.wait_until_synced(5)
+        assert [o.name for o in informer.store.list()] == ["a"]
+        assert len(clock.sleeps) == 1, "one backoff before starting over"
+    finally:
+        await informer.stop()
