@@ -262,14 +262,17 @@ def parse_header(item: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def available_cpus() -> int:
-    """Cores this process may use: CPU affinity, capped by a cgroup v2 CPU quota (pod limits)."""
+def available_cpus(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """Cores this process may use: CPU affinity, capped by a cgroup v2 CPU quota.
+
+    The quota is a pod's CPU limit, rounded up: a 1.5-CPU limit gets 2 processes.
+    """
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
     try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
+        with open(cpu_max) as f:
             quota, period = f.read().split()[:2]
         if quota != "max":
             n = min(n, max(1, math.ceil(int(quota) / int(period))))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -124,5 +126,29 @@ def test_each_shard_issues_its_share_of_the_total_rate() -> None:
     assert _spec(rps=1000.0, shard_count=4).shard_rps == 250.0
 
 
-def test_available_cpus_is_at_least_one() -> None:
-    assert available_cpus() >= 1
+def test_available_cpus_follows_affinity_and_the_pod_cpu_limit(tmp_path: Path) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    assert available_cpus(str(tmp_path / "absent")) == affinity
+    limit = tmp_path / "cpu.max"
+    limit.write_text("max 100000\n")
+    assert available_cpus(str(limit)) == affinity
+    limit.write_text("50000 100000\n")  # half a CPU still runs one process
+    assert available_cpus(str(limit)) == 1
+    limit.write_text(f"{150000 * affinity} 100000\n")  # more quota than cores: cores win
+    assert available_cpus(str(limit)) == affinity
+
+
+def test_local_node_resolve_map_is_merged_under_the_specs_own() -> None:
+    import json as _json
+
+    from kuar_loadgen.spec import RESOLVE_ENV, SPEC_ENV, spec_from_env
+
+    env = {
+        SPEC_ENV: _json.dumps({"urls": ["http://web.ns.svc:80"], "rps": 10, "duration": 1,
+                               "resolve": {"web.ns.svc:80": "127.0.0.1:1111"}}),
+        RESOLVE_ENV: _json.dumps({"web.ns.svc:80": "127.0.0.1:2222",
+                                  "db.ns.svc:5432": "127.0.0.1:3333"}),
+    }
+    data = spec_from_env(env)
+    assert data["resolve"] == {"web.ns.svc:80": "127.0.0.1:1111",
+                               "db.ns.svc:5432": "127.0.0.1:3333"}
