@@ -140,8 +140,8 @@ class Connection(asyncio.Protocol):
         """Write a request; the connection must be idle."""
         self.req = req
         self.got_bytes = False
-        now = monotonic()
-        self.pool.recorder.sent_late(req.due, now)
+        if not req.retried:  # a retry is the same request: count it and its lateness once
+            self.pool.recorder.sent_late(req.due, monotonic())
         self.transport.write(req.data)  # type: ignore[union-attr]
 
     def fail(self, kind: str) -> None:
