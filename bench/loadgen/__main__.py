@@ -9,8 +9,8 @@ Run: ``.venv/bin/python -m bench.loadgen [--quick] [--locust PATH]``
 - Throughput: wrk, hey (``GOMAXPROCS=1``) and locust (FastHttpUser, no wait) run closed loop with
   64 connections/users; kuar-loadgen is open loop, so its maximum is found by raising the rate
   1.5x per step from 10,000/s until the achieved rate falls 3 % short twice at one rate,
-  counting only responses completed inside each step's window. Full mode runs two rounds and keeps each tool's best
-  (the machine is shared; the best is the least disturbed).
+  counting only responses completed inside each step's window. Full mode runs two rounds and
+  keeps each tool's best (the machine is shared; the best is the least disturbed).
 - "per CPU-s" divides each tool's requests by the CPU time of its process (start-up
   included): the tool's cost per request, unaffected by other work on a shared machine. When
   nginx is the bottleneck a tool idles and this figure exceeds its wall-clock rate. The
