@@ -119,6 +119,7 @@ def load_spec(
         timeout=settings.request_timeout,
         shard_count=workers,
         start_at=start_at,
+        ca_file=settings.ca_file,
     )
 
 

@@ -34,6 +34,10 @@ class OperatorSettings:
     cannot run forever."""
     request_timeout: float = 10.0
     """Per-request timeout handed to workers, in seconds."""
+    ca_file: str | None = None
+    """Path, inside worker pods, of a PEM bundle to verify https targets with (mount it with a
+    volume in a real cluster; kuar's local node shares this machine's files). ``None`` uses
+    the system's trust store."""
     missing_service_retry: float = 10.0
     """How soon to look again for a Service that does not exist (a Service watch also
     triggers a reconcile as soon as it appears)."""

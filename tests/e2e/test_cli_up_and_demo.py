@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -54,17 +55,26 @@ def test_kuar_up_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_kuar_demo_shows_the_seed_transcript() -> None:
+def test_kuar_demo_runs_the_seed_loadtest_end_to_end(tmp_path: Path) -> None:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "kuar.cli", "demo"], capture_output=True, text=True, timeout=180,
-        check=False,
+        [sys.executable, "-m", "kuar.cli", "demo", "--duration", "5s",
+         "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "COLUMNS": "200"},
     )
-    assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert 'error: the server doesn\'t have a resource type "loadtests"' in out
-    assert "No resources found in default namespace." in out
-    assert re.search(r"^my-loadtest\s+\d+s$", out, re.MULTILINE)
-    assert out.index("doesn't have a resource type") < out.index("No resources found")
+    assert proc.returncode == 0, out + proc.stderr
+    # the seed's transcript, in order
+    first = out.index('error: the server doesn\'t have a resource type "loadtests"')
+    second = out.index("No resources found in default namespace.")
+    assert first < second
+    rows = re.findall(r"^my-loadtest\s+my-service\s+1000\s+(\w+)\s+(.*)$", out, re.MULTILINE)
+    assert rows and rows[-1][0] == "Succeeded", out
+    achieved = float(rows[-1][1].split()[0])
+    assert abs(achieved - 1000) <= 20, achieved  # within 2 %
+    report = tmp_path / "loadtest-my-loadtest.html"
+    assert report.exists() and "data:image/png;base64," in report.read_text()
+    assert f"report: {report}" in out
     assert out.rstrip().endswith("control plane stopped")
-    assert time.monotonic() - started < 180
+    assert time.monotonic() - started < 300

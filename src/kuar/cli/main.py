@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import click
 
 from kuar import __version__
 from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
-from kuar.cli.demo import demo
 from kuar.cli.generate import generate
 
 
@@ -20,8 +21,25 @@ def cli() -> None:
 cli.add_command(controlplane)
 cli.add_command(up)
 cli.add_command(apply)
-cli.add_command(demo)
 cli.add_command(generate)
+
+
+def _load_plugins() -> None:
+    """Add the commands that installed applications register (entry point group kuar.cli).
+
+    The toolkit's CLI depends on no application: ``kuar loadtest`` and ``kuar demo`` come
+    from kuar_loadtest and kuar_demo this way, as kubectl plugins do for kubectl.
+    """
+    for entry in entry_points(group="kuar.cli"):
+        if entry.name in cli.commands:
+            continue
+        try:
+            cli.add_command(entry.load(), entry.name)
+        except Exception as exc:  # a broken plugin must not break the other commands
+            click.echo(f"warning: kuar plugin {entry.name!r} not loaded: {exc}", err=True)
+
+
+_load_plugins()
 
 
 def main() -> None:

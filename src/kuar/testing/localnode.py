@@ -60,6 +60,7 @@ LOADGEN_IMAGE = "kuar.dev/loadgen"
 """kuar's load-generator image name (any tag). In a real cluster the image runs
 ``kuar-loadgen``; on the local node it runs ``python -m kuar_loadgen``."""
 
+# Equal to kuar_loadgen.spec.RESOLVE_ENV; not imported: the toolkit imports no application.
 RESOLVE_ENV = "KUAR_RESOLVE"
 MAX_TERMINATION_MESSAGE = 4096
 

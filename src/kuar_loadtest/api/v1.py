@@ -57,6 +57,36 @@ class LoadTestSpec(
     """How many worker pods share the load."""
 
 
+class Latency(KubeModel):
+    """Latency percentiles in milliseconds, measured from each request's due time."""
+
+    p50: float
+    """Median."""
+    p90: float
+    """90th percentile."""
+    p99: float
+    """99th percentile."""
+    max: float
+    """Slowest request."""
+
+
+class LoadTestResults(KubeModel):
+    """What the workers measured, merged over all worker pods."""
+
+    requests: int
+    """Requests due in the run."""
+    successes: int
+    """Responses with a status below 400."""
+    errors: int
+    """Everything else: 4xx/5xx responses, connection errors and timeouts."""
+    achieved_rps: float
+    """Responses per second over the run."""
+    latency_ms: Latency
+    """Latency percentiles (from the merged HDR histogram, never averaged)."""
+    errors_by_code: dict[str, int] | None = None
+    """Errors by HTTP status (``"503"``) or kind (``"timeout"``, ``"connect"``)."""
+
+
 class LoadTestStatus(KubeModel):
     """What the controller observed; written through the status subresource."""
 
@@ -74,6 +104,8 @@ class LoadTestStatus(KubeModel):
     """When the test finished."""
     conditions: Conditions | None = None
     """Standard conditions (``Ready``, ``Complete``...), merged by type."""
+    results: LoadTestResults | None = None
+    """The merged measurements, once the run has finished."""
 
 
 class LoadTest(
@@ -92,6 +124,8 @@ class LoadTest(
         PrinterColumn(name="Service", type="string", json_path=".spec.service"),
         PrinterColumn(name="RPS", type="integer", json_path=".spec.requestsPerSecond"),
         PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
+        PrinterColumn(name="Achieved", type="number", json_path=".status.results.achievedRps"),
+        PrinterColumn(name="P99-ms", type="number", json_path=".status.results.latencyMs.p99"),
         PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
     ],
 ):

@@ -82,6 +82,8 @@ class LoadTest(
         PrinterColumn(name="Service", type="string", json_path=".spec.target.service"),
         PrinterColumn(name="RPS", type="integer", json_path=".spec.load.requestsPerSecond"),
         PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
+        PrinterColumn(name="Achieved", type="number", json_path=".status.results.achievedRps"),
+        PrinterColumn(name="P99-ms", type="number", json_path=".status.results.latencyMs.p99"),
         PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
     ],
 ):

@@ -1,0 +1,83 @@
+"""The LoadTest webhooks for local development: served on 127.0.0.1, called by URL.
+
+Place in the pipeline: ``kuar demo`` and tests use :func:`local_webhooks` to run the
+validator, the defaulter and the v1/v2 conversion webhook against a local API server. A
+self-signed CA (kuar.webhook's :class:`SelfSignedSource`) signs the serving certificate; its
+caBundle is injected into the webhook configurations and into the CRD's conversion stanza,
+which this function installs (v1 storage, v2 served). In a cluster, ``deploy/`` holds the
+Service-based configurations instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from kuar.client import Client, NotFound, wait_crd_established
+from kuar.resources import crd_for
+from kuar.webhook import (
+    CaBundleInjector,
+    CertificateManager,
+    SelfSignedSource,
+    UrlTarget,
+    WebhookServer,
+    WebhookServerSettings,
+    apply_configurations,
+    conversion_stanza,
+    delete_configurations,
+    webhook_configurations,
+)
+from kuar.webhook.configuration import configuration_name
+from kuar_loadtest.api import v1, v2
+from kuar_loadtest.webhooks import LoadTestWebhookSettings, build
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+CRD_NAME = "loadtests.beta.kuar.com"
+
+
+def loadtest_crd(url: str, ca_bundle: bytes | None = None) -> dict[str, Any]:
+    """The generated v1 + v2 CRD whose conversion webhook is at ``url``."""
+    return crd_for(v1.LoadTest, v2.LoadTest,
+                   conversion=conversion_stanza(UrlTarget(base_url=url), ca_bundle=ca_bundle))
+
+
+async def install_crd(client: Client, crd: dict[str, Any], *, manager: str = "kuar") -> None:
+    """Server-side apply a CRD and wait until it is Established."""
+    name = crd["metadata"]["name"]
+    await client.request("PATCH", f"{CRD_PATH}/{name}", body=crd,
+                         content_type="application/apply-patch+yaml",
+                         params={"fieldManager": manager, "force": True})
+    await wait_crd_established(client, name, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def local_webhooks(
+    client: Client, settings: LoadTestWebhookSettings | None = None, *, port: int = 0
+) -> AsyncIterator[WebhookServer]:
+    """Serve the LoadTest webhooks on 127.0.0.1, install CRD and configurations; undo on exit.
+
+    The CRD stays installed on exit (deleting it would delete every LoadTest); the webhook
+    configurations are removed, so the API server does not call a server that is gone.
+    """
+    validating, mutating, conversion = build(settings)
+    injector = CaBundleInjector(client=client, validating=[configuration_name(validating)],
+                                mutating=[configuration_name(mutating)], crds=[CRD_NAME])
+    certificates = CertificateManager(SelfSignedSource(), injector=injector)
+    server = WebhookServer(
+        webhooks=[validating, mutating], conversions=[conversion], certificates=certificates,
+        settings=WebhookServerSettings(host="127.0.0.1", port=port),
+    )
+    await server.start()
+    configs: list[dict[str, Any]] = []
+    try:
+        target = UrlTarget(base_url=server.url)
+        configs = webhook_configurations([validating, mutating], target,
+                                         ca_bundle=certificates.ca_bundle)
+        await apply_configurations(client, configs)
+        await install_crd(client, loadtest_crd(server.url, certificates.ca_bundle))
+        yield server
+    finally:
+        with contextlib.suppress(NotFound, OSError):
+            await delete_configurations(client, configs)
+        await server.stop()

@@ -1,0 +1,131 @@
+"""LoadTest reports: a terminal table and an HTML page with a latency and a rate plot.
+
+Place in the pipeline: ``kuar loadtest report NAME`` reads the LoadTest and its results
+ConfigMap (written by the controller) and calls :func:`render_table` and
+:func:`write_html`. Pure apart from writing the HTML file; plots are drawn with matplotlib
+(Agg backend, embedded as PNG), so the page is one self-contained file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kuar_loadgen.result import LoadResult, decode_histogram
+
+PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
+
+
+def summary_rows(loadtest: Mapping[str, Any], result: LoadResult | None) -> list[tuple[str, str]]:
+    """The facts of a run as (label, value) rows."""
+    spec = loadtest.get("spec") or {}
+    status = loadtest.get("status") or {}
+    results = status.get("results") or {}
+    latency = results.get("latencyMs") or {}
+    rows = [
+        ("LoadTest", f"{loadtest['metadata'].get('namespace')}/{loadtest['metadata']['name']}"),
+        ("target", f"{spec.get('scheme', 'http')}://{spec.get('service')} {spec.get('paths')}"),
+        ("phase", f"{status.get('phase', '-')} ({status.get('message', '')})"),
+        ("requested rate", f"{spec.get('requestsPerSecond')} req/s for {spec.get('duration')}"),
+    ]
+    if results:
+        rows += [
+            ("achieved rate", f"{results.get('achievedRps')} req/s"),
+            ("requests", f"{results.get('requests')} ({results.get('successes')} ok, "
+                         f"{results.get('errors')} errors)"),
+            ("latency p50 / p90 / p99 / max",
+             " / ".join(f"{latency.get(k, 0):.2f}" for k in ("p50", "p90", "p99", "max"))
+             + " ms"),
+            ("errors by code", ", ".join(f"{k}: {v}" for k, v in
+                                         (results.get("errorsByCode") or {}).items()) or "none"),
+        ]
+    if result is not None:
+        rows.append(("schedule lateness p99", f"{result.lateness_ms.get('p99', 0):.2f} ms"))
+    return rows
+
+
+def percentile_curve(result: LoadResult) -> list[tuple[float, float]]:
+    """(percentile, latency ms) points from the merged histogram."""
+    if not result.histogram:
+        return []
+    hist = decode_histogram(result.histogram)
+    return [(p, hist.get_value_at_percentile(p) / 1000.0) for p in PERCENTILES]
+
+
+def rate_series(result: LoadResult) -> list[tuple[float, float]]:
+    """(seconds since start, responses per second) from the result's timeline."""
+    interval = float(result.timeline.get("interval_s") or 1)
+    counts = result.timeline.get("responses") or []
+    return [(i * interval, n / interval) for i, n in enumerate(counts)]
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plots(result: LoadResult, target_rps: float) -> tuple[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    curve = percentile_curve(result)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if curve:
+        xs = [100.0 / (100.0 - p) if p < 100 else 100.0 / 0.001 for p, _ in curve]
+        ax.plot(xs, [v for _, v in curve], marker="o")
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [f"p{p:g}" if p < 100 else "max" for p, _ in curve])
+    ax.set_ylabel("latency from due time (ms)")
+    ax.set_title("Latency by percentile")
+    ax.grid(True, alpha=0.3)
+    latency_png = _png(fig)
+    plt.close(fig)
+
+    series = rate_series(result)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if series:
+        ax.step([t for t, _ in series], [r for _, r in series], where="post", label="achieved")
+    ax.axhline(target_rps, color="grey", linestyle="--", label="requested")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("responses per second")
+    ax.set_title("Achieved rate over time")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    rate_png = _png(fig)
+    plt.close(fig)
+    return latency_png, rate_png
+
+
+def write_html(
+    path: Path, loadtest: Mapping[str, Any], result: LoadResult | None
+) -> Path:
+    """Write a self-contained HTML report (table plus the two plots when there are results)."""
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in summary_rows(loadtest, result)
+    )
+    plots = ""
+    if result is not None:
+        target = float((loadtest.get("spec") or {}).get("requestsPerSecond") or 0)
+        latency_png, rate_png = _plots(result, target)
+        plots = (f'<h2>Latency</h2><img alt="latency by percentile" '
+                 f'src="data:image/png;base64,{latency_png}">'
+                 f'<h2>Rate</h2><img alt="achieved rate over time" '
+                 f'src="data:image/png;base64,{rate_png}">')
+    name = html.escape(str(loadtest["metadata"]["name"]))
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>LoadTest {name}</title><style>body{{font-family:sans-serif;margin:2em}}"
+        "th{text-align:left;padding-right:1em}</style></head><body>"
+        f"<h1>LoadTest {name}</h1><table>{rows}</table>{plots}</body></html>"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path
