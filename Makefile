@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/kuar generate crds kuar_loadtest.api -o deploy/crds --check
 
 test: controlplane lint
 	$(BIN)/pytest
