@@ -263,3 +263,45 @@ async def test_reconcile_logs_carry_the_key_and_a_reconcile_id(
     assert len(set(ids)) == 2 and all(ids), "a fresh id per reconcile"
     assert [r.reconcile_id for r in errors] == ids  # type: ignore[attr-defined]
     assert all(r.controller == "test" for r in mine + errors)  # type: ignore[attr-defined]
+
+
+async def test_cancelling_run_still_lets_the_running_reconcile_finish(
+    harnesses: list[Harness],
+) -> None:
+    gate = asyncio.Event()
+    finished: list[Request] = []
+
+    async def reconcile(req: Request) -> Result | None:
+        await gate.wait()
+        finished.append(req)
+        return None
+
+    h = Harness(reconcile)
+    await h.start()
+    h.controller.enqueue([A])
+    await h.clock.advance(0)
+    assert h.task is not None
+    h.task.cancel()
+    await h.clock.advance(0)
+    assert not h.task.done()
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(h.task, 2)
+    assert finished == [A]
+
+
+def test_watch_predicates_filter_changes_before_the_handler() -> None:
+    from kuar.runtime import Cached, Change, DynamicObject, Watch, generation_changed
+
+    def state(gen: int) -> Cached[DynamicObject]:
+        o = DynamicObject({"metadata": {"name": "a", "namespace": "ns", "generation": gen}})
+        return Cached(o, o.metadata)
+
+    controller = Controller("p", lambda r: asyncio.sleep(0), watches=[],  # type: ignore[arg-type,return-value]
+                            registry=CollectorRegistry())
+    watch: Watch[Any] = Watch(None, lambda c: [c.key], (generation_changed,))  # type: ignore[arg-type]
+    on_change = controller._enqueuer(watch)
+    on_change(Change(A, state(1), state(1)))  # status-only update: filtered
+    assert len(controller.queue) == 0
+    on_change(Change(A, state(1), state(2)))
+    assert len(controller.queue) == 1
