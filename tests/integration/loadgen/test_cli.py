@@ -33,7 +33,9 @@ def test_json_output_ends_with_the_result_and_the_result_file_fits_a_termination
     result_file = tmp_path / "termination-log"
     with serve() as srv:
         out = _loadgen("--url", f"http://127.0.0.1:{srv.port}/", "--rps", "200", "--duration",
-                       "1", "--processes", "1", "--json", "--result-file", str(result_file))
+                       "1", "--processes", "1", "--json", "--result-file", str(result_file),
+                       "--progress")
+    assert "sent 200/200" in out.stderr  # the bar goes to stderr; stdout stays parseable
     assert out.returncode == 0, out.stderr
     last = json.loads(out.stdout.strip().splitlines()[-1])
     assert last["version"] == 1
