@@ -3,8 +3,8 @@
 Run as ``python -m kuar_demo.service --port P [--latency-ms 5] [--cert C --key K]``; it binds
 127.0.0.1 only, answers every GET with a short text after ``--latency-ms`` milliseconds, and
 stops on SIGTERM. ``--stall-at S --stall-for D`` makes it hold every request arriving in
-``[S, S + D)`` seconds after start for the rest of that window (the coordinated-omission
-check: an open-loop generator must report those waits).
+``[S, S + D)`` seconds after its first request for the rest of that window (the
+coordinated-omission check: an open-loop generator must report those waits).
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from aiohttp import web
 
 def build_app(latency_s: float, stall_at: float | None, stall_for: float) -> web.Application:
     """The aiohttp application: one catch-all GET handler."""
-    started = time.monotonic()
+    first: list[float] = []
 
     async def handle(request: web.Request) -> web.Response:
         if stall_at is not None:
-            now = time.monotonic() - started
+            if not first:
+                first.append(time.monotonic())
+            now = time.monotonic() - first[0]
             if stall_at <= now < stall_at + stall_for:
                 await asyncio.sleep(stall_at + stall_for - now)
         if latency_s:

@@ -11,7 +11,8 @@ Per LoadTest (level-based; every step is safe to repeat):
 2. Over the operator's rate cap: Failed (``RateAboveCap``); no retry until the spec changes.
 3. The Service is looked up in the LoadTest's own namespace only. Missing: phase Pending,
    condition ``ServiceResolved=False``, a Warning Event, and a retry (a Service watch also
-   wakes the LoadTest as soon as the Service appears).
+   wakes the LoadTest as soon as the Service appears). Present but unusable (no such port, no
+   ports): Failed with that reason.
 4. Jobs of earlier runs (other generations) are deleted; the run's Job is created if missing
    (phase Running, an Event), then followed through its status (the controller owns Jobs).
 5. When the Job ends, the pods' results are merged: status gets phase, results,
@@ -104,6 +105,9 @@ class LoadTestReconciler:
         try:
             target = resolve_target(lt, None if service is None else dict(service))
         except PlanError as exc:
+            if exc.reason != "ServiceNotFound":  # the Service exists but cannot be targeted
+                await self._finish_failed(lt, obj, exc.reason, str(exc))
+                return Result.done()
             await self._set_status(lt, obj, phase="Pending", message=str(exc), conditions=[
                 ("ServiceResolved", "False", exc.reason, str(exc)),
             ])

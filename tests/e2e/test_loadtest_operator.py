@@ -1,0 +1,192 @@
+"""The LoadTest extension end to end on a local cluster: load really flows, results come back."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kuar.client import NotFound
+from kuar.testing import eventually_async
+from tests.e2e.conftest import (
+    CRASHER_IMAGE,
+    Cluster,
+    create,
+    loadtest,
+    operator,
+    publish,
+    target_service,
+    wait_phase,
+)
+
+
+async def _get(cluster: Cluster, path: str) -> dict[str, Any]:
+    got: dict[str, Any] = await cluster.client.request("GET", path)
+    return got
+
+
+async def _gone(cluster: Cluster, path: str) -> None:
+    try:
+        await cluster.client.request("GET", path)
+    except NotFound:
+        return
+    raise AssertionError(f"{path} still exists")
+
+
+async def _events(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
+    got = await _get(cluster, f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+    return list(got["items"])
+
+
+async def test_loadtest_runs_at_the_requested_rate_and_is_garbage_collected(
+    cluster: Cluster, ns: str
+) -> None:
+    async with target_service(cluster, ns, latency_ms=20), operator(cluster, ns):
+        await create(cluster, ns, loadtest("steady", requestsPerSecond=1000, duration="5s"))
+        lt = await wait_phase(cluster, ns, "steady", "Succeeded")
+    status = lt["status"]
+    results = status["results"]
+    assert abs(results["achievedRps"] - 1000) <= 20, results  # within 2 %
+    assert results["requests"] == 5000 and results["errors"] == 0
+    latency = results["latencyMs"]
+    assert 20 <= latency["p50"] <= 200, latency  # the service answers after 20 ms
+    assert latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+    assert status["observedGeneration"] == lt["metadata"]["generation"]
+    complete = {c["type"]: c for c in status["conditions"]}["Complete"]
+    assert complete["status"] == "True" and complete["reason"] == "Completed"
+    assert status["startTime"] <= status["completionTime"]
+
+    job = await _get(cluster, f"/apis/batch/v1/namespaces/{ns}/jobs/{status['jobName']}")
+    assert job["metadata"]["ownerReferences"][0]["uid"] == lt["metadata"]["uid"]
+    pods = await _get(cluster, f"/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3D"
+                               f"{status['jobName']}")
+    assert pods["items"] and all(
+        p["metadata"]["ownerReferences"][0]["kind"] == "Job" for p in pods["items"])
+    reasons = {e["reason"] for e in await _events(cluster, ns)
+               if e["regarding"]["name"] == "steady"}
+    assert {"Started", "Completed"} <= reasons
+
+    await cluster.client.request("DELETE", f"/apis/beta.kuar.com/v1/namespaces/{ns}/"
+                                           "loadtests/steady")
+    await eventually_async(lambda: _gone(
+        cluster, f"/apis/batch/v1/namespaces/{ns}/jobs/{status['jobName']}"), timeout=60)
+    await eventually_async(lambda: _gone(
+        cluster, f"/api/v1/namespaces/{ns}/configmaps/steady-results"), timeout=60)
+
+    async def no_pods() -> None:
+        left = await _get(cluster, f"/api/v1/namespaces/{ns}/pods")
+        assert left["items"] == []
+
+    await eventually_async(no_pods, timeout=60)
+
+
+async def test_a_stalled_target_shows_in_p99_no_coordinated_omission(
+    cluster: Cluster, ns: str
+) -> None:
+    # The service holds every request arriving 3 to 4 s after the first one: an open-loop
+    # generator keeps sending and measures from each request's due time.
+    async with target_service(cluster, ns, latency_ms=2, stall_at=3.0), operator(cluster, ns):
+        await create(cluster, ns, loadtest("stall", requestsPerSecond=200, duration="6s"))
+        lt = await wait_phase(cluster, ns, "stall", "Succeeded")
+    latency = lt["status"]["results"]["latencyMs"]
+    assert latency["p99"] >= 900, latency
+    assert latency["p50"] < 100, latency
+
+
+async def test_unreachable_target_fails_with_a_reason(cluster: Cluster, ns: str) -> None:
+    closed = 9  # nothing listens on 127.0.0.1:9 (discard); connections are refused
+    await publish(cluster, ns, "web", closed)
+    async with operator(cluster, ns):
+        await create(cluster, ns, loadtest("dead", requestsPerSecond=50, duration="2s"))
+        lt = await wait_phase(cluster, ns, "dead", "Failed")
+    status = lt["status"]
+    failed = {c["type"]: c for c in status["conditions"]}["Failed"]
+    assert failed["reason"] == "TargetUnreachable", status
+    assert "no request got an answer" in status["message"]
+
+
+async def test_service_without_the_requested_port_fails(cluster: Cluster, ns: str) -> None:
+    async with target_service(cluster, ns), operator(cluster, ns):
+        await create(cluster, ns, loadtest("wrongport", port=9999))
+        lt = await wait_phase(cluster, ns, "wrongport", "Failed")
+    assert {c["type"]: c for c in lt["status"]["conditions"]}["Failed"]["reason"] == \
+        "PortNotFound"
+
+
+async def test_missing_service_waits_with_condition_and_event_then_runs(
+    cluster: Cluster, ns: str
+) -> None:
+    async with operator(cluster, ns):
+        await create(cluster, ns, loadtest("early", duration="2s"))
+        lt = await wait_phase(cluster, ns, "early", "Pending")
+        cond = {c["type"]: c for c in lt["status"]["conditions"]}["ServiceResolved"]
+        assert cond["status"] == "False" and cond["reason"] == "ServiceNotFound"
+
+        async def warned() -> None:
+            events = await _events(cluster, ns)
+            assert any(e["reason"] == "ServiceNotFound" and e["type"] == "Warning"
+                       for e in events)
+
+        await eventually_async(warned, timeout=20)
+        async with target_service(cluster, ns):
+            await wait_phase(cluster, ns, "early", "Succeeded")
+
+
+async def test_crashing_worker_fails_with_the_pods_reason(cluster: Cluster, ns: str) -> None:
+    async with target_service(cluster, ns), operator(cluster, ns, image=f"{CRASHER_IMAGE}:1"):
+        await create(cluster, ns, loadtest("crash"))
+        lt = await wait_phase(cluster, ns, "crash", "Failed")
+    message = lt["status"]["message"]
+    assert "exited with code 3" in message and "cannot start: boom" in message, message
+
+
+async def test_unsupported_image_fails_clearly(cluster: Cluster, ns: str) -> None:
+    async with target_service(cluster, ns), operator(cluster, ns, image="nginx:1.27"):
+        await create(cluster, ns, loadtest("nginx"))
+        lt = await wait_phase(cluster, ns, "nginx", "Failed")
+    failed = {c["type"]: c for c in lt["status"]["conditions"]}["Failed"]
+    assert failed["reason"] == "UnsupportedImage" and "nginx:1.27" in failed["message"]
+
+
+async def test_spec_change_starts_a_new_run(cluster: Cluster, ns: str) -> None:
+    async with target_service(cluster, ns), operator(cluster, ns):
+        await create(cluster, ns, loadtest("change", duration="60s"))
+        first = await wait_phase(cluster, ns, "change", "Running")
+        old_job = first["status"]["jobName"]
+        await cluster.client.request(
+            "PATCH", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests/change",
+            body={"spec": {"duration": "2s"}}, content_type="application/merge-patch+json")
+        lt = await wait_phase(cluster, ns, "change", "Succeeded")
+        assert lt["status"]["observedGeneration"] == 2
+        assert lt["status"]["jobName"] != old_job
+        await eventually_async(lambda: _gone(
+            cluster, f"/apis/batch/v1/namespaces/{ns}/jobs/{old_job}"), timeout=30)
+
+
+async def test_deleting_a_running_loadtest_stops_its_pods(cluster: Cluster, ns: str) -> None:
+    async with target_service(cluster, ns), operator(cluster, ns):
+        await create(cluster, ns, loadtest("midrun", duration="60s"))
+        await wait_phase(cluster, ns, "midrun", "Running")
+
+        async def running_pod() -> int:
+            pods = await _get(cluster, f"/api/v1/namespaces/{ns}/pods")
+            running = [p for p in pods["items"] if p["status"].get("phase") == "Running"]
+            assert running
+            container_id = running[0]["status"]["containerStatuses"][0]["containerID"]
+            return int(container_id.rsplit("/", 1)[1])
+
+        pid = await eventually_async(running_pod, timeout=30)
+        await cluster.client.request(
+            "DELETE", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests/midrun")
+
+        async def stopped() -> None:
+            pods = await _get(cluster, f"/api/v1/namespaces/{ns}/pods")
+            assert pods["items"] == []
+            jobs = await _get(cluster, f"/apis/batch/v1/namespaces/{ns}/jobs")
+            assert jobs["items"] == []
+
+        await eventually_async(stopped, timeout=60)
+        try:
+            os.kill(pid, 0)
+            raise AssertionError(f"worker process {pid} still runs")
+        except ProcessLookupError:
+            pass
