@@ -33,8 +33,13 @@ from typing import Any
 
 from kuar.client import AlreadyExists, ApiError, Client, NotFound, ResourceInfo
 from kuar.runtime import (
+    NORMAL,
+    WARNING,
     Controller,
+    ControllerSettings,
+    EventRecorder,
     InformerCache,
+    RecorderSettings,
     Request,
     Result,
     TerminalError,
@@ -43,7 +48,6 @@ from kuar.runtime import (
     patch_status,
     set_condition,
 )
-from kuar.runtime.recorder import NORMAL, WARNING, EventRecorder, RecorderSettings
 from kuar_loadtest.api.v1 import LoadTest
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
@@ -279,8 +283,6 @@ def build_controller(
     max_concurrent_reconciles: int = 4,
 ) -> Controller:
     """The LoadTest controller: watches LoadTests, owns Jobs, watches Services."""
-    from kuar.runtime import ControllerSettings
-
     recorder = recorder or EventRecorder(client, RecorderSettings(controller=CONTROLLER_NAME))
     reconciler = LoadTestReconciler(client, cache, settings, recorder, namespace=namespace)
     return (

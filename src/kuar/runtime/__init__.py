@@ -11,7 +11,7 @@ Stages, in pipeline order (each usable alone; the builder wires them):
 - :func:`controller_for` (:mod:`.builder`): the friendly way to build all of the above.
 
 Helpers for reconcilers: :mod:`.finalizers`, :mod:`.status`, :mod:`.conditions`,
-:mod:`.owners`; structured logs: :mod:`.log`; metrics: :mod:`.metrics`; time: :mod:`.clock`.
+:mod:`.owners`, the Event recorder :mod:`.recorder`; structured logs: :mod:`.log`; metrics: :mod:`.metrics`; time: :mod:`.clock`.
 """
 
 from kuar.runtime.backoff import Backoff, BackoffSettings
@@ -59,6 +59,7 @@ from kuar.runtime.ratelimit import (
     default_controller_rate_limiter,
 )
 from kuar.runtime.reconcile import Reconciler, Request, Result, TerminalError
+from kuar.runtime.recorder import NORMAL, WARNING, EventRecorder, RecorderSettings
 from kuar.runtime.reflector import reflector
 from kuar.runtime.status import patch_status, update_status
 from kuar.runtime.store import Cached, Change, Store
@@ -66,8 +67,10 @@ from kuar.runtime.watcher import EventType, WatcherSettings, WatchEvent, watcher
 from kuar.runtime.workqueue import QueueShutDown, WorkQueue
 
 __all__ = [
+    "NORMAL",
     "REGISTRY",
     "SYSTEM_CLOCK",
+    "WARNING",
     "AlreadyOwned",
     "Backoff",
     "BackoffSettings",
@@ -79,6 +82,7 @@ __all__ = [
     "Controller",
     "ControllerSettings",
     "DynamicObject",
+    "EventRecorder",
     "EventType",
     "FrozenDict",
     "FrozenList",
@@ -96,6 +100,7 @@ __all__ = [
     "ReconcileContext",
     "ReconcileContextFilter",
     "Reconciler",
+    "RecorderSettings",
     "Request",
     "Result",
     "Store",
