@@ -11,7 +11,8 @@ Stages, in pipeline order (each usable alone; the builder wires them):
 - :func:`controller_for` (:mod:`.builder`): the friendly way to build all of the above.
 
 Helpers for reconcilers: :mod:`.finalizers`, :mod:`.status`, :mod:`.conditions`,
-:mod:`.owners`, the Event recorder :mod:`.recorder`; structured logs: :mod:`.log`; metrics: :mod:`.metrics`; time: :mod:`.clock`.
+:mod:`.owners`, the Event recorder :mod:`.recorder`; structured logs: :mod:`.log`;
+metrics: :mod:`.metrics`; time: :mod:`.clock`.
 """
 
 from kuar.runtime.backoff import Backoff, BackoffSettings
