@@ -70,9 +70,9 @@ def run(seconds: float = 1.0) -> list[tuple[str, str, float]]:
         ("decode dict", "typed: model_construct (no validation, nested stay dicts)",
          lambda: LoadTest.model_construct(**SAMPLE)),
         ("encode bytes", "plain dict: json.dumps", lambda: json.dumps(SAMPLE)),
-        ("encode bytes", "typed: encode() + json.dumps (Api)",
+        ("encode bytes", "typed: encode() + json.dumps",
          lambda: json.dumps(obj.encode(), separators=(",", ":"))),
-        ("encode bytes", "typed: model_dump_json",
+        ("encode bytes", "typed: model_dump_json (Api request bodies)",
          lambda: obj.model_dump_json(by_alias=True, exclude_none=True)),
         ("encode dict", "typed: encode()", obj.encode),
     ]
