@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from kuar.client import NotFound
@@ -38,7 +42,7 @@ async def _events(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
 
 
 async def test_loadtest_runs_at_the_requested_rate_and_is_garbage_collected(
-    cluster: Cluster, ns: str
+    cluster: Cluster, ns: str, tmp_path: Path
 ) -> None:
     async with target_service(cluster, ns, latency_ms=20), operator(cluster, ns):
         await create(cluster, ns, loadtest("steady", requestsPerSecond=1000, duration="5s"))
@@ -64,6 +68,17 @@ async def test_loadtest_runs_at_the_requested_rate_and_is_garbage_collected(
     reasons = {e["reason"] for e in await _events(cluster, ns)
                if e["regarding"]["name"] == "steady"}
     assert {"Started", "Completed"} <= reasons
+
+    html = tmp_path / "steady.html"
+    report = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "kuar.cli", "loadtest", "report", "steady", "-n", ns,
+        "--kubeconfig", str(cluster.plane.kubeconfig), "-o", str(html)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "COLUMNS": "200"})
+    assert report.returncode == 0, report.stderr
+    assert "achieved rate" in report.stdout and "Succeeded" in report.stdout
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") == 2  # latency and rate plots
 
     await cluster.client.request("DELETE", f"/apis/beta.kuar.com/v1/namespaces/{ns}/"
                                            "loadtests/steady")
