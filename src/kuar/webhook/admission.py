@@ -209,6 +209,34 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
+def json_patch(src: dict[str, Any], dst: dict[str, Any]) -> list[dict[str, Any]]:
+    """RFC 6902 operations turning ``src`` into ``dst`` (``jsonpatch.make_patch``).
+
+    Top-level members that are equal are skipped before diffing (``make_patch`` costs about
+    0.1 ms per compared subtree, and ``metadata.managedFields`` is large and never defaulted);
+    the differing members are diffed one by one and their paths prefixed.
+    """
+    ops: list[dict[str, Any]] = []
+    for key in src.keys() - dst.keys():
+        ops.append({"op": "remove", "path": "/" + _escape(key)})
+    for key, value in dst.items():
+        path = "/" + _escape(key)
+        if key not in src:
+            ops.append({"op": "add", "path": path, "value": value})
+        elif src[key] != value:
+            for op in jsonpatch.make_patch(src[key], value).patch:
+                op = dict(op)
+                op["path"] = path + op["path"]
+                if "from" in op:
+                    op["from"] = path + op["from"]
+                ops.append(op)
+    return ops
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     result = fn(*args)
     if inspect.isawaitable(result):
@@ -391,5 +419,5 @@ class MutatingWebhook(AdmissionWebhook[T]):
             admission.old_object = self._decode(req.old_object)
         result = await _call(self.defaulter.default, obj, admission)
         after = self.codec.encode(result if result is not None else obj)
-        patch = jsonpatch.make_patch(_without_nulls(req.object), _without_nulls(after)).patch
+        patch = json_patch(_without_nulls(req.object), _without_nulls(after))
         return admission_response(req.uid, allowed=True, patch=patch)

@@ -97,6 +97,23 @@ def _json(body: dict[str, Any], status: int = 200) -> web.Response:
 Route = Callable[[bytes], Awaitable[dict[str, Any]]]
 
 
+class _Entry:
+    """One route and its metric children (looked up once: ``labels()`` costs per call)."""
+
+    def __init__(self, name: str, route: Route) -> None:
+        self.name = name
+        self.route = route
+        self.in_flight = IN_FLIGHT.labels(name)
+        self.latency = LATENCY.labels(name)
+        self._requests: dict[int, Any] = {}
+
+    def requests(self, code: int) -> Any:
+        child = self._requests.get(code)
+        if child is None:
+            child = self._requests[code] = REQUESTS.labels(self.name, str(code))
+        return child
+
+
 class WebhookServer:
     """Serves admission and conversion webhooks over HTTPS."""
 
@@ -117,7 +134,7 @@ class WebhookServer:
         self.manager = certificates if isinstance(certificates, CertificateManager) else None
         self.tls = self.manager.tls if self.manager is not None else ReloadableTls(
             certificates if isinstance(certificates, ServingCertificate) else None)
-        self._routes: dict[str, tuple[str, Route]] = {}
+        self._routes: dict[str, _Entry] = {}
         for hook in webhooks:
             self._add(hook.path, hook.name, self._admission_route(hook))
         for conv in conversions:
@@ -130,7 +147,7 @@ class WebhookServer:
     def _add(self, path: str, name: str, route: Route) -> None:
         if path in self._routes:
             raise ValueError(f"two webhooks want path {path!r}")
-        self._routes[path] = (name, route)
+        self._routes[path] = _Entry(name, route)
 
     @staticmethod
     def _admission_route(hook: AdmissionWebhook[Any]) -> Route:
@@ -167,26 +184,25 @@ class WebhookServer:
         entry = self._routes.get(request.path)
         if entry is None:
             return _json(status_body(404, f"no webhook at {request.path}"), 404)
-        name, route = entry
         if request.method != "POST":
             return _json(status_body(405, f"{request.method} not allowed; use POST"), 405)
         started = time.perf_counter()
-        IN_FLIGHT.labels(name).inc()
+        entry.in_flight.inc()
         code = 200
         try:
             body = await self._read(request)
-            response = _json(await route(body))
+            response = _json(await entry.route(body))
         except ReviewError as exc:
             code = exc.code
             response = _json(status_body(exc.code, exc.message), exc.code)
         except Exception:
-            log.exception("webhook %s: unexpected failure", name)
+            log.exception("webhook %s: unexpected failure", entry.name)
             code = 500
             response = _json(status_body(500, "internal error"), 500)
         finally:
-            IN_FLIGHT.labels(name).dec()
-        REQUESTS.labels(name, str(code)).inc()
-        LATENCY.labels(name).observe(time.perf_counter() - started)
+            entry.in_flight.dec()
+        entry.requests(code).inc()
+        entry.latency.observe(time.perf_counter() - started)
         return response
 
     async def _health(self, request: web.Request) -> web.Response:

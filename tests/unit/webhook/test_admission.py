@@ -240,3 +240,28 @@ async def test_defaulter_ignores_delete() -> None:
     hook = MutatingWebhook(name="m.kuar.com", path="/m", rules=(RULE,), defaulter=SetScheme())
     answer = await hook.review(request(None, operation="DELETE", old=thing(rps=1)))
     assert answer["response"] == {"uid": answer["response"]["uid"], "allowed": True}
+
+
+def test_json_patch_skips_equal_members_and_prefixes_paths() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from kuar.webhook.admission import json_patch
+
+    values = st.recursive(st.none() | st.integers(0, 3) | st.text("ab/~", max_size=3),
+                          lambda c: st.lists(c, max_size=3)
+                          | st.dictionaries(st.text("ab/~", max_size=3), c, max_size=3),
+                          max_leaves=10)
+    docs = st.dictionaries(st.text("ab/~", max_size=3), values, max_size=4)
+
+    @settings(max_examples=300, deadline=None)
+    @given(src=docs, dst=docs)
+    def check(src: dict[str, Any], dst: dict[str, Any]) -> None:
+        import copy
+
+        ops = json_patch(src, dst)
+        assert jsonpatch.apply_patch(copy.deepcopy(src), ops) == dst
+        if src == dst:
+            assert ops == []
+
+    check()

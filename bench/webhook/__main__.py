@@ -1,0 +1,270 @@
+"""Webhook throughput and latency: kuar beside kopf and controller-runtime, and API-server cost.
+
+Run: ``.venv/bin/python -m bench.webhook [--quick] [--seconds S] [--conns N] [--creates N]``
+
+1. Direct HTTPS load (HTTP/1.1 keep-alive, TLS 1.2+) of LoadTest-create AdmissionReviews on
+   one process of each server, all doing the same validation (kuar_loadtest's rules):
+   kuar (``kuar_server.py``, uvloop), kopf's webhook server (``kopf_operator.py``, a real
+   ``kopf run`` against the local control plane) and a controller-runtime webhook
+   (``go/main.go``). The load generator is Go (``webhookbench load``), closed loop with
+   ``--conns`` connections: reviews/s, p50, p99. Then kuar alone, open loop at half its
+   measured rate (latency from the intended send time): p99.
+2. API server create latency of a LoadTest without webhooks, then with kuar's validating and
+   mutating webhooks registered (by URL, caBundle): p50 each; the overhead is the difference.
+
+The Go program is built once outside the repository (``~/.cache/kuar/bench-webhook/<hash>``)
+from ``bench/webhook/go`` (its go.mod/go.sum pin controller-runtime). The last line is
+``reviews_per_s=N p99_ms=P ratio_vs_kopf=K ratio_vs_controller_runtime=R
+create_overhead_p50_ms=O``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kuar.client import Client, load_config, wait_crd_established
+from kuar.resources import crd_for
+from kuar.testing import ControlPlane, ControlPlaneSettings, free_port
+from kuar.webhook import (
+    CertificateAuthority,
+    UrlTarget,
+    apply_configurations,
+    delete_configurations,
+    webhook_configurations,
+)
+from kuar_loadtest.api import v1
+from kuar_loadtest.webhooks import build
+
+HERE = Path(__file__).parent
+PATH = "/validate-beta-kuar-com-v1-loadtest"
+
+
+def build_go() -> Path | None:
+    """Build (or reuse) the Go benchmark program; ``None`` when Go is missing."""
+    go = shutil.which("go")
+    if go is None:
+        print("go not found: the controller-runtime column and Go load generator are missing")
+        return None
+    sources = sorted((HERE / "go").glob("*.go")) + [HERE / "go/go.mod", HERE / "go/go.sum"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    cache = Path(os.environ.get("KUAR_CACHE_DIR", Path.home() / ".cache/kuar"))
+    binary = cache / "bench-webhook" / digest / "webhookbench"
+    if binary.exists():
+        return binary
+    with tempfile.TemporaryDirectory(prefix="kuar-webhookbench-") as tmp:
+        for p in sources:
+            shutil.copy(p, tmp)
+        print(f"building the Go benchmark program once (minutes, cold) into {binary.parent}")
+        env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+        subprocess.run([go, "build", "-trimpath", "-o", str(Path(tmp) / "webhookbench"), "."],
+                       cwd=tmp, env=env, check=True)
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(Path(tmp) / "webhookbench"), binary)
+    return binary
+
+
+def write_certs(folder: Path) -> None:
+    ca = CertificateAuthority.create("kuar-bench-ca")
+    cert = ca.issue(["localhost"], ["127.0.0.1"])
+    (folder / "tls.crt").write_bytes(cert.cert_pem)
+    (folder / "tls.key").write_bytes(cert.key_pem)
+    (folder / "ca.crt").write_bytes(ca.cert_pem)
+    (folder / "tls.key").chmod(0o600)
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(OSError):
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock, \
+                    ctx.wrap_socket(sock):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} not serving TLS after {timeout} s")
+
+
+@contextlib.contextmanager
+def process(argv: list[str], port: int, log: Path, env: dict[str, str] | None = None,
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+        try:
+            wait_port(port, proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_load(binary: Path, url: str, ca: Path, *, conns: int, seconds: float,
+             rate: float = 0) -> dict[str, Any]:
+    argv = [str(binary), "load", "-url", url, "-ca", str(ca), "-conns", str(conns),
+            "-duration", f"{seconds}s", "-warmup", "1s"]
+    if rate:
+        argv += ["-rate", str(rate)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+async def create_latencies(client: Client, ns: str, prefix: str, n: int) -> list[float]:
+    path = f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests"
+    out = []
+    for i in range(n):
+        body = {"apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
+                "metadata": {"name": f"{prefix}-{i}"},
+                "spec": {"service": "my-service", "scheme": "https", "requestsPerSecond": 1000,
+                         "paths": ["/index.html", "/login.html"]}}
+        started = time.perf_counter()
+        await client.request("POST", path, body=body)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def create_overhead(plane: ControlPlane, url: str, ca_pem: bytes, n: int
+                          ) -> tuple[float, float]:
+    """p50 create latency (ms) without and with kuar's validating + mutating webhooks."""
+    client = Client(await load_config(plane.kubeconfig))
+    try:
+        ns = "bench"
+        await client.request("POST", "/api/v1/namespaces", body={
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        validating, mutating, _ = build()
+        configs = webhook_configurations([validating, mutating], UrlTarget(base_url=url),
+                                         ca_bundle=ca_pem)
+        await create_latencies(client, ns, "warm", 20)
+        without = await create_latencies(client, ns, "plain", n)
+        await apply_configurations(client, configs)
+        await asyncio.sleep(1.0)  # let the API server's informer see the configurations
+        await create_latencies(client, ns, "warmhook", 20)
+        with_hooks = await create_latencies(client, ns, "hooked", n)
+        await delete_configurations(client, configs)
+        return statistics.median(without), statistics.median(with_hooks)
+    finally:
+        await client.close()
+
+
+async def install_crd(plane: ControlPlane) -> None:
+    client = Client(await load_config(plane.kubeconfig))
+    try:
+        crd = crd_for(v1.LoadTest)
+        await client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                             body=crd)
+        await wait_crd_established(client, crd["metadata"]["name"])
+    finally:
+        await client.close()
+
+
+def row(name: str, r: dict[str, Any] | None) -> str:
+    if r is None:
+        return f"{name:<28} {'-':>10} {'-':>8} {'-':>8} {'-':>8} {'-':>7}"
+    return (f"{name:<28} {r['rps']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{r['max_ms']:>8.1f} {r['errors']:>7}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (within 60 s)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per load run")
+    parser.add_argument("--conns", type=int, default=8, help="keep-alive connections")
+    parser.add_argument("--creates", type=int, default=None, help="API server creates per side")
+    args = parser.parse_args()
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    creates = args.creates or (100 if args.quick else 400)
+    started = time.monotonic()
+    binary = build_go()
+    if binary is None:
+        sys.exit("the Go load generator is needed for the direct load; install Go >= 1.26")
+    results: dict[str, dict[str, Any] | None] = {}
+    with tempfile.TemporaryDirectory(prefix="kuar-bench-webhook-") as tmp_name:
+        tmp = Path(tmp_name)
+        write_certs(tmp)
+        ca = tmp / "ca.crt"
+        kuar_port, kopf_port, cr_port = free_port(), free_port(), free_port()
+        plane = ControlPlane(ControlPlaneSettings())
+        plane.start()
+        try:
+            asyncio.run(install_crd(plane))
+            kuar_cmd = [sys.executable, "-m", "bench.webhook.kuar_server", str(kuar_port),
+                        str(tmp)]
+            with process(kuar_cmd, kuar_port, tmp / "kuar.log"):
+                url = f"https://127.0.0.1:{kuar_port}"
+                results["kuar"] = run_load(binary, url + PATH, ca, conns=args.conns,
+                                           seconds=seconds)
+                half = max(results["kuar"]["rps"] / 2, 1.0)
+                results["kuar @ half rate"] = run_load(binary, url + PATH, ca,
+                                                       conns=args.conns, seconds=seconds,
+                                                       rate=half)
+                plain, hooked = asyncio.run(create_overhead(plane, url, ca.read_bytes(),
+                                                            creates))
+            kopf = shutil.which("kopf", path=str(Path(sys.executable).parent)) or \
+                shutil.which("kopf")
+            if kopf is None:
+                print("kopf not installed (pip install -e '.[bench]'): kopf column missing")
+                results["kopf"] = None
+            else:
+                env = {"KUBECONFIG": str(plane.kubeconfig), "KUAR_BENCH_PORT": str(kopf_port),
+                       "KUAR_BENCH_CERTS": str(tmp)}
+                kopf_cmd = [kopf, "run", "--standalone", "--quiet", "-A",
+                            str(HERE / "kopf_operator.py")]
+                with process(kopf_cmd, kopf_port, tmp / "kopf.log", env):
+                    results["kopf"] = run_load(binary, f"https://127.0.0.1:{kopf_port}{PATH}",
+                                               ca, conns=args.conns, seconds=seconds)
+            cr_cmd = [str(binary), "serve", "-port", str(cr_port), "-cert-dir", str(tmp)]
+            with process(cr_cmd, cr_port, tmp / "cr.log"):
+                results["controller-runtime (Go)"] = run_load(
+                    binary, f"https://127.0.0.1:{cr_port}{PATH}", ca, conns=args.conns,
+                    seconds=seconds)
+        finally:
+            plane.stop()
+
+    print(f"\nDirect HTTPS load, {args.conns} keep-alive connections, {seconds:g} s per run "
+          f"(LoadTest-create AdmissionReviews, same validation everywhere)")
+    print(f"{'server (one process)':<28} {'reviews/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'max ms':>8} {'errors':>7}")
+    for name, r in results.items():
+        suffix = f" ({r['rps']:.0f}/s offered)" if name.endswith("half rate") and r else ""
+        print(row(name, r) + suffix)
+    print(f"\nAPI server create latency, {creates} sequential LoadTest creates per side")
+    print(f"{'without webhooks':<28} p50 {plain:>7.2f} ms")
+    print(f"{'with kuar validate+mutate':<28} p50 {hooked:>7.2f} ms")
+    kuar = results["kuar"]
+    assert kuar is not None
+    kopf_r, cr_r = results.get("kopf"), results.get("controller-runtime (Go)")
+    ratio_kopf = f"{kuar['rps'] / kopf_r['rps']:.2f}" if kopf_r and kopf_r["rps"] else "nan"
+    ratio_cr = f"{kuar['rps'] / cr_r['rps']:.2f}" if cr_r and cr_r["rps"] else "nan"
+    half_r = results["kuar @ half rate"]
+    assert half_r is not None
+    print(f"\nwall time {time.monotonic() - started:.0f} s")
+    print(f"reviews_per_s={kuar['rps']:.0f} p99_ms={half_r['p99_ms']:.2f} "
+          f"ratio_vs_kopf={ratio_kopf} ratio_vs_controller_runtime={ratio_cr} "
+          f"create_overhead_p50_ms={hooked - plain:.2f}")
+
+
+if __name__ == "__main__":
+    main()
