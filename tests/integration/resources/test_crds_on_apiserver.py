@@ -180,7 +180,10 @@ async def test_printer_columns_show_in_kubectl_get(
     ))
     out = kubectl("get", "lt", "-n", namespace).stdout
     header, row = out.splitlines()[:2]
-    assert header.split() == ["NAME", "SERVICE", "RPS", "PHASE", "AGE"]
+    opts = LoadTest.__kuar_crd__
+    assert opts is not None
+    assert header.split() == ["NAME", *(c.name.upper() for c in opts.printer_columns)]
+    assert header.split()[:4] == ["NAME", "SERVICE", "RPS", "PHASE"]
     assert row.split()[:3] == ["cols", "web", "42"]
 
 

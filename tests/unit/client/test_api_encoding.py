@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.typed.codec import SAMPLE
+
 from kuar.client.api import Api
 from kuar.resources import ObjectMeta
 from kuar_loadtest.api import LoadTest, LoadTestSpec
