@@ -61,7 +61,7 @@ def build_go() -> Path | None:
     if go is None:
         print("go not found: the controller-runtime column and Go load generator are missing")
         return None
-    sources = sorted((HERE / "go").glob("*.go")) + [HERE / "go/go.mod", HERE / "go/go.sum"]
+    sources = [*sorted((HERE / "go").glob("*.go")), HERE / "go/go.mod", HERE / "go/go.sum"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     cache = Path(os.environ.get("KUAR_CACHE_DIR", Path.home() / ".cache/kuar"))
     binary = cache / "bench-webhook" / digest / "webhookbench"
@@ -95,10 +95,10 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock, \
-                    ctx.wrap_socket(sock):
-                return
+        with contextlib.suppress(OSError), \
+                socket.create_connection(("127.0.0.1", port), timeout=1) as sock, \
+                ctx.wrap_socket(sock):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"port {port} not serving TLS after {timeout} s")
 

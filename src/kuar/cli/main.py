@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 
 import click
 
+import kuar.cli.generate_webhooks  # noqa: F401 - registers `kuar generate webhooks`
 from kuar import __version__
 from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up

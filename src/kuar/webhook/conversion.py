@@ -63,6 +63,8 @@ class HubAndSpoke(Generic[H]):
     hub_version: str
     hub: Codec[H]
     spokes: Sequence[Spoke[Any, H]] = ()
+    plural: str = ""
+    """The resource's plural name (default: lower-case kind + ``s``); names the CRD."""
     _by_version: dict[str, Spoke[Any, H]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +72,11 @@ class HubAndSpoke(Generic[H]):
         if len(by_version) != len(self.spokes) or self.hub_version in by_version:
             raise ValueError(f"{self.kind}.{self.group}: each version may appear once")
         object.__setattr__(self, "_by_version", by_version)
+
+    @property
+    def crd_name(self) -> str:
+        """``<plural>.<group>``: the CRD whose ``spec.conversion`` points here."""
+        return f"{self.plural or self.kind.lower() + 's'}.{self.group}"
 
     @property
     def versions(self) -> list[str]:
