@@ -43,7 +43,7 @@ def _stale(out_dir: Path, files: dict[str, str]) -> list[str]:
               help="Write nothing; exit 1 when the files in -o are missing or stale.")
 def crds(module: str, out_dir: Path | None, check: bool) -> None:
     """Generate a CustomResourceDefinition for each CustomResource class in MODULE."""
-    sys.path.insert(0, ".")
+    sys.path.insert(0, ".")  # a module of the project being worked on, as python -m does
     try:
         files = render_crds(module)
     except (DeclarationError, ImportError) as exc:
