@@ -44,6 +44,7 @@ from kuar.runtime import (
     Result,
     TerminalError,
     controller_for,
+    decode_with_events,
     generation_changed,
     patch_status,
     set_condition,
@@ -83,7 +84,9 @@ class LoadTestReconciler:
         self.client = client
         self.settings = settings
         self.recorder = recorder
-        self.loadtests = cache.informer(LOADTESTS, namespace=namespace, decode=LoadTest.decode)
+        # A LoadTest the model cannot read is skipped, logged, counted and gets an Event.
+        self.decode = decode_with_events(LoadTest.decode, recorder)
+        self.loadtests = cache.informer(LOADTESTS, namespace=namespace, decode=self.decode)
         self.jobs = cache.informer(JOBS, namespace=namespace, label_selector=LABEL_LOADTEST)
         self.services = cache.informer(SERVICES, namespace=namespace)
 
@@ -286,7 +289,7 @@ def build_controller(
     recorder = recorder or EventRecorder(client, RecorderSettings(controller=CONTROLLER_NAME))
     reconciler = LoadTestReconciler(client, cache, settings, recorder, namespace=namespace)
     return (
-        controller_for(LOADTESTS, cache=cache, namespace=namespace, decode=LoadTest.decode,
+        controller_for(LOADTESTS, cache=cache, namespace=namespace, decode=reconciler.decode,
                        predicates=[generation_changed])
         .owns(JOBS, label_selector=LABEL_LOADTEST)
         .watches(SERVICES, _loadtests_for_service(reconciler.loadtests.store))

@@ -60,7 +60,13 @@ from kuar.runtime.ratelimit import (
     default_controller_rate_limiter,
 )
 from kuar.runtime.reconcile import Reconciler, Request, Result, TerminalError
-from kuar.runtime.recorder import NORMAL, WARNING, EventRecorder, RecorderSettings
+from kuar.runtime.recorder import (
+    NORMAL,
+    WARNING,
+    EventRecorder,
+    RecorderSettings,
+    decode_with_events,
+)
 from kuar.runtime.reflector import reflector
 from kuar.runtime.status import patch_status, update_status
 from kuar.runtime.store import Cached, Change, Store
@@ -117,6 +123,7 @@ __all__ = [
     "any_of",
     "controller_for",
     "controller_reference",
+    "decode_with_events",
     "default_controller_rate_limiter",
     "dynamic_object",
     "enqueue_mapped",

@@ -25,14 +25,16 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kuar.client import ApiError, Client, NotFound, TransportError
 from kuar.client.transport import MERGE_PATCH
 
 log = logging.getLogger("kuar.runtime.recorder")
+
+T = TypeVar("T")
 
 NORMAL = "Normal"
 WARNING = "Warning"
@@ -215,3 +217,26 @@ class EventRecorder:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+
+
+def decode_with_events(
+    decode: Callable[[dict[str, Any]], T], recorder: EventRecorder, *,
+    reason: str = "InvalidObject",
+) -> Callable[[dict[str, Any]], T]:
+    """Wrap a watcher ``decode`` hook so an object it rejects also gets a Warning Event.
+
+    The watcher already logs and counts the failure (``kuar_decode_errors_total``) and skips
+    the object; the Event tells the object's owner, in ``kubectl describe``, why the
+    controller ignores it. Pass the same wrapped function wherever the informer is requested.
+    """
+
+    def wrapped(raw: dict[str, Any]) -> T:
+        try:
+            return decode(raw)
+        except Exception as exc:
+            recorder.event(raw, WARNING, reason,
+                           f"{recorder.settings.controller} cannot read this object: {exc}",
+                           action="Decode")
+            raise
+
+    return wrapped
