@@ -6,7 +6,7 @@ Place in the pipeline: the API server (over TLS) -> :class:`WebhookServer` -> th
 ``async stop()`` and a :attr:`WebhookServer.ready` event, so the manager can run it beside
 controllers, and it also runs alone (``async with WebhookServer(...)``). Known as
 ``webhook.Server`` in controller-runtime. Built on aiohttp and the standard ``ssl`` module
-(docs/decisions/0005-webhook-tls-server.md).
+(docs/decisions/0007-webhook-tls-server.md).
 
 Guarantees:
 - HTTPS only, TLS 1.2 or newer; the certificate can be replaced while serving

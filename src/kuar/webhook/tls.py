@@ -3,7 +3,7 @@
 Place in the pipeline: certificate sources (:mod:`kuar.webhook.certificates`) produce a
 :class:`ServingCertificate`; the rotator (:mod:`kuar.webhook.rotation`) hands it to
 :meth:`ReloadableTls.load`; the HTTPS server (:mod:`kuar.webhook.server`) serves with
-:attr:`ReloadableTls.context`. See docs/decisions/0005-webhook-tls-server.md.
+:attr:`ReloadableTls.context`. See docs/decisions/0007-webhook-tls-server.md.
 
 Guarantees:
 - TLS 1.2 is the minimum version; plain HTTP and older TLS are refused at the handshake.
