@@ -5,8 +5,9 @@ configuration, :class:`kuar.client.Client` uses the resulting :class:`ClientConf
 
 Parsing is not hand-written: kubeconfig files (contexts, client certificates, tokens, exec
 credential plugins, OIDC) and the in-cluster service-account token (with refresh) are loaded by
-``kubernetes_asyncio.config``, a well-kept library; see docs/decisions/0002-client-and-transport.md. kuar
-only turns its result into an :class:`ssl.SSLContext` and an ``Authorization`` header source.
+``kubernetes_asyncio.config``, a well-kept library (see
+docs/decisions/0002-client-and-transport.md). kuar only turns its result into an
+:class:`ssl.SSLContext` and an ``Authorization`` header source.
 
 Guarantees: the bearer token is asked for on every request, so rotated service-account tokens
 and expiring exec-plugin tokens are refreshed by the library; no secret is ever logged or put in
