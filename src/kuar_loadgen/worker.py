@@ -30,7 +30,7 @@ from typing import Any
 from kuar_loadgen._client import Pool, Request, request_bytes, ssl_context
 from kuar_loadgen.recorder import Recorder
 from kuar_loadgen.result import LoadResult
-from kuar_loadgen.schedule import Slot, slot_requests
+from kuar_loadgen.schedule import Slot, due, slot_requests, target_index
 from kuar_loadgen.spec import LoadSpec
 
 COUNTERS = 6
@@ -123,17 +123,17 @@ class _Worker:
         issued = 0
         while issued < count:
             now = monotonic()
-            due = t0 + i / rate
-            if due > now:
-                delay = due - now
+            next_due = t0 + due(i, rate)
+            if next_due > now:
+                delay = next_due - now
                 await sleep(delay if delay > MIN_SLEEP else MIN_SLEEP)
                 now = monotonic()
             while issued < count:
-                due = t0 + i / rate
-                if due > now:
+                next_due = t0 + due(i, rate)
+                if next_due > now:
                     break
-                pool, data = plan[i % n_targets]
-                pool.submit(Request(due, data))
+                pool, data = plan[target_index(i, n_targets)]
+                pool.submit(Request(next_due, data))
                 i += stride
                 issued += 1
 
