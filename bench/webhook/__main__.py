@@ -11,6 +11,8 @@ Run: ``.venv/bin/python -m bench.webhook [--quick] [--seconds S] [--conns N] [--
    measured rate (latency from the intended send time): p99.
 2. API server create latency of a LoadTest without webhooks, then with kuar's validating and
    mutating webhooks registered (by URL, caBundle): p50 each; the overhead is the difference.
+   The same with the validating webhook only, and with controller-runtime's pair (the Go
+   program also has the defaulter), to show what the API server's own webhook call costs.
 
 The Go program is built once outside the repository (``~/.cache/kuar/bench-webhook/<hash>``)
 from ``bench/webhook/go`` (its go.mod/go.sum pin controller-runtime). The last line is
@@ -146,17 +148,21 @@ async def create_latencies(client: Client, ns: str, prefix: str, n: int) -> list
     return out
 
 
-async def create_overhead(plane: ControlPlane, url: str, ca_pem: bytes, n: int
-                          ) -> tuple[float, float]:
-    """p50 create latency (ms) without and with kuar's validating + mutating webhooks."""
+async def create_overhead(plane: ControlPlane, url: str, ca_pem: bytes, n: int,
+                          which: str = "both") -> tuple[float, float]:
+    """p50 create latency (ms) without webhooks and with the webhooks at ``url``.
+
+    ``which``: ``both`` (kuar's validating + mutating webhooks) or ``validate`` (the
+    validating one only, which every server in this benchmark implements).
+    """
     client = Client(await load_config(plane.kubeconfig))
     try:
-        ns = "bench"
+        ns = f"bench-{which}-{int(time.time() * 1000) % 100000}"
         await client.request("POST", "/api/v1/namespaces", body={
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         validating, mutating, _ = build()
-        configs = webhook_configurations([validating, mutating], UrlTarget(base_url=url),
-                                         ca_bundle=ca_pem)
+        hooks = [validating, mutating] if which == "both" else [validating]
+        configs = webhook_configurations(hooks, UrlTarget(base_url=url), ca_bundle=ca_pem)
         await create_latencies(client, ns, "warm", 20)
         without = await create_latencies(client, ns, "plain", n)
         await apply_configurations(client, configs)
@@ -164,6 +170,7 @@ async def create_overhead(plane: ControlPlane, url: str, ca_pem: bytes, n: int
         await create_latencies(client, ns, "warmhook", 20)
         with_hooks = await create_latencies(client, ns, "hooked", n)
         await delete_configurations(client, configs)
+        await asyncio.sleep(1.0)
         return statistics.median(without), statistics.median(with_hooks)
     finally:
         await client.close()
@@ -201,6 +208,8 @@ def main() -> None:
     if binary is None:
         sys.exit("the Go load generator is needed for the direct load; install Go >= 1.26")
     results: dict[str, dict[str, Any] | None] = {}
+    overheads: dict[str, tuple[float, float]] = {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kuar-bench-webhook-") as tmp_name:
         tmp = Path(tmp_name)
         write_certs(tmp)
@@ -222,6 +231,9 @@ def main() -> None:
                                                        rate=half)
                 plain, hooked = asyncio.run(create_overhead(plane, url, ca.read_bytes(),
                                                             creates))
+                overheads["kuar validate+mutate"] = (plain, hooked)
+                overheads["kuar validate"] = asyncio.run(create_overhead(
+                    plane, url, ca.read_bytes(), creates, "validate"))
             kopf = shutil.which("kopf", path=str(Path(sys.executable).parent)) or \
                 shutil.which("kopf")
             if kopf is None:
@@ -240,6 +252,11 @@ def main() -> None:
                 results["controller-runtime (Go)"] = run_load(
                     binary, f"https://127.0.0.1:{cr_port}{PATH}", ca, conns=args.conns,
                     seconds=seconds)
+                for which in ("both", "validate"):
+                    label = "validate+mutate" if which == "both" else "validate"
+                    overheads[f"controller-runtime {label}"] = asyncio.run(create_overhead(
+                        plane, f"https://127.0.0.1:{cr_port}", ca.read_bytes(), creates,
+                        which))
         finally:
             plane.stop()
 
@@ -250,9 +267,12 @@ def main() -> None:
     for name, r in results.items():
         suffix = f" ({r['rps']:.0f}/s offered)" if name.endswith("half rate") and r else ""
         print(row(name, r) + suffix)
-    print(f"\nAPI server create latency, {creates} sequential LoadTest creates per side")
-    print(f"{'without webhooks':<28} p50 {plain:>7.2f} ms")
-    print(f"{'with kuar validate+mutate':<28} p50 {hooked:>7.2f} ms")
+    print(f"\nAPI server create latency, {creates} sequential LoadTest creates per side (p50 ms)")
+    print(f"{'webhooks':<30} {'without':>8} {'with':>8} {'overhead':>9}")
+    for name, (without, with_hooks) in overheads.items():
+        print(f"{name:<30} {without:>8.2f} {with_hooks:>8.2f} {with_hooks - without:>9.2f}")
+    print(f"\nmachine load average (1 min): {load_before:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end (2 cores; other work on the machine adds noise)")
     kuar = results["kuar"]
     assert kuar is not None
     kopf_r, cr_r = results.get("kopf"), results.get("controller-runtime (Go)")

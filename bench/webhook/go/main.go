@@ -2,7 +2,8 @@
 //
 //	webhookbench serve -addr 127.0.0.1:PORT -cert tls.crt -key tls.key
 //	    a controller-runtime webhook server validating LoadTest creates with the same rules
-//	    as kuar_loadtest.webhooks (scheme, requestsPerSecond cap, paths, DNS-1035 service)
+//	    as kuar_loadtest.webhooks (scheme, requestsPerSecond cap, paths, DNS-1035 service),
+//	    and a defaulter at /mutate-... (scheme, paths, port, duration, workers; JSON patch)
 //	webhookbench load -url https://127.0.0.1:PORT/path -ca ca.crt -conns 8 -duration 5s [-rate R]
 //	    HTTPS/1.1 keep-alive load of LoadTest-create AdmissionReviews; closed loop by default,
 //	    open loop at -rate reviews/s (latency measured from the intended send time).
@@ -91,6 +92,36 @@ func serve(args []string) {
 		return admission.Allowed("")
 	})
 	server.Register("/validate-beta-kuar-com-v1-loadtest", &webhook.Admission{Handler: handler})
+	mutate := admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		var obj map[string]any
+		if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		spec, _ := obj["spec"].(map[string]any)
+		if spec == nil {
+			return admission.Allowed("")
+		}
+		defaults := map[string]any{"scheme": "http", "paths": []any{"/"}, "duration": "60s",
+			"workers": 1}
+		for key, value := range defaults {
+			if _, ok := spec[key]; !ok {
+				spec[key] = value
+			}
+		}
+		if _, ok := spec["port"]; !ok {
+			if spec["scheme"] == "https" {
+				spec["port"] = 443
+			} else {
+				spec["port"] = 80
+			}
+		}
+		mutated, err := json.Marshal(obj)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+		return admission.PatchResponseFromRaw(req.Object.Raw, mutated)
+	})
+	server.Register("/mutate-beta-kuar-com-v1-loadtest", &webhook.Admission{Handler: mutate})
 	ctx := ctrl.SetupSignalHandler()
 	if err := server.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)

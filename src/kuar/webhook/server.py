@@ -20,7 +20,7 @@ Guarantees:
   webhook's time budget (see :mod:`kuar.webhook.admission`).
 - :meth:`WebhookServer.stop` stops accepting, lets requests in flight finish (up to
   ``shutdown_timeout``), then closes connections.
-Metrics (controller-runtime's names, in the default Prometheus registry):
+Metrics (controller-runtime's names, in the registry given, else Prometheus' default):
 ``controller_runtime_webhook_requests_total{webhook,code}``,
 ``controller_runtime_webhook_latency_seconds{webhook}``,
 ``controller_runtime_webhook_requests_in_flight{webhook}``.
@@ -32,13 +32,14 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from kuar.webhook.admission import AdmissionWebhook
 from kuar.webhook.conversion import ConversionWebhook
@@ -53,15 +54,32 @@ from kuar.webhook.tls import ReloadableTls, ServingCertificate
 
 log = logging.getLogger("kuar.webhook.server")
 
-REQUESTS = Counter("controller_runtime_webhook_requests_total",
-                   "Admission and conversion requests served, by HTTP status code.",
-                   ["webhook", "code"])
-LATENCY = Histogram("controller_runtime_webhook_latency_seconds",
-                    "Time to answer a webhook request.", ["webhook"],
-                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                             1.0, 2.5, 5.0, 10.0))
-IN_FLIGHT = Gauge("controller_runtime_webhook_requests_in_flight",
-                  "Webhook requests being served.", ["webhook"])
+class _Metrics:
+    """controller-runtime's webhook metrics, registered once per registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "controller_runtime_webhook_requests_total",
+            "Admission and conversion requests served, by HTTP status code.",
+            ["webhook", "code"], registry=registry)
+        self.latency = Histogram(
+            "controller_runtime_webhook_latency_seconds", "Time to answer a webhook request.",
+            ["webhook"], registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                     2.5, 5.0, 10.0))
+        self.in_flight = Gauge(
+            "controller_runtime_webhook_requests_in_flight", "Webhook requests being served.",
+            ["webhook"], registry=registry)
+
+
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
+
+
+def _metrics(registry: CollectorRegistry) -> _Metrics:
+    found = _METRICS.get(registry)
+    if found is None:
+        found = _METRICS[registry] = _Metrics(registry)
+    return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,17 +118,18 @@ Route = Callable[[bytes], Awaitable[dict[str, Any]]]
 class _Entry:
     """One route and its metric children (looked up once: ``labels()`` costs per call)."""
 
-    def __init__(self, name: str, route: Route) -> None:
+    def __init__(self, name: str, route: Route, metrics: _Metrics) -> None:
         self.name = name
         self.route = route
-        self.in_flight = IN_FLIGHT.labels(name)
-        self.latency = LATENCY.labels(name)
+        self._metrics = metrics
+        self.in_flight = metrics.in_flight.labels(name)
+        self.latency = metrics.latency.labels(name)
         self._requests: dict[int, Any] = {}
 
     def requests(self, code: int) -> Any:
         child = self._requests.get(code)
         if child is None:
-            child = self._requests[code] = REQUESTS.labels(self.name, str(code))
+            child = self._requests[code] = self._metrics.requests.labels(self.name, str(code))
         return child
 
 
@@ -124,13 +143,17 @@ class WebhookServer:
         conversions: Sequence[ConversionWebhook] = (),
         certificates: ServingCertificate | CertificateManager | None = None,
         settings: WebhookServerSettings | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         """Register the webhooks; nothing listens until :meth:`start`.
 
         ``certificates`` is a fixed pair or a :class:`CertificateManager` (started and stopped
         with the server); with ``None`` call :meth:`reload` before :meth:`start`.
+        ``registry`` receives the metrics (default: Prometheus' global registry; under a
+        manager pass ``manager.registry`` so its ``/metrics`` shows them).
         """
         self.settings = settings or WebhookServerSettings()
+        self._metrics = _metrics(registry if registry is not None else REGISTRY)
         self.manager = certificates if isinstance(certificates, CertificateManager) else None
         self.tls = self.manager.tls if self.manager is not None else ReloadableTls(
             certificates if isinstance(certificates, ServingCertificate) else None)
@@ -147,7 +170,7 @@ class WebhookServer:
     def _add(self, path: str, name: str, route: Route) -> None:
         if path in self._routes:
             raise ValueError(f"two webhooks want path {path!r}")
-        self._routes[path] = _Entry(name, route)
+        self._routes[path] = _Entry(name, route, self._metrics)
 
     @staticmethod
     def _admission_route(hook: AdmissionWebhook[Any]) -> Route:
@@ -260,6 +283,13 @@ class WebhookServer:
             self._runner = None
         if self.manager is not None:
             await self.manager.stop()
+
+    needs_leader_election = False
+    """Every replica serves webhooks (the manager runs this before electing a leader)."""
+
+    async def run(self) -> None:
+        """Start and serve until cancelled, then stop (the manager's ``Runnable``)."""
+        await self.serve()
 
     async def serve(self) -> None:
         """Start and run until cancelled, then stop."""

@@ -33,7 +33,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -149,6 +149,8 @@ class Signer:
     denied: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    needs_leader_election: ClassVar[bool] = True
+    """Under a manager, only the leader signs (two signers would race on one CSR)."""
 
     async def ensure_ca(self) -> CertificateAuthority:
         """Load the CA from its Secret, creating both (and the ConfigMap) when missing."""
