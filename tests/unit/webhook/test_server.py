@@ -216,6 +216,7 @@ def _handshake(port: int, version: ssl.TLSVersion, ca_pem: bytes) -> str:
         return str(tls.version())
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
 async def test_tls_below_1_2_is_refused(
     server: WebhookServer, serving: ServingCertificate, version: ssl.TLSVersion
