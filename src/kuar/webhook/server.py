@@ -164,7 +164,7 @@ class WebhookServer:
             self._add(conv.path, "conversion", self._conversion_route(conv))
         self.ready = asyncio.Event()
         """Set once the server accepts connections."""
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._server: asyncio.Server | None = None
 
     def _add(self, path: str, name: str, route: Route) -> None:
@@ -185,7 +185,7 @@ class WebhookServer:
         return route
 
     # --- requests ----------------------------------------------------------------------
-    async def _read(self, request: web.Request) -> bytes:
+    async def _read(self, request: web.BaseRequest) -> bytes:
         s = self.settings
         length = request.content_length
         if length is not None and length > s.max_body_bytes:
@@ -203,9 +203,11 @@ class WebhookServer:
             raise ReviewError(f"body not received within {s.body_timeout:g} s",
                               code=408) from None
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         entry = self._routes.get(request.path)
         if entry is None:
+            if request.path in ("/healthz", "/readyz") and request.method == "GET":
+                return self._health()
             return _json(status_body(404, f"no webhook at {request.path}"), 404)
         if request.method != "POST":
             return _json(status_body(405, f"{request.method} not allowed; use POST"), 405)
@@ -228,7 +230,7 @@ class WebhookServer:
         entry.latency.observe(time.perf_counter() - started)
         return response
 
-    async def _health(self, request: web.Request) -> web.Response:
+    def _health(self) -> web.Response:
         ok = self.tls.current is not None
         return _json({"status": "ok" if ok else "no certificate"}, 200 if ok else 503)
 
@@ -257,15 +259,20 @@ class WebhookServer:
         if self.tls.current is None:
             raise RuntimeError("WebhookServer has no certificate: pass certificates= or reload()")
         s = self.settings
-        app = web.Application(client_max_size=s.max_body_bytes)
-        app.router.add_get("/healthz", self._health)
-        app.router.add_get("/readyz", self._health)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=s.keepalive_timeout,
-                                     shutdown_timeout=s.shutdown_timeout)
+        loop = asyncio.get_running_loop()
+
+        def request_factory(message: Any, payload: Any, protocol: Any, writer: Any,
+                            task: Any) -> web.BaseRequest:
+            return web.BaseRequest(message, payload, protocol, writer, task, loop,
+                                   client_max_size=s.max_body_bytes)
+
+        # aiohttp's low-level server: no Application router or middlewares on the hot path;
+        # _dispatch looks the path up in one dict.
+        server = web.Server(self._dispatch, request_factory=request_factory, access_log=None,
+                            keepalive_timeout=s.keepalive_timeout)
+        self._runner = web.ServerRunner(server, shutdown_timeout=s.shutdown_timeout)
         await self._runner.setup()
         assert self._runner.server is not None
-        loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self._runner.server, s.host, s.port, ssl=self.tls.context,
             ssl_handshake_timeout=s.handshake_timeout, backlog=s.backlog, reuse_address=True)
