@@ -44,7 +44,10 @@ class ProgressBar:
         self.progress = Progress(
             TextColumn("[bold]load"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
             TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-            console=console or Console(stderr=True), transient=False)
+            console=console or Console(stderr=True), transient=False,
+            # Rendering holds the GIL; with one worker process in this process, a few
+            # refreshes a second keep the bar live without delaying requests.
+            refresh_per_second=4)
         self.task = self.progress.add_task("load", total=1.0, stats="starting")
 
     def __enter__(self) -> ProgressBar:

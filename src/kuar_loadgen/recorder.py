@@ -57,6 +57,11 @@ class Recorder:
         """Latencies (us) since the last :meth:`take_recent`: a cheap live view, because a
         percentile query of the HDR histogram scans ~20,000 buckets in Python (~30 ms)."""
 
+    def restart(self, t0: float) -> None:
+        """Set the run's start (known only once the worker is ready); nothing is recorded yet."""
+        self.t0 = t0
+        self.last_completion = t0
+
     def sent_late(self, due: float, sent: float) -> None:
         """A request was written; record how late compared with its due time."""
         self.sent += 1

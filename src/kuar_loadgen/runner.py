@@ -8,8 +8,8 @@ workers (:func:`kuar_loadgen.worker.run_slot`), reports live :class:`Progress` t
 Guarantees:
 
 - All processes start from the same wall-clock ``t0``, chosen after every process is ready
-  (imports done, event loop built), or ``spec.start_at`` when that is still ahead; so
-  start-up cost never shows as lateness.
+  (imports done, event loop built, connections opening, garbage collected), or
+  ``spec.start_at`` when that is still ahead; so start-up cost never shows as lateness.
 - One process runs in the calling process (no fork), which keeps the single-core benchmark and
   ``taskset`` pinning simple; several processes are started with ``spawn`` (no inherited
   threads or event loops).
@@ -95,8 +95,10 @@ def _start(spec: LoadSpec) -> float:
 
 def _run_here(spec: LoadSpec, slot: Slot, counters: Any, snap: _Snapshotter,
               observer: Observer | None, interval: float) -> LoadResult:
-    t0 = _start(spec)
-    snap.t0 = t0
+    def start() -> float:
+        t0 = snap.t0 = _start(spec)
+        return t0
+
     stop = threading.Event()
     thread = None
     if observer is not None:
@@ -104,7 +106,7 @@ def _run_here(spec: LoadSpec, slot: Slot, counters: Any, snap: _Snapshotter,
                                   name="kuar-loadgen-progress", daemon=True)
         thread.start()
     try:
-        return run_slot(spec, slot, t0_wall=t0, counters=counters, counters_base=0)
+        return run_slot(spec, slot, start=start, counters=counters, counters_base=0)
     finally:
         stop.set()
         if thread is not None:
@@ -181,9 +183,12 @@ def _child_main(spec_dict: dict[str, Any], offset: int, stride: int, pipe: Conne
                 counters: Any, base: int) -> None:
     try:
         spec = LoadSpec.from_dict(spec_dict)
-        pipe.send(("ready", None))
-        t0 = float(pipe.recv())
-        result = run_slot(spec, Slot(offset=offset, stride=stride), t0_wall=t0,
+
+        def start() -> float:
+            pipe.send(("ready", None))
+            return float(pipe.recv())
+
+        result = run_slot(spec, Slot(offset=offset, stride=stride), start=start,
                           counters=counters, counters_base=base)
         pipe.send(("result", result.to_dict()))
     except BaseException as e:  # report anything, including KeyboardInterrupt, to the parent

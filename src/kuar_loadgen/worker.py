@@ -59,28 +59,31 @@ def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
-def run_slot(spec: LoadSpec, slot: Slot, *, t0_wall: float,
+def run_slot(spec: LoadSpec, slot: Slot, *, start: Callable[[], float],
              counters: MutableSequence[int] | None = None, counters_base: int = 0) -> LoadResult:
-    """Run one slot to the end in a new event loop; ``t0_wall`` is the shared start (Unix s)."""
+    """Run one slot to the end in a new event loop.
+
+    ``start`` is called (in a thread; it may block) once the worker is set up - loop built,
+    connections opening, garbage collected - and returns the shared start ``t0`` in Unix
+    seconds. Set-up therefore never shows as lateness.
+    """
     with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:
-        return runner.run(_Worker(spec, slot, t0_wall, counters, counters_base).run())
+        return runner.run(_Worker(spec, slot, start, counters, counters_base).run())
 
 
 class _Worker:
-    def __init__(self, spec: LoadSpec, slot: Slot, t0_wall: float,
+    def __init__(self, spec: LoadSpec, slot: Slot, start: Callable[[], float],
                  counters: MutableSequence[int] | None, base: int) -> None:
         self.spec = spec
         self.slot = slot
-        self.t0_wall = t0_wall
+        self.start = start
         self.counters = counters
         self.base = base
 
     async def run(self) -> LoadResult:
         spec, slot = self.spec, self.slot
         loop = asyncio.get_running_loop()
-        # Map the shared wall-clock start onto this process's monotonic clock.
-        t0 = time.monotonic() + (self.t0_wall - time.time())
-        rec = Recorder(t0)
+        rec = Recorder(time.monotonic())
         targets = spec.targets()
         tls = ssl_context(spec) if any(t.scheme == "https" for t in targets) else None
         pools: dict[tuple[Any, ...], Pool] = {}
@@ -98,10 +101,15 @@ class _Worker:
         per_pool = slot_target_rps(spec, slot) / len(pools)
         for pool in pools.values():
             pool.warm(math.ceil(per_pool * WARM_SECONDS))
-        sweeper = loop.create_task(self._sweep(list(pools.values()), rec))
-        # Long-lived objects would otherwise be rescanned by every collection during the run.
+        # Long-lived objects would otherwise be rescanned by every collection during the run;
+        # the full collection itself (tens of ms after the imports) happens before t0.
         gc.collect()
         gc.freeze()
+        t0_wall = await loop.run_in_executor(None, self.start)
+        # Map the shared wall-clock start onto this process's monotonic clock.
+        t0 = time.monotonic() + (t0_wall - time.time())
+        rec.restart(t0)
+        sweeper = loop.create_task(self._sweep(list(pools.values()), rec))
         try:
             await self._schedule(plan, t0, count)
             await self._drain(list(pools.values()), t0)
@@ -113,7 +121,7 @@ class _Worker:
             gc.unfreeze()
         self._publish(rec, 0, percentiles=False)
         return rec.result(requests=count, target_rps=slot_target_rps(spec, slot),
-                          duration=spec.duration, started_at=self.t0_wall, end=time.monotonic())
+                          duration=spec.duration, started_at=t0_wall, end=time.monotonic())
 
     async def _schedule(self, plan: list[tuple[Pool, bytes]], t0: float, count: int) -> None:
         rate = self.spec.rps
