@@ -1,0 +1,1 @@
+"""Controller runtime benchmark (kuar, kopf, controller-runtime); run ``python -m bench.controller``."""

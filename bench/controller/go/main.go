@@ -1,0 +1,135 @@
+// Command ctrlbench is the controller-runtime side of bench/controller: the same trivial
+// reconcile as the kuar and kopf sides (set status.observedGeneration to metadata.generation
+// with a merge patch of the status subresource), on unstructured objects read from the cache.
+//
+// It prints, one line each, to stdout (times are Unix nanoseconds, wall clock):
+//
+//	START <t>          just before the manager starts
+//	SYNCED <t>         once the informer of the benchmark kind has synced
+//	R <name> <t>       whenever a reconcile starts
+//
+// Client-side rate limiting is off (rest.Config QPS < 0) and the workqueue's overall token
+// bucket is raised, as for the other two sides.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+type reconciler struct {
+	client client.Client
+	gvk    schema.GroupVersionKind
+}
+
+func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	fmt.Fprintf(os.Stdout, "R %s %d\n", req.Name, time.Now().UnixNano())
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(r.gvk)
+	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	generation := obj.GetGeneration()
+	observed, found, _ := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
+	if found && observed == generation {
+		return reconcile.Result{}, nil
+	}
+	patch := fmt.Appendf(nil, `{"status":{"observedGeneration":%d}}`, generation)
+	err := r.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+	return reconcile.Result{}, client.IgnoreNotFound(err)
+}
+
+func main() {
+	// Our own flag set: controller-runtime registers --kubeconfig on the global one.
+	flags := flag.NewFlagSet("ctrlbench", flag.ExitOnError)
+	kubeconfig := flags.String("kubeconfig", "", "kubeconfig file")
+	namespace := flags.String("namespace", "", "namespace to watch")
+	workers := flags.Int("workers", 10, "MaxConcurrentReconciles")
+	group := flags.String("group", "bench.kuar.com", "API group")
+	version := flags.String("version", "v1", "API version")
+	kind := flags.String("kind", "BenchLoad", "kind")
+	flags.Int("expect", 0, "ignored (the kopf side needs it)")
+	_ = flags.Parse(os.Args[1:])
+	ctrl.SetLogger(logr.Discard())
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		fail(err)
+	}
+	cfg.QPS = -1 // no client-side rate limiting
+	cfg.Burst = 1 << 20
+	gvk := schema.GroupVersionKind{Group: *group, Version: *version, Kind: *kind}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Cache: cache.Options{
+			DefaultNamespaces: map[string]cache.Config{*namespace: {}},
+			// kuar drops managedFields by default; do the same here so both caches hold
+			// the same content.
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
+		// Read unstructured objects from the cache, as typed ones are by default.
+		Client:                 client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		LeaderElection:         false,
+	})
+	if err != nil {
+		fail(err)
+	}
+	limiter := workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
+			5*time.Millisecond, 1000*time.Second),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{
+			Limiter: rate.NewLimiter(rate.Limit(1e6), 1<<20)},
+	)
+	primary := &unstructured.Unstructured{}
+	primary.SetGroupVersionKind(gvk)
+	err = ctrl.NewControllerManagedBy(mgr).
+		For(primary).
+		WithOptions(controller.Options{MaxConcurrentReconciles: *workers, RateLimiter: limiter}).
+		Complete(&reconciler{client: mgr.GetClient(), gvk: gvk})
+	if err != nil {
+		fail(err)
+	}
+	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		probe := &unstructured.Unstructured{}
+		probe.SetGroupVersionKind(gvk)
+		// GetInformer blocks until this kind's (shared) informer has synced.
+		if _, err := mgr.GetCache().GetInformer(ctx, probe); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stdout, "SYNCED %d\n", time.Now().UnixNano())
+		<-ctx.Done()
+		return nil
+	}))
+	if err != nil {
+		fail(err)
+	}
+	fmt.Fprintf(os.Stdout, "START %d\n", time.Now().UnixNano())
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "ctrlbench:", err)
+	os.Exit(1)
+}
