@@ -1,1 +1,4 @@
-"""Controller runtime benchmark (kuar, kopf, controller-runtime); run ``python -m bench.controller``."""
+"""Controller runtime benchmark: kuar, kopf and controller-runtime side by side.
+
+Run ``python -m bench.controller [--quick]``.
+"""

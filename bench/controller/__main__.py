@@ -36,9 +36,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from kuar.client import Client, load_config
-from kuar.testing import ControlPlane
-
 from bench.controller.contenders import Contender, Proc, available
 from bench.controller.workload import (
     StatusWatch,
@@ -49,6 +46,8 @@ from bench.controller.workload import (
     populate,
     steady,
 )
+from kuar.client import Client, load_config
+from kuar.testing import ControlPlane
 
 ALL = ("kuar", "kopf", "controller-runtime")
 CACHE_NS = "cached"

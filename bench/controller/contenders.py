@@ -47,7 +47,7 @@ def build_go() -> tuple[Path | None, str]:
     go = shutil.which("go")
     if go is None:
         return None, "go not found on PATH"
-    sources = sorted((HERE / "go").glob("*.go")) + [HERE / "go/go.mod", HERE / "go/go.sum"]
+    sources = [*sorted((HERE / "go").glob("*.go")), HERE / "go/go.mod", HERE / "go/go.sum"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     cache = Path(os.environ.get("KUAR_CACHE_DIR", Path.home() / ".cache/kuar"))
     binary = cache / "bench" / "controller" / digest / "ctrlbench"

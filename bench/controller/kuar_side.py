@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
 from typing import Any
 
+from bench.controller.workload import RESOURCE
 from kuar.client import Client, NotFound, load_config
 from kuar.manager import Manager, ManagerSettings
 from kuar.runtime import (
@@ -26,8 +28,6 @@ from kuar.runtime import (
     controller_for,
     patch_status,
 )
-
-from bench.controller.workload import RESOURCE
 
 
 class _Synced:
@@ -64,10 +64,8 @@ async def main(args: argparse.Namespace) -> None:
         status = obj.get("status")
         if status is not None and status.get("observedGeneration") == generation:
             return
-        try:
+        with contextlib.suppress(NotFound):  # deleted meanwhile: nothing to do
             await patch_status(client, RESOURCE, request, {"observedGeneration": generation})
-        except NotFound:
-            pass
 
     manager.add(builder.with_settings(settings).build(reconcile))
     manager.add(_Synced(builder.informer))

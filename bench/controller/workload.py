@@ -226,7 +226,9 @@ class StatusWatch:
                 await self._task
 
 
-async def burst(client: Client, ns: str, n: int, concurrency: int) -> tuple[float, dict[str, float]]:
+async def burst(
+    client: Client, ns: str, n: int, concurrency: int
+) -> tuple[float, dict[str, float]]:
     """Create ``n`` objects ``b-*`` with ``concurrency`` requests in flight.
 
     Returns the time just before the first request and each object's create-done time.
