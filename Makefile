@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/kuar generate crds kuar_loadtest.api -o deploy/crds --check
+	$(BIN)/kuar generate rbac kuar_loadtest.rbac -o deploy/rbac --check
 
 test: controlplane lint
 	$(BIN)/pytest

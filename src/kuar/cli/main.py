@@ -11,6 +11,7 @@ from kuar import __version__
 from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
 from kuar.cli.generate import generate
+from kuar.cli.generate_rbac import rbac
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +23,7 @@ def cli() -> None:
 cli.add_command(controlplane)
 cli.add_command(up)
 cli.add_command(apply)
+generate.add_command(rbac)
 cli.add_command(generate)
 
 
