@@ -256,6 +256,15 @@ class WebhookServer:
         """Get a certificate (if managed), bind, and start serving; sets :attr:`ready`."""
         if self.manager is not None:
             await self.manager.start()
+        try:
+            await self._listen()
+        except BaseException:
+            await self.stop()
+            raise
+        self.ready.set()
+        log.info("webhook server listening on %s (%d routes)", self.url, len(self._routes))
+
+    async def _listen(self) -> None:
         if self.tls.current is None:
             raise RuntimeError("WebhookServer has no certificate: pass certificates= or reload()")
         s = self.settings
@@ -276,8 +285,6 @@ class WebhookServer:
         self._server = await loop.create_server(
             self._runner.server, s.host, s.port, ssl=self.tls.context,
             ssl_handshake_timeout=s.handshake_timeout, backlog=s.backlog, reuse_address=True)
-        self.ready.set()
-        log.info("webhook server listening on %s (%d routes)", self.url, len(self._routes))
 
     async def stop(self) -> None:
         """Stop accepting, finish requests in flight, close (safe to call twice)."""

@@ -115,6 +115,18 @@ async def test_csr_issued_by_kuar_signer_is_served_and_trusted_by_the_api_server
                 "GET", "/api/v1/namespaces/kuar-system/configmaps/kuar-webhook-signer-ca")
             assert cm["data"]["ca.crt"].encode() == signer.ca.cert_pem
 
+            # renewal goes the same way: a new key, a new CSR, served at once, still trusted
+            first_csr = source.last_csr_name
+            manager = server.manager
+            assert manager is not None
+            assert await manager.refresh() is True
+            assert source.last_csr_name != first_csr
+            assert manager.rotations == 1
+            again = await admin.request(
+                "POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
+                body=loadtest("after-renewal", scheme=None))
+            assert again["spec"]["port"] == 80
+
 
 async def test_signer_denies_the_wrong_requester_and_unexpected_names(
     admin: Client, requester: Client

@@ -308,3 +308,29 @@ async def test_stop_waits_for_requests_in_flight(serving: ServingCertificate) ->
         status, answer = await pending
     assert status == 200 and answer["response"]["allowed"] is True
     assert not srv.ready.is_set()
+
+
+async def test_start_failure_leaves_nothing_running(serving: ServingCertificate) -> None:
+    from kuar.webhook import CertificateManager
+
+    class Fixed:
+        poll_interval = None
+
+        async def fetch(self) -> ServingCertificate:
+            return serving
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        manager = CertificateManager(Fixed())
+        srv = WebhookServer(certificates=manager, settings=WebhookServerSettings(
+            host="127.0.0.1", port=taken.getsockname()[1]))
+        with pytest.raises(OSError):
+            await srv.start()
+        assert not srv.ready.is_set()
+        assert manager._task is None  # the rotation loop was stopped again
+    finally:
+        taken.close()
+    with pytest.raises(RuntimeError, match="no certificate"):
+        await WebhookServer(settings=SETTINGS).start()
