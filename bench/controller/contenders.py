@@ -92,6 +92,12 @@ def available(wanted: list[str]) -> tuple[list[Contender], dict[str, str]]:
     return found, missing
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of ``pid`` in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -167,6 +173,10 @@ class Proc:
     def rss_kib(self) -> int:
         """The process's resident set size now."""
         return rss_kib(self.proc.pid)
+
+    def cpu_seconds(self) -> float:
+        """The process's CPU time so far (user + system)."""
+        return cpu_seconds(self.proc.pid)
 
     async def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` seconds; wait for stdout to drain."""

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from kuar.client import AlreadyExists, Client, wait_crd_established
 from kuar.client.transport import MERGE_PATCH
-from kuar.resources import CustomResource, KubeModel, crd_for
+from kuar.resources import Conditions, CustomResource, KubeModel, crd_for
 
 
 class BenchLoadSpec(KubeModel):
@@ -50,7 +50,9 @@ class BenchLoadStatus(KubeModel):
     observed_generation: int | None = None
     """The ``metadata.generation`` the controller has seen: the benchmark's only output."""
     phase: str | None = None
-    """Set at creation-like time by the driver for pre-reconciled objects only."""
+    """Set by the driver on the pre-reconciled objects of the cache phase only."""
+    conditions: Conditions | None = None
+    """Likewise: one ``Ready`` condition, as a running LoadTest has."""
 
 
 class BenchLoad(
@@ -139,27 +141,34 @@ async def bounded(n: int, concurrency: int, job: Callable[[int], Awaitable[None]
     await asyncio.gather(*(lane() for _ in range(min(concurrency, n))))
 
 
-async def populate(client: Client, ns: str, n: int, concurrency: int = 64) -> int:
+async def populate(
+    client: Client, ns: str, n: int, concurrency: int = 64
+) -> tuple[int, int]:
     """Create ``n`` objects that are already reconciled (status written by the driver).
 
-    Returns the JSON size of one object as served (with managedFields), for the report.
+    Returns the JSON size of one object as served, with and without managedFields.
     """
-    size = 0
+    sizes = (0, 0)
 
     async def one(i: int) -> None:
-        nonlocal size
+        nonlocal sizes
         name = f"c-{i:05d}"
         created = await client.request("POST", RESOURCE.path(ns), body=body(name, i))
         gen = created["metadata"]["generation"]
         served = await client.request(
             "PATCH", RESOURCE.path(ns, name) + "/status", content_type=MERGE_PATCH,
-            body={"status": {"observedGeneration": gen, "phase": "Running"}},
+            body={"status": {"observedGeneration": gen, "phase": "Running", "conditions": [{
+                "type": "Ready", "status": "True", "reason": "Running",
+                "message": "all workers running", "observedGeneration": gen,
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
         )
         if i == 0:
-            size = len(json.dumps(served, separators=(",", ":")))
+            full = len(json.dumps(served, separators=(",", ":")))
+            served["metadata"].pop("managedFields", None)
+            sizes = (full, len(json.dumps(served, separators=(",", ":"))))
 
     await bounded(n, concurrency, one)
-    return size
+    return sizes
 
 
 class StatusWatch:
