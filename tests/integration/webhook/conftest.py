@@ -2,7 +2,7 @@
 
 The webhook tests install cluster-wide objects (the LoadTest CRD with a conversion webhook,
 webhook configurations pointing at servers that stop after each test), so they get their own
-control plane instead of the session's shared one.
+control plane (one for this package) instead of the session's shared one.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 SEED_CRD = Path(__file__).parents[3] / "src/kuar_loadtest/seed/loadtest-crd.yaml"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def plane() -> Iterator[ControlPlane]:
     cp = ControlPlane(ControlPlaneSettings())
     cp.start()
@@ -49,7 +49,7 @@ def plane() -> Iterator[ControlPlane]:
         cp.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def kubectl_wh(plane: ControlPlane) -> Kubectl:
     return make_kubectl(plane)
 
