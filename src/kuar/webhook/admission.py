@@ -212,19 +212,30 @@ def _without_nulls(value: Any) -> Any:
 def json_patch(src: dict[str, Any], dst: dict[str, Any]) -> list[dict[str, Any]]:
     """RFC 6902 operations turning ``src`` into ``dst`` (``jsonpatch.make_patch``).
 
-    Top-level members that are equal are skipped before diffing (``make_patch`` costs about
-    0.1 ms per compared subtree, and ``metadata.managedFields`` is large and never defaulted);
+    ``null`` members count as absent (Kubernetes treats them alike, e.g. the
+    ``creationTimestamp: null`` of an object being created, and typed encoders drop them).
+    Top-level members that are equal are skipped before diffing: ``make_patch`` costs about
+    0.1 ms per compared subtree and ``metadata.managedFields`` is large and never defaulted;
     the differing members are diffed one by one and their paths prefixed.
     """
     ops: list[dict[str, Any]] = []
     for key in src.keys() - dst.keys():
-        ops.append({"op": "remove", "path": "/" + _escape(key)})
+        if src[key] is not None:
+            ops.append({"op": "remove", "path": "/" + _escape(key)})
     for key, value in dst.items():
         path = "/" + _escape(key)
-        if key not in src:
+        old = src.get(key)
+        if old == value:  # C-speed fast path: most members are untouched
+            continue
+        old, value = _without_nulls(old), _without_nulls(value)
+        if old == value:
+            continue
+        if old is None:
             ops.append({"op": "add", "path": path, "value": value})
-        elif src[key] != value:
-            for op in jsonpatch.make_patch(src[key], value).patch:
+        elif value is None:
+            ops.append({"op": "remove", "path": path})
+        else:
+            for op in jsonpatch.make_patch(old, value).patch:
                 op = dict(op)
                 op["path"] = path + op["path"]
                 if "from" in op:
@@ -419,5 +430,5 @@ class MutatingWebhook(AdmissionWebhook[T]):
             admission.old_object = self._decode(req.old_object)
         result = await _call(self.defaulter.default, obj, admission)
         after = self.codec.encode(result if result is not None else obj)
-        patch = json_patch(_without_nulls(req.object), _without_nulls(after))
+        patch = json_patch(req.object, after)
         return admission_response(req.uid, allowed=True, patch=patch)

@@ -195,6 +195,8 @@ class WebhookServer:
             raise ReviewError(f"Content-Type must be application/json, got "
                               f"{request.content_type!r}", code=415)
         try:
+            if request.content.is_eof():  # the whole body came with the headers: no timer
+                return await request.read()
             async with asyncio.timeout(s.body_timeout):
                 return await request.read()
         except web.HTTPRequestEntityTooLarge:
