@@ -334,3 +334,23 @@ async def test_start_failure_leaves_nothing_running(serving: ServingCertificate)
         taken.close()
     with pytest.raises(RuntimeError, match="no certificate"):
         await WebhookServer(settings=SETTINGS).start()
+
+
+async def test_a_body_that_never_completes_gets_408_not_a_hang(
+    server: WebhookServer, serving: ServingCertificate
+) -> None:
+    def slow_body() -> bytes:
+        ctx = ssl.create_default_context(cadata=serving.ca_pem.decode())
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock, \
+                ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+            tls.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                        b"\r\nContent-Length: 100\r\n\r\n{\"apiVersion\":")
+            return tls.recv(4096)
+
+    import time
+
+    started = time.monotonic()
+    answer = await asyncio.to_thread(slow_body)
+    assert time.monotonic() - started < 4
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b'"code":408' in answer
