@@ -17,6 +17,22 @@ models; run by the manager or alone.
 - :mod:`kuar.webhook.signer`: kuar's CSR :class:`Signer` controller
 - :mod:`kuar.webhook.injection`: :class:`CaBundleInjector`
 - :mod:`kuar.webhook.configuration`: Validating/MutatingWebhookConfiguration generation
+
+Use (see ``examples/webhook_configmap_policy`` and ``kuar_loadtest.webhooks``)::
+
+    class Check(Validator[LoadTest]):
+        async def validate_create(self, obj, admission):
+            errors = FieldErrors()
+            if obj.spec.requests_per_second > 100_000:
+                errors.invalid("spec.requestsPerSecond", obj.spec.requests_per_second,
+                               "must be at most 100000")
+            errors.raise_if_any()
+
+    hook = ValidatingWebhook.for_resource(LoadTest, Check(), name="validator.kuar.com")
+    manager = CertificateManager(SelfSignedSource(), injector=CaBundleInjector(
+        client=client, validating=["validators"]))
+    async with WebhookServer(webhooks=[hook], certificates=manager):
+        ...  # kuar generate webhooks MODULE writes the configuration
 """
 
 from kuar.webhook.admission import (
