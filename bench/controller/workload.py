@@ -23,6 +23,7 @@ from pydantic import Field
 from kuar.client import AlreadyExists, Client, wait_crd_established
 from kuar.client.transport import MERGE_PATCH
 from kuar.resources import Conditions, CustomResource, KubeModel, crd_for
+from kuar.runtime import EventType, WatcherSettings, watcher
 
 
 class BenchLoadSpec(KubeModel):
@@ -175,7 +176,8 @@ class StatusWatch:
     """Watches one namespace and records when each object's status catches up.
 
     ``seen[name]`` is the wall-clock time of the first watch event whose
-    ``status.observedGeneration`` equals ``metadata.generation``.
+    ``status.observedGeneration`` equals ``metadata.generation``; ``arrived[name]`` that of the
+    first event of the object at all (the API server's watch delivery, as a reference).
     """
 
     def __init__(self, client: Client, ns: str) -> None:
@@ -183,33 +185,43 @@ class StatusWatch:
         self.client = client
         self.ns = ns
         self.seen: dict[str, float] = {}
+        self.arrived: dict[str, float] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """List (to learn the resourceVersion and what is already done), then watch."""
-        listed = await self.client.request("GET", RESOURCE.path(self.ns))
-        now = time.time()
-        for item in listed.get("items") or ():
-            self._note(item, now)
-        rv = listed["metadata"]["resourceVersion"]
-        self._task = asyncio.create_task(self._run(rv))
+        """Start watching; returns once the initial list is in.
 
-    def _note(self, obj: dict[str, Any], now: float) -> None:
-        meta = obj.get("metadata") or {}
+        kuar's :func:`~kuar.runtime.watcher` does the list + watch because it resumes after a
+        disconnect: the API server closes watches that fall behind, which a busy driver can.
+        """
+        listed = asyncio.Event()
+        self._task = asyncio.create_task(self._run(listed))
+        waiter = asyncio.create_task(listed.wait())
+        await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
+        if not listed.is_set():
+            waiter.cancel()
+            self._task.result()
+            raise RuntimeError("the status watch ended before listing")
+
+    def _note(self, obj: Any, now: float) -> None:
+        meta = obj.metadata
         status = obj.get("status") or {}
-        name = meta.get("name")
-        if name not in self.seen and status.get("observedGeneration") == meta.get("generation"):
+        name = meta.name
+        if name not in self.arrived:
+            self.arrived[name] = now
+        if name not in self.seen and status.get("observedGeneration") == meta.generation:
             self.seen[name] = now
             self._changed.set()
 
-    async def _run(self, rv: str) -> None:
-        params: dict[str, str | int] = {"watch": "1", "resourceVersion": rv,
-                                        "timeoutSeconds": 3600}
-        async for event in self.client.stream(RESOURCE.path(self.ns), params=params):
-            obj = event.get("object")
-            if event.get("type") in ("ADDED", "MODIFIED") and isinstance(obj, dict):
-                self._note(obj, time.time())
+    async def _run(self, listed: asyncio.Event) -> None:
+        events = watcher(self.client, RESOURCE, namespace=self.ns,
+                         settings=WatcherSettings(compact=False))
+        async for event in events:
+            if event.type in (EventType.APPLY, EventType.INIT_APPLY):
+                self._note(event.object, time.time())
+            elif event.type is EventType.INIT_DONE:
+                listed.set()
 
     async def wait_for(self, names: set[str] | list[str], timeout: float) -> bool:
         """Wait until every name in ``names`` is seen; ``False`` on timeout."""
