@@ -10,8 +10,8 @@ the public :mod:`kuar.webhook` API only.
   ``spec.requestsPerSecond`` <= 0 or above ``max_requests_per_second``, a
   ``spec.paths[i]`` not starting with ``/``, a ``spec.service`` that is not a DNS-1035 label.
   Warns (allows) when one worker would carry more than ``warn_rps_per_worker``.
-- ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``scheme`` (http), ``paths`` (``/``),
-  ``port`` (80 or 443 by scheme), ``duration`` (60s) and ``workers`` (1).
+- ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``scheme`` (http), ``paths`` (``/``) and
+  ``duration`` (60s); ``port`` and ``workers`` are left to the controller.
 - ``conversion`` at ``/convert``: v1 (hub, storage) <-> v2 (see ``api/conversion.py``).
 """
 
@@ -40,8 +40,9 @@ SCHEMES = ("http", "https")
 class LoadTestWebhookSettings:
     """Limits and defaults of the LoadTest webhooks."""
 
-    max_requests_per_second: int = 100_000
-    """Cap on ``spec.requestsPerSecond``: protects the cluster (the schema allows 1e6)."""
+    max_requests_per_second: int = 50_000
+    """Cap on ``spec.requestsPerSecond``: protects the cluster (the schema allows 1e6); the
+    same default as the operator's own cap (``OperatorSettings``)."""
     warn_rps_per_worker: int = 10_000
     """Above this many requests per second per worker, warn (one pod rarely sustains it)."""
     default_scheme: str = "http"
@@ -50,8 +51,6 @@ class LoadTestWebhookSettings:
     """The root path: every web server answers it."""
     default_duration: str = "60s"
     """One minute: long enough for a steady rate, short enough not to be forgotten."""
-    default_workers: int = 1
-    """One worker pod unless asked."""
 
 
 class LoadTestValidator(Validator[LoadTest]):
@@ -82,7 +81,7 @@ class LoadTestValidator(Validator[LoadTest]):
                 "and be at most 63 characters")
         errors.raise_if_any()
         warnings = []
-        per_worker = rps / max(spec.workers, 1)
+        per_worker = rps / spec.workers if spec.workers else 0  # unset: the operator sizes it
         if per_worker > self.settings.warn_rps_per_worker:
             warnings.append(f"spec.requestsPerSecond: {per_worker:.0f} per worker is above "
                             f"{self.settings.warn_rps_per_worker}; consider more workers")
@@ -107,19 +106,19 @@ class LoadTestDefaulter:
         self.settings = settings or LoadTestWebhookSettings()
 
     async def default(self, obj: LoadTest, admission: Admission[LoadTest]) -> None:
-        """Set scheme, paths, port, duration and workers where the user left them out."""
+        """Set scheme, paths and duration where the user left them out.
+
+        ``port`` and ``workers`` stay unset on purpose: the controller takes the port from the
+        target Service and sizes the workers from ``requestsPerSecond``.
+        """
         s, spec = self.settings, obj.spec
         fields_set = spec.model_fields_set
         if "scheme" not in fields_set:
             spec.scheme = s.default_scheme  # type: ignore[assignment]
         if "paths" not in fields_set or not spec.paths:
             spec.paths = list(s.default_paths)
-        if spec.port is None:
-            spec.port = 443 if spec.scheme == "https" else 80
         if "duration" not in fields_set:
             spec.duration = s.default_duration
-        if "workers" not in fields_set:
-            spec.workers = s.default_workers
 
 
 def build(

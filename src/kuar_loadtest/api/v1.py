@@ -32,7 +32,7 @@ class LoadTestSpec(
     KubeModel,
     rules=[
         Rule(
-            "self.requestsPerSecond >= self.workers",
+            "!has(self.workers) || self.requestsPerSecond >= self.workers",
             message="requestsPerSecond must be at least workers (one request per second each)",
             field_path=".requestsPerSecond",
         )
@@ -50,11 +50,13 @@ class LoadTestSpec(
                      ListType.atomic()] = Field(default=["/"], min_length=1, max_length=100)
     """URL paths requested in turn."""
     port: int | None = Field(default=None, ge=1, le=65535)
-    """The port; defaults to 80 for http and 443 for https."""
+    """One of the Service's ports; unset, the Service's only port, or the one named after
+    the scheme."""
     duration: str = Field(default="60s", pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
     """How long the test runs, as a Go duration (``30s``, ``5m``, ``1h30m``)."""
-    workers: int = Field(default=1, ge=1, le=100)
-    """How many worker pods share the load."""
+    workers: int | None = Field(default=None, ge=1, le=100)
+    """How many worker pods share the load; unset, the operator decides from
+    ``requestsPerSecond`` and its per-pod rate."""
 
 
 class Latency(KubeModel):

@@ -31,7 +31,7 @@ class Target(KubeModel):
     scheme: Literal["http", "https"] = "http"
     """The URL scheme of the requests."""
     port: int | None = Field(default=None, ge=1, le=65535)
-    """The port; defaults to 80 for http and 443 for https."""
+    """One of the Service's ports; unset, the controller picks it from the Service."""
     paths: Annotated[list[Annotated[str, Field(pattern=r"^/", max_length=2048)]],
                      ListType.atomic()] = Field(default=["/"], min_length=1, max_length=100)
     """URL paths requested in turn."""
@@ -41,7 +41,7 @@ class Target(KubeModel):
 
 class Load(
     KubeModel,
-    rules=[Rule("self.requestsPerSecond >= self.workers",
+    rules=[Rule("!has(self.workers) || self.requestsPerSecond >= self.workers",
                 message="requestsPerSecond must be at least workers",
                 field_path=".requestsPerSecond")],
 ):
@@ -49,8 +49,8 @@ class Load(
 
     requests_per_second: int = Field(ge=1, le=1_000_000)
     """The total request rate, shared by all workers."""
-    workers: int = Field(default=1, ge=1, le=100)
-    """How many worker pods share the load."""
+    workers: int | None = Field(default=None, ge=1, le=100)
+    """How many worker pods share the load; unset, the operator decides."""
     duration: str = Field(default="60s", pattern=DURATION)
     """How long the test runs, as a Go duration."""
     ramp_up: str | None = Field(default=None, pattern=DURATION)

@@ -55,13 +55,13 @@ async def test_generated_crd_with_webhooks_rejects_defaults_and_converts(
             await admin.request("PUT", v1_path(ns, "ok"), body=created)
         assert "spec.service" in info3.value.message
 
-        # without scheme: comes back with the default, plus the port only the webhook sets
+        # without scheme: comes back with the defaults; port and workers stay for the controller
         obj = await admin.request("POST", v1_path(ns),
                                   body=loadtest("plain", scheme=None, paths=None))
         assert obj["spec"]["scheme"] == "http"
-        assert obj["spec"]["port"] == 80
         assert obj["spec"]["paths"] == ["/"]
-        https = await admin.request("POST", v1_path(ns), body=loadtest("secure"))
+        assert "port" not in obj["spec"] and "workers" not in obj["spec"]
+        https = await admin.request("POST", v1_path(ns), body=loadtest("secure", port=443))
         assert https["spec"]["port"] == 443
 
         # v1 and v2 reads of one object agree
@@ -72,8 +72,7 @@ async def test_generated_crd_with_webhooks_rejects_defaults_and_converts(
         assert as_v2["metadata"]["resourceVersion"] == as_v1["metadata"]["resourceVersion"]
         target, load = as_v2["spec"]["target"], as_v2["spec"]["load"]
         assert target == {k: as_v1["spec"][k] for k in ("service", "scheme", "port", "paths")}
-        assert load == {k: as_v1["spec"][k]
-                        for k in ("requestsPerSecond", "workers", "duration")}
+        assert load == {k: as_v1["spec"][k] for k in ("requestsPerSecond", "duration")}
 
         # kubectl reads the v2 version by its fully qualified name
         out = kubectl_wh("get", "loadtests.v2.beta.kuar.com", "-n", ns, "-o", "json")
@@ -98,7 +97,7 @@ async def test_v2_only_fields_survive_a_round_trip_through_storage(
         assert created["spec"]["target"]["headers"] == {"X-Test": "1"}
         stored = await admin.request("GET", v1_path(ns, "v2made"))
         assert stored["spec"]["service"] == "web"
-        assert stored["spec"]["port"] == 443  # the defaulter ran on the v1 form
+        assert stored["spec"]["duration"] == "30s" and "port" not in stored["spec"]
         assert json.loads(stored["metadata"]["annotations"][V2_FIELDS]) == {
             "load": {"rampUp": "10s"}, "target": {"headers": {"X-Test": "1"}}}
         back = await admin.request("GET", v2_path(ns, "v2made"))
@@ -141,10 +140,11 @@ async def test_dry_run_create_reaches_the_webhook_without_persisting(
     async with loadtest_webhooks(admin, SelfSignedSource(), settings=SETTINGS):
         answer = await admin.request("POST", v1_path(ns), body=loadtest("dry", scheme=None),
                                      params={"dryRun": "All"})
-        assert answer["spec"]["port"] == 80  # the mutating webhook answered
-        with pytest.raises(Invalid):
+        assert answer["spec"]["scheme"] == "http"
+        with pytest.raises(Invalid) as info:
             await admin.request("POST", v1_path(ns), body=loadtest("dry2", service="A"),
                                 params={"dryRun": "All"})
+        assert 'admission webhook "validator.kuar.com" denied' in info.value.message
         listed = await admin.request("GET", v1_path(ns))
         assert listed["items"] == []
 

@@ -77,8 +77,8 @@ def test_encode_leaves_out_none_and_apply_encoding_leaves_out_unset_fields() -> 
     obj = LoadTest(metadata=ObjectMeta(name="x"),
                    spec=LoadTestSpec(service="s", requests_per_second=1))
     full = obj.encode()
-    assert "status" not in full and "port" not in full["spec"]
-    assert full["spec"]["workers"] == 1  # defaults are sent on create...
+    assert "status" not in full and "port" not in full["spec"] and "workers" not in full["spec"]
+    assert full["spec"]["duration"] == "60s"  # defaults are sent on create...
     applied = obj.encode(exclude_unset=True)
     assert applied == {"apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
                        "metadata": {"name": "x"},
