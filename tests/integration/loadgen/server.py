@@ -1,8 +1,9 @@
-"""A real HTTP(S) server on 127.0.0.1 for the load generator's tests, run in a thread.
+"""A real HTTP(S) server on 127.0.0.1 for the load generator's tests, run in its own process.
 
 Routes: ``/`` and any other path answer 200 ``ok``; ``/status/{code}`` answers that status;
 ``/sleep/{seconds}`` answers after a delay. :meth:`TestServer.stall` makes every request that
-arrives in a wall-clock window wait until the window ends (a stalled server).
+arrives in a wall-clock window wait until the window ends (a stalled server). ``/_control/``
+paths (not counted) read the counters and set the stall.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import json
+import multiprocessing
 import ssl
-import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from cryptography import x509
@@ -26,22 +31,47 @@ from cryptography.x509.oid import NameOID
 
 
 class TestServer:
+    """Client side of a server process: its port, its counters, and the stall control."""
+
     __test__ = False  # not a test class for pytest
 
-    def __init__(self) -> None:
-        self.port = 0
-        self.paths: Counter[str] = Counter()
-        self.stall_window = (0.0, 0.0)
+    def __init__(self, port: int, *, tls: bool = False) -> None:
+        self.port = port
+        self.tls = tls
+        self.final: Counter[str] | None = None
+        """The counters read just before the server stopped (tests read them afterwards)."""
+
+    def _control(self, what: str) -> Any:
+        url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/_control/{what}"
+        ctx = ssl._create_unverified_context() if self.tls else None
+        with urllib.request.urlopen(url, timeout=10, context=ctx) as resp:
+            return json.loads(resp.read())
 
     def stall(self, start: float, end: float) -> None:
         """Hold requests arriving between ``start`` and ``end`` (Unix time) until ``end``."""
-        self.stall_window = (start, end)
+        self._control(f"stall?start={start}&end={end}")
+
+    @property
+    def paths(self) -> Counter[str]:
+        """Requests served so far, by path."""
+        return self.final if self.final is not None else Counter(self._control("stats"))
 
     @property
     def total(self) -> int:
         return sum(self.paths.values())
 
+
+class _Handler:
+    def __init__(self) -> None:
+        self.paths: Counter[str] = Counter()
+        self.stall_window = (0.0, 0.0)
+
     async def handle(self, request: web.Request) -> web.Response:
+        if request.path.startswith("/_control/"):
+            if request.path == "/_control/stall":
+                self.stall_window = (float(request.query["start"]), float(request.query["end"]))
+                return web.json_response({})
+            return web.json_response(dict(self.paths))
         self.paths[request.path] += 1
         start, end = self.stall_window
         now = time.time()
@@ -55,40 +85,42 @@ class TestServer:
         return web.Response(text="ok")
 
 
-@contextmanager
-def serve(tls: ssl.SSLContext | None = None) -> Iterator[TestServer]:
-    """Run a :class:`TestServer` on 127.0.0.1 (an ephemeral port) in a background thread."""
-    server = TestServer()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runner_box: list[web.AppRunner] = []
-
-    async def start() -> None:
+def _serve_main(pipe: Connection, tls: tuple[str, str] | None) -> None:
+    async def main() -> None:
+        handler = _Handler()
         app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", server.handle)
+        app.router.add_route("GET", "/{tail:.*}", handler.handle)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls, backlog=1024)
+        ctx = server_tls(Path(tls[0]), Path(tls[1])) if tls else None
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx, backlog=1024)
         await site.start()
-        server.port = runner.addresses[0][1]
-        runner_box.append(runner)
+        pipe.send(runner.addresses[0][1])
+        await asyncio.Event().wait()  # until the parent terminates this process
 
-    def main() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner_box[0].cleanup())
-        loop.close()
+    asyncio.run(main())
 
-    thread = threading.Thread(target=main, name="loadgen-test-server", daemon=True)
-    thread.start()
-    assert ready.wait(10), "test server did not start"
+
+@contextmanager
+def serve(tls: tuple[Path, Path] | None = None) -> Iterator[TestServer]:
+    """Run an HTTP(S) server on 127.0.0.1 (an ephemeral port) in its own process.
+
+    Its own process, so the load generator under test and the server never compete for one
+    interpreter lock (in a thread, the server's latency would depend on the client's work).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve_main, daemon=True,
+                       args=(child, (str(tls[0]), str(tls[1])) if tls else None))
+    proc.start()
     try:
+        assert parent.poll(30), "test server did not start"
+        server = TestServer(int(parent.recv()), tls=tls is not None)
         yield server
+        server.final = server.paths
     finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+        proc.terminate()
+        proc.join(10)
 
 
 def self_signed(directory: Path, host: str) -> tuple[Path, Path]:

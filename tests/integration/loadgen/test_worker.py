@@ -11,7 +11,7 @@ import pytest
 
 from kuar_loadgen import LoadResult, LoadSpec, merge_results, run
 
-from .server import self_signed, serve, server_tls
+from .server import self_signed, serve
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -54,7 +54,7 @@ def test_status_codes_are_counted_and_error_statuses_are_errors() -> None:
 
 def test_https_with_a_self_signed_certificate_reached_through_resolve(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path, "loadtest.example")
-    with serve(server_tls(cert, key)) as srv:
+    with serve((cert, key)) as srv:
         url = f"https://loadtest.example:{srv.port}/"
         resolve = {f"loadtest.example:{srv.port}": f"127.0.0.1:{srv.port}"}
         verified = run(_spec(url, resolve=resolve, ca_file=str(cert)))
@@ -88,11 +88,11 @@ def test_refused_connections_count_as_connect_errors() -> None:
     assert r.error_kinds == {"connect": 50}
 
 
-@pytest.mark.parametrize("connections", [256, 2], ids=["pool-large", "pool-exhausted"])
+@pytest.mark.parametrize("connections", [256, 4], ids=["pool-large", "pool-exhausted"])
 def test_a_server_stalled_for_one_second_shows_in_p99(connections: int) -> None:
     """No coordinated omission: requests due during the stall are late from their due time.
 
-    With 2 connections, the requests due during the stall wait for a connection, not for the
+    With 4 connections, the requests due during the stall wait for a connection, not for the
     server: only measuring from the due time (not the send time) shows their wait (checked by
     mutating the client to measure from the send: this case then fails with p99 ~3 ms).
     """
@@ -106,7 +106,7 @@ def test_a_server_stalled_for_one_second_shows_in_p99(connections: int) -> None:
     # A third of the requests were due during the stall, waiting 0..1 s for it to end.
     assert r.latency_ms["p99"] >= 900
     assert r.latency_ms["max"] >= 950
-    assert r.latency_ms["p50"] < 100
+    assert r.latency_ms["p50"] < 250  # the stall is in the tail, not in the median
 
 
 def test_several_processes_split_the_rate_and_merge_their_results() -> None:
