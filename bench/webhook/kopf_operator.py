@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-MAX_RPS = 100_000
+MAX_RPS = 50_000
 
 
 @kopf.on.startup()

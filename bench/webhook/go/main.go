@@ -3,7 +3,7 @@
 //	webhookbench serve -addr 127.0.0.1:PORT -cert tls.crt -key tls.key
 //	    a controller-runtime webhook server validating LoadTest creates with the same rules
 //	    as kuar_loadtest.webhooks (scheme, requestsPerSecond cap, paths, DNS-1035 service),
-//	    and a defaulter at /mutate-... (scheme, paths, port, duration, workers; JSON patch)
+//	    and a defaulter at /mutate-... (scheme, paths, duration; JSON patch)
 //	webhookbench load -url https://127.0.0.1:PORT/path -ca ca.crt -conns 8 -duration 5s [-rate R]
 //	    HTTPS/1.1 keep-alive load of LoadTest-create AdmissionReviews; closed loop by default,
 //	    open loop at -rate reviews/s (latency measured from the intended send time).
@@ -47,7 +47,7 @@ type loadTest struct {
 	Spec loadTestSpec `json:"spec"`
 }
 
-const maxRPS = 100000
+const maxRPS = 50000
 
 var dns1035 = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
@@ -101,18 +101,10 @@ func serve(args []string) {
 		if spec == nil {
 			return admission.Allowed("")
 		}
-		defaults := map[string]any{"scheme": "http", "paths": []any{"/"}, "duration": "60s",
-			"workers": 1}
+		defaults := map[string]any{"scheme": "http", "paths": []any{"/"}, "duration": "60s"}
 		for key, value := range defaults {
 			if _, ok := spec[key]; !ok {
 				spec[key] = value
-			}
-		}
-		if _, ok := spec["port"]; !ok {
-			if spec["scheme"] == "https" {
-				spec["port"] = 443
-			} else {
-				spec["port"] = 80
 			}
 		}
 		mutated, err := json.Marshal(obj)

@@ -91,7 +91,7 @@ async def test_csr_issued_by_kuar_signer_is_served_and_trusted_by_the_api_server
             assert 'admission webhook "validator.kuar.com" denied' in info.value.message
             ok = await admin.request("POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
                                      body=loadtest("good", scheme=None))
-            assert ok["spec"]["port"] == 80
+            assert ok["spec"]["scheme"] == "http"
 
             csr = await admin.request("GET", f"{CSR_PATH}/{source.last_csr_name}")
             assert csr["spec"]["username"] == REQUESTER
@@ -122,10 +122,12 @@ async def test_csr_issued_by_kuar_signer_is_served_and_trusted_by_the_api_server
             assert await manager.refresh() is True
             assert source.last_csr_name != first_csr
             assert manager.rotations == 1
-            again = await admin.request(
-                "POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
-                body=loadtest("after-renewal", scheme=None))
-            assert again["spec"]["port"] == 80
+            with pytest.raises(Invalid) as info2:
+                await admin.request("POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
+                                    body=loadtest("after-renewal", service="Bad_Name"))
+            assert 'admission webhook "validator.kuar.com" denied' in info2.value.message
+            await admin.request("POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
+                                body=loadtest("after-renewal"))
 
 
 async def test_signer_denies_the_wrong_requester_and_unexpected_names(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kuar.client import Client
+from kuar.client import Client, Invalid
 from kuar.webhook import (
     CertificateAuthority,
     FileSource,
@@ -29,7 +29,12 @@ pytestmark = pytest.mark.controlplane
 
 
 async def load(admin: Client, ns: str, seconds: float, workers: int = 4) -> tuple[int, list[str]]:
-    """Create LoadTests from ``workers`` loops for ``seconds``; count successes and failures."""
+    """Create LoadTests from ``workers`` loops for ``seconds``; count answers and failures.
+
+    Every fifth create is invalid and must be denied by the webhook with its message, so the
+    webhook is provably in the path; the valid ones pass only if the webhooks (failurePolicy
+    Fail) answered. Anything else (a TLS error, a timeout, "failed calling webhook") fails.
+    """
     deadline = time.monotonic() + seconds
     ok = 0
     failures: list[str] = []
@@ -39,12 +44,20 @@ async def load(admin: Client, ns: str, seconds: float, workers: int = 4) -> tupl
         i = 0
         while time.monotonic() < deadline:
             i += 1
+            invalid = i % 5 == 0
+            body = loadtest(f"w{w}-{i}", service="Bad_Name" if invalid else "my-service")
             try:
-                obj = await admin.request(
-                    "POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
-                    body=loadtest(f"w{w}-{i}", scheme=None))
-                assert obj["spec"]["port"] == 80, "the defaulting webhook did not run"
-                ok += 1
+                await admin.request(
+                    "POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests", body=body)
+                if invalid:
+                    failures.append("an invalid LoadTest was admitted")
+                else:
+                    ok += 1
+            except Invalid as exc:
+                if invalid and 'admission webhook "validator.kuar.com" denied' in exc.message:
+                    ok += 1
+                else:
+                    failures.append(f"Invalid: {exc}")
             except Exception as exc:
                 failures.append(f"{type(exc).__name__}: {exc}")
 
