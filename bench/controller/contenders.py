@@ -7,6 +7,9 @@ phase in a :class:`Proc`, which reads the controller's stdout protocol and its R
 The protocol (one line each, times in Unix nanoseconds): ``START <t>`` before the controller
 starts, ``SYNCED <t>`` once its cache holds the first full list (kopf, which keeps no cache:
 once it has handled ``--expect`` objects), ``R <name> <t>`` whenever a reconcile starts.
+Every side buffers its ``R`` lines and flushes every 50 ms (the stamps are taken when the
+reconcile starts, so only the driver's view of progress lags), because one pipe write per
+reconcile wakes the driver each time and cost ~0.1 ms a reconcile on a busy machine.
 """
 
 from __future__ import annotations

@@ -43,9 +43,17 @@ _args: argparse.Namespace | None = None
 _seen: set[str] = set()
 
 
+async def flush_every(seconds: float) -> None:
+    """Flush stdout now and then: one pipe write per reconcile would wake the driver each time."""
+    while True:
+        await asyncio.sleep(seconds)
+        sys.stdout.flush()
+
+
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     assert _args is not None
+    asyncio.get_running_loop().create_task(flush_every(0.05))
     settings.queueing.worker_limit = _args.workers
     settings.queueing.idle_timeout = 0.01
     settings.posting.enabled = False
@@ -85,7 +93,6 @@ def cli() -> None:
                         help="print SYNCED after this many distinct objects")
     _args = parser.parse_args()
     os.environ["KUBECONFIG"] = _args.kubeconfig
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     kopf.configure(quiet=True)
     operator = kopf.operator(standalone=True, namespaces=[_args.namespace], clusterwide=False)
     print(f"START {time.time_ns()}", flush=True)

@@ -44,8 +44,16 @@ class _Synced:
         await asyncio.Event().wait()
 
 
+async def flush_every(seconds: float) -> None:
+    """Flush stdout now and then: one pipe write per reconcile would wake the driver each time."""
+    while True:
+        await asyncio.sleep(seconds)
+        sys.stdout.flush()
+
+
 async def main(args: argparse.Namespace) -> None:
     out = sys.stdout
+    flusher = asyncio.create_task(flush_every(0.05))
     client = Client(await load_config(args.kubeconfig))
     manager = Manager(client, ManagerSettings(health=None))
     settings = ControllerSettings(
@@ -73,6 +81,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         await manager.run()
     finally:
+        flusher.cancel()
         await client.close()
         out.flush()
 
@@ -85,8 +94,6 @@ def cli() -> None:
     parser.add_argument("--expect", type=int, default=0, help="ignored (kopf needs it)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    # Line-buffered: each reconcile stamp reaches the driver at once, as on the other sides.
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:
         import uvloop
     except ImportError:

@@ -13,10 +13,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -35,13 +37,37 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
+// out buffers the protocol lines and is flushed every 50 ms (as on the Python sides): one
+// pipe write per reconcile would wake the driver each time.
+var out = struct {
+	sync.Mutex
+	w *bufio.Writer
+}{w: bufio.NewWriterSize(os.Stdout, 1<<16)}
+
+func emit(flush bool, format string, args ...any) {
+	out.Lock()
+	fmt.Fprintf(out.w, format, args...)
+	if flush {
+		out.w.Flush()
+	}
+	out.Unlock()
+}
+
+func flushEvery(d time.Duration) {
+	for range time.Tick(d) {
+		out.Lock()
+		out.w.Flush()
+		out.Unlock()
+	}
+}
+
 type reconciler struct {
 	client client.Client
 	gvk    schema.GroupVersionKind
 }
 
 func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	fmt.Fprintf(os.Stdout, "R %s %d\n", req.Name, time.Now().UnixNano())
+	emit(false, "R %s %d\n", req.Name, time.Now().UnixNano())
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(r.gvk)
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
@@ -116,15 +142,18 @@ func main() {
 		if _, err := mgr.GetCache().GetInformer(ctx, probe); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stdout, "SYNCED %d\n", time.Now().UnixNano())
+		emit(true, "SYNCED %d\n", time.Now().UnixNano())
 		<-ctx.Done()
 		return nil
 	}))
 	if err != nil {
 		fail(err)
 	}
-	fmt.Fprintf(os.Stdout, "START %d\n", time.Now().UnixNano())
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	go flushEvery(50 * time.Millisecond)
+	emit(true, "START %d\n", time.Now().UnixNano())
+	err = mgr.Start(ctrl.SetupSignalHandler())
+	emit(true, "")
+	if err != nil {
 		fail(err)
 	}
 }
