@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/kuar generate crds kuar_loadtest.api -o deploy/crds --check
 	$(BIN)/kuar generate rbac kuar_loadtest.rbac -o deploy/rbac --check
+	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks -o deploy/webhooks --check
 
 test: controlplane lint
 	$(BIN)/pytest

@@ -20,6 +20,39 @@ def generate() -> None:
     """Generate files from code (CRDs)."""
 
 
+def emit(
+    files: dict[str, str], out_dir: Path | None, *, check: bool, what: str, regenerate: str,
+    problems: list[str] | None = None,
+) -> None:
+    """Print ``files`` (no ``-o``), write them into ``out_dir``, or ``--check`` them.
+
+    Shared by every ``kuar generate`` command. ``problems`` overrides the default staleness
+    check (a file missing or different) when a generator knows more, e.g. orphaned files.
+    """
+    if check:
+        if out_dir is None:
+            raise click.UsageError("--check needs -o DIR")
+        if problems is None:
+            problems = [
+                f"{out_dir / name}: missing or stale" for name, text in sorted(files.items())
+                if not (out_dir / name).exists() or (out_dir / name).read_text() != text
+            ]
+        for line in problems:
+            click.echo(line, err=True)
+        if problems:
+            click.echo(f"run: {regenerate} -o {out_dir}", err=True)
+            sys.exit(1)
+        click.echo(f"{len(files)} {what} file(s) in {out_dir} are up to date")
+        return
+    if out_dir is None:
+        click.echo("---\n".join(files.values()), nl=False)
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in sorted(files.items()):
+        (out_dir / name).write_text(text)
+        click.echo(f"wrote {out_dir / name}")
+
+
 def _stale(out_dir: Path, files: dict[str, str]) -> list[str]:
     problems = []
     for name, text in sorted(files.items()):
@@ -50,21 +83,5 @@ def crds(module: str, out_dir: Path | None, check: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     if not files:
         raise click.ClickException(f"{module} declares no CustomResource classes")
-    if check:
-        if out_dir is None:
-            raise click.UsageError("--check needs -o DIR")
-        problems = _stale(out_dir, files)
-        for line in problems:
-            click.echo(line, err=True)
-        if problems:
-            click.echo(f"run: kuar generate crds {module} -o {out_dir}", err=True)
-            sys.exit(1)
-        click.echo(f"{len(files)} CRD file(s) in {out_dir} are up to date")
-        return
-    if out_dir is None:
-        click.echo("---\n".join(files.values()), nl=False)
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in sorted(files.items()):
-        (out_dir / name).write_text(text)
-        click.echo(f"wrote {out_dir / name}")
+    emit(files, out_dir, check=check, what="CRD", regenerate=f"kuar generate crds {module}",
+         problems=_stale(out_dir, files) if check and out_dir is not None else None)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import yaml
 
-from kuar.cli.generate import generate
+from kuar.cli.generate import emit, generate
 from kuar.webhook.configuration import (
     ServiceTarget,
     Target,
@@ -85,25 +85,8 @@ def webhooks(module: str, out_dir: Path | None, service: str | None, url: str | 
         raise click.ClickException(str(exc)) from exc
     if not files:
         raise click.ClickException(f"{module} defines no webhooks at its top level")
-    if check:
-        if out_dir is None:
-            raise click.UsageError("--check needs -o DIR")
-        stale = [name for name, text in sorted(files.items())
-                 if not (out_dir / name).exists() or (out_dir / name).read_text() != text]
-        for name in stale:
-            click.echo(f"{out_dir / name}: missing or stale", err=True)
-        if stale:
-            click.echo(f"run: kuar generate webhooks {module} -o {out_dir}", err=True)
-            sys.exit(1)
-        click.echo(f"{len(files)} webhook file(s) in {out_dir} are up to date")
-        return
-    if out_dir is None:
-        click.echo("---\n".join(files.values()), nl=False)
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in sorted(files.items()):
-        (out_dir / name).write_text(text)
-        click.echo(f"wrote {out_dir / name}")
+    emit(files, out_dir, check=check, what="webhook",
+         regenerate=f"kuar generate webhooks {module}")
 
 
 __all__ = ["render_webhooks", "webhooks"]
