@@ -248,16 +248,16 @@ class StatusWatch:
 
 
 async def burst(
-    client: Client, ns: str, n: int, concurrency: int
+    client: Client, ns: str, n: int, concurrency: int, prefix: str = "b"
 ) -> tuple[float, dict[str, float]]:
-    """Create ``n`` objects ``b-*`` with ``concurrency`` requests in flight.
+    """Create ``n`` objects ``<prefix>-*`` with ``concurrency`` requests in flight.
 
     Returns the time just before the first request and each object's create-done time.
     """
     done: dict[str, float] = {}
 
     async def one(i: int) -> None:
-        name = f"b-{i:05d}"
+        name = f"{prefix}-{i:05d}"
         done[name] = await create(client, ns, name, i)
 
     started = time.time()
@@ -265,8 +265,10 @@ async def burst(
     return started, done
 
 
-async def steady(client: Client, ns: str, rate: float, seconds: float) -> dict[str, float]:
-    """Create objects ``s-*`` open loop at ``rate``/s for ``seconds``; create-done times.
+async def steady(
+    client: Client, ns: str, rate: float, seconds: float, prefix: str = "s"
+) -> dict[str, float]:
+    """Create objects ``<prefix>-*`` open loop at ``rate``/s for ``seconds``; create-done times.
 
     Request i is due at ``start + i / rate`` whether or not earlier ones have answered, so a
     slow answer never thins out the load.
@@ -276,7 +278,7 @@ async def steady(client: Client, ns: str, rate: float, seconds: float) -> dict[s
     tasks: list[asyncio.Task[None]] = []
 
     async def one(i: int) -> None:
-        name = f"s-{i:05d}"
+        name = f"{prefix}-{i:05d}"
         done[name] = await create(client, ns, name, i)
 
     start = time.monotonic()

@@ -1,0 +1,219 @@
+"""The benchmark's three phases, taken in turns by the contenders.
+
+Place in the pipeline: called by ``bench.controller.__main__`` with the contenders that can
+run; uses :mod:`.workload` for load and status watching and :mod:`.contenders` for the
+controller processes. Returns one dict of figures per contender (keys = the table's rows).
+
+Only one contender is ever under load: the others' processes idle on their own, quiet
+namespaces. The burst is repeated ``rounds`` times and the steady load cut into ``slices``,
+taken in turns in the order A B C, C B A, A B C, ... so that a shared machine's load drifting
+over minutes weighs on every contender alike instead of on whoever ran last. The cache phase
+runs one fresh process per contender, one after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.controller.contenders import Contender, Proc
+from bench.controller.workload import StatusWatch, burst, create, create_namespace, steady
+from kuar.client import Client
+
+CACHE_NS = "cached"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sizes:
+    """How much load each phase makes."""
+
+    burst: int
+    """Objects created at once, per round."""
+    rounds: int
+    """Bursts per contender."""
+    rate: float
+    """Steady creates per second."""
+    steady_seconds: float
+    """Length of the steady load per contender (cut into ``slices``)."""
+    slices: int
+    """Turns the steady load is cut into."""
+    cached: int
+    """Existing objects for the cache phase."""
+    workers: int
+    """Concurrent reconciles of every contender."""
+    create_concurrency: int
+    """Create requests in flight during a burst."""
+    settle: float
+    """Seconds to wait before reading RSS or starting a turn."""
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..1); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass
+class Side:
+    """One contender's process, namespace, watch and running totals."""
+
+    contender: Contender
+    proc: Proc | None = None
+    watch: StatusWatch | None = None
+    error: str | None = None
+    f: dict[str, float] = field(default_factory=dict)
+    burst_seconds: float = 0.0
+    creates_seconds: float = 0.0
+    burst_cpu: float = 0.0
+    burst_c2s: list[float] = field(default_factory=list)
+    steady_created: dict[str, float] = field(default_factory=dict)
+    steady_cpu: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.contender.name
+
+    @property
+    def ns(self) -> str:
+        return f"{self.contender.name}-run"
+
+
+def turns(sides: list[Side], i: int) -> list[Side]:
+    """The still healthy sides in turn ``i``'s order (A B C, then C B A, ...)."""
+    healthy = [s for s in sides if s.error is None]
+    return healthy if i % 2 == 0 else healthy[::-1]
+
+
+async def _guarded(side: Side, step: object) -> None:
+    """Run one step of ``side``; a failure benches that side only (and is reported)."""
+    try:
+        await step  # type: ignore[misc]
+    except Exception:
+        side.error = traceback.format_exc()
+        print(f"{side.name} failed:\n{side.error}", flush=True)
+        if side.proc is not None:
+            await side.proc.stop()
+
+
+async def _start(side: Side, kubeconfig: Path, client: Client, s: Sizes, logs: Path) -> None:
+    await create_namespace(client, side.ns)
+    await create(client, side.ns, "sentinel", 0)
+    side.watch = StatusWatch(client, side.ns)
+    await side.watch.start()
+    side.proc = proc = await Proc.launch(
+        side.contender.command(kubeconfig, side.ns, s.workers), logs / f"{side.name}-run.err")
+    await proc.until(lambda: "sentinel" in proc.first, 120, f"{side.name}: first reconcile")
+    await side.watch.wait_for({"sentinel"}, 60)
+
+
+async def _burst(side: Side, client: Client, s: Sizes, r: int) -> None:
+    assert side.proc is not None and side.watch is not None
+    cpu = side.proc.cpu_seconds()
+    t0, created = await burst(client, side.ns, s.burst, s.create_concurrency, prefix=f"b{r}")
+    side.creates_seconds += max(created.values()) - t0
+    if not await side.watch.wait_for(set(created), 60 + s.burst / 20):
+        raise TimeoutError(f"{side.name}: burst {r} not reconciled in time")
+    seen = side.watch.seen
+    side.burst_seconds += max(seen[n] for n in created) - t0
+    side.burst_cpu += side.proc.cpu_seconds() - cpu
+    side.burst_c2s += [(seen[n] - created[n]) * 1e3 for n in created]
+
+
+async def _steady(side: Side, client: Client, s: Sizes, k: int) -> None:
+    assert side.proc is not None and side.watch is not None
+    cpu = side.proc.cpu_seconds()
+    created = await steady(client, side.ns, s.rate, s.steady_seconds / s.slices, prefix=f"s{k}")
+    # An overloaded API server (a busy shared machine) can fall far behind: wait long.
+    if not await side.watch.wait_for(set(created), 120 + 2 * s.steady_seconds / s.slices):
+        raise TimeoutError(f"{side.name}: steady slice {k} not reconciled in time")
+    side.steady_cpu += side.proc.cpu_seconds() - cpu
+    side.steady_created.update(created)
+
+
+async def _stamps_in(side: Side) -> None:
+    proc = side.proc
+    assert proc is not None
+    wanted = side.steady_created.keys()
+    await proc.until(lambda: wanted <= proc.first.keys(), 10, f"{side.name}: reconcile stamps")
+
+
+def _summarise(side: Side, s: Sizes) -> None:
+    proc, watch, f = side.proc, side.watch, side.f
+    assert proc is not None and watch is not None
+    total = s.burst * s.rounds
+    f["creates_s"] = side.creates_seconds / s.rounds
+    f["burst_s"] = side.burst_seconds / s.rounds
+    f["throughput"] = total / side.burst_seconds
+    f["burst_cpu"] = side.burst_cpu * 1e3 / total
+    f["burst_p50"], f["burst_p99"] = pct(side.burst_c2s, 0.5), pct(side.burst_c2s, 0.99)
+    created = side.steady_created
+    e2r = [(proc.first[n] - created[n]) * 1e3 for n in created]
+    c2s = [(watch.seen[n] - created[n]) * 1e3 for n in created]
+    arrived = [(watch.arrived[n] - created[n]) * 1e3 for n in created]
+    f["e2r_p50"], f["e2r_p99"] = pct(e2r, 0.5), pct(e2r, 0.99)
+    f["driver_p50"], f["driver_p99"] = pct(arrived, 0.5), pct(arrived, 0.99)
+    f["steady_c2s_p99"] = pct(c2s, 0.99)
+    f["steady_cpu"] = side.steady_cpu * 1e3 / len(created)
+    f["calls_per_object"] = proc.reconciles / (1 + total + len(created))
+
+
+async def _cache(side: Side, kubeconfig: Path, s: Sizes, logs: Path) -> None:
+    proc = await Proc.launch(
+        side.contender.command(kubeconfig, CACHE_NS, s.workers, expect=s.cached),
+        logs / f"{side.name}-cache.err")
+    try:
+        limit = 60 + s.cached / 100
+        await proc.until(lambda: proc.synced is not None, limit, f"{side.name}: cache sync")
+        assert proc.synced is not None and proc.start is not None
+        side.f["sync_s"] = proc.synced - proc.start
+        # Read RSS once every object has been through its (no-op) reconcile and all settled.
+        await proc.until(lambda: len(proc.first) >= s.cached, limit,
+                         f"{side.name}: initial reconciles")
+        await asyncio.sleep(s.settle)
+        side.f["rss_full"] = proc.rss_kib() / 1024
+        side.f["kib_per_object"] = (side.f["rss_full"] - side.f["rss_base"]) * 1024 / s.cached
+    finally:
+        await proc.stop()
+
+
+async def measure(contenders: list[Contender], kubeconfig: Path, client: Client, s: Sizes,
+                  logs: Path) -> dict[str, dict[str, float] | None]:
+    """Every phase for every contender; figures by contender (``None`` if it failed)."""
+    sides = [Side(c) for c in contenders]
+    try:
+        for side in sides:
+            await _guarded(side, _start(side, kubeconfig, client, s, logs))
+        await asyncio.sleep(s.settle)
+        for side in turns(sides, 0):
+            # The baseline: RSS with one cached object, before any load.
+            assert side.proc is not None
+            side.f["rss_base"] = side.proc.rss_kib() / 1024
+        for r in range(s.rounds):
+            for side in turns(sides, r):
+                await asyncio.sleep(s.settle)
+                await _guarded(side, _burst(side, client, s, r))
+        for k in range(s.slices):
+            for side in turns(sides, k):
+                await asyncio.sleep(s.settle)
+                await _guarded(side, _steady(side, client, s, k))
+        for side in turns(sides, 0):
+            # Stamps are flushed every 50 ms: wait until the last ones are in.
+            await _guarded(side, _stamps_in(side))
+            if side.error is None:
+                _summarise(side, s)
+    finally:
+        for side in sides:
+            if side.proc is not None:
+                await side.proc.stop()
+            if side.watch is not None:
+                with contextlib.suppress(Exception):
+                    await side.watch.stop()
+    for side in turns(sides, 0):
+        await _guarded(side, _cache(side, kubeconfig, s, logs))
+    return {side.name: (side.f if side.error is None else None) for side in sides}
