@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/kuar generate crds kuar_loadtest.api -o deploy/crds --check
+	$(BIN)/kuar generate crds kuar_loadtest.api --conversion-service kuar-system/kuar-webhook -o deploy/crds --check
 	$(BIN)/kuar generate rbac kuar_loadtest.rbac -o deploy/rbac --check
 	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks -o deploy/webhooks --check
 

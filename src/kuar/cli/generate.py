@@ -72,13 +72,24 @@ def _stale(out_dir: Path, files: dict[str, str]) -> list[str]:
 @click.argument("module")
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for one YAML file per CRD (default: print to stdout).")
+@click.option("--conversion-service", default=None, metavar="NAMESPACE/NAME[:PORT]",
+              help="CRDs with several versions convert through the webhook behind this "
+                   "Service (path /convert); without it the API server only rewrites "
+                   "apiVersion.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 when the files in -o are missing or stale.")
-def crds(module: str, out_dir: Path | None, check: bool) -> None:
+def crds(module: str, out_dir: Path | None, conversion_service: str | None,
+         check: bool) -> None:
     """Generate a CustomResourceDefinition for each CustomResource class in MODULE."""
     sys.path.insert(0, ".")  # a module of the project being worked on, as python -m does
+    conversion = None
+    if conversion_service:
+        from kuar.cli.generate_webhooks import service_target
+        from kuar.webhook.configuration import conversion_stanza
+
+        conversion = conversion_stanza(service_target(conversion_service))
     try:
-        files = render_crds(module)
+        files = render_crds(module, conversion=conversion)
     except (DeclarationError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     if not files:

@@ -49,14 +49,19 @@ def render_webhooks(module: str, target: Target, ca_bundle: bytes | None = None
     return files
 
 
+def service_target(service: str) -> ServiceTarget:
+    """``NAMESPACE/NAME[:PORT]`` -> a :class:`ServiceTarget` (port 443 by default)."""
+    namespace, _, rest = service.partition("/")
+    name, _, port = rest.partition(":")
+    if not namespace or not name or (port and not port.isdigit()):
+        raise click.UsageError(f"expected NAMESPACE/NAME[:PORT], got {service!r}")
+    return ServiceTarget(namespace=namespace, name=name, port=int(port or 443))
+
+
 def _target(service: str | None, url: str | None) -> Target:
     if url:
         return UrlTarget(base_url=url)
-    namespace, _, rest = (service or "kuar-system/kuar-webhook").partition("/")
-    name, _, port = rest.partition(":")
-    if not namespace or not name:
-        raise click.UsageError("--service must be NAMESPACE/NAME[:PORT]")
-    return ServiceTarget(namespace=namespace, name=name, port=int(port or 443))
+    return service_target(service or "kuar-system/kuar-webhook")
 
 
 @generate.command("webhooks")

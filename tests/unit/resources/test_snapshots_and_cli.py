@@ -37,7 +37,7 @@ def test_generation_is_deterministic_across_calls() -> None:
 def test_committed_loadtest_crd_is_up_to_date() -> None:
     result = CliRunner().invoke(
         cli, ["generate", "crds", "kuar_loadtest.api", "-o", str(REPO / "deploy" / "crds"),
-              "--check"])
+              "--conversion-service", "kuar-system/kuar-webhook", "--check"])
     assert result.exit_code == 0, result.output
 
 
@@ -70,3 +70,16 @@ def test_a_declaration_error_exits_non_zero_naming_the_class() -> None:
                                       "tests.unit.resources.bad_declarations"])
     assert result.exit_code != 0
     assert "Broken: plural 'Brokens'" in result.output
+
+
+def test_conversion_service_goes_only_to_crds_with_several_versions(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["generate", "crds", "kuar_loadtest.api",
+                                      "--conversion-service", "ops/hooks:8443"])
+    assert result.exit_code == 0, result.output
+    crd = yaml.safe_load(result.output.split("\n", 1)[1])
+    client_config = crd["spec"]["conversion"]["webhook"]["clientConfig"]
+    assert client_config["service"] == {"namespace": "ops", "name": "hooks", "port": 8443,
+                                        "path": "/convert"}
+    bad = CliRunner().invoke(cli, ["generate", "crds", "kuar_loadtest.api",
+                                   "--conversion-service", "nonsense"])
+    assert bad.exit_code != 0 and "NAMESPACE/NAME[:PORT]" in bad.output
