@@ -181,11 +181,11 @@ class Proc:
         """The process's CPU time so far (user + system)."""
         return cpu_seconds(self.proc.pid)
 
-    async def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds; wait for stdout to drain."""
+    async def stop(self, timeout: float = 15.0, *, kill: bool = False) -> None:
+        """SIGTERM (SIGKILL with ``kill``), SIGKILL after ``timeout`` s; wait for stdout."""
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
+                self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.proc.wait(), timeout)
             except TimeoutError:

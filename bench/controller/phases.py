@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,9 @@ class Sizes:
     create_concurrency: int
     """Create requests in flight during a burst."""
     settle: float
-    """Seconds to wait before reading RSS or starting a turn."""
+    """Seconds to wait before each turn, so the last one's stragglers are done."""
+    rss_settle: float = 1.0
+    """Seconds to wait before reading RSS."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -82,6 +85,13 @@ class Side:
     @property
     def ns(self) -> str:
         return f"{self.contender.name}-run"
+
+
+_T0 = time.monotonic()
+
+
+def _progress(what: str) -> None:
+    print(f"{time.monotonic() - _T0:6.1f} s  {what}", flush=True)
 
 
 def turns(sides: list[Side], i: int) -> list[Side]:
@@ -175,11 +185,11 @@ async def _cache(side: Side, kubeconfig: Path, s: Sizes, logs: Path) -> None:
         # Read RSS once every object has been through its (no-op) reconcile and all settled.
         await proc.until(lambda: len(proc.first) >= s.cached, limit,
                          f"{side.name}: initial reconciles")
-        await asyncio.sleep(s.settle)
+        await asyncio.sleep(s.rss_settle)
         side.f["rss_full"] = proc.rss_kib() / 1024
         side.f["kib_per_object"] = (side.f["rss_full"] - side.f["rss_base"]) * 1024 / s.cached
     finally:
-        await proc.stop()
+        await proc.stop(kill=True)  # everything is measured; a graceful stop only costs time
 
 
 async def measure(contenders: list[Contender], kubeconfig: Path, client: Client, s: Sizes,
@@ -189,19 +199,22 @@ async def measure(contenders: list[Contender], kubeconfig: Path, client: Client,
     try:
         for side in sides:
             await _guarded(side, _start(side, kubeconfig, client, s, logs))
-        await asyncio.sleep(s.settle)
+        await asyncio.sleep(s.rss_settle)
         for side in turns(sides, 0):
             # The baseline: RSS with one cached object, before any load.
             assert side.proc is not None
             side.f["rss_base"] = side.proc.rss_kib() / 1024
+        _progress("controllers up")
         for r in range(s.rounds):
             for side in turns(sides, r):
                 await asyncio.sleep(s.settle)
                 await _guarded(side, _burst(side, client, s, r))
+        _progress("bursts done")
         for k in range(s.slices):
             for side in turns(sides, k):
                 await asyncio.sleep(s.settle)
                 await _guarded(side, _steady(side, client, s, k))
+        _progress("steady load done")
         for side in turns(sides, 0):
             # Stamps are flushed every 50 ms: wait until the last ones are in.
             await _guarded(side, _stamps_in(side))
@@ -210,10 +223,12 @@ async def measure(contenders: list[Contender], kubeconfig: Path, client: Client,
     finally:
         for side in sides:
             if side.proc is not None:
-                await side.proc.stop()
+                # Every stamp is in (or the side failed): a graceful stop only costs time.
+                await side.proc.stop(kill=True)
             if side.watch is not None:
                 with contextlib.suppress(Exception):
                     await side.watch.stop()
     for side in turns(sides, 0):
         await _guarded(side, _cache(side, kubeconfig, s, logs))
+    _progress("cache phase done")
     return {side.name: (side.f if side.error is None else None) for side in sides}
