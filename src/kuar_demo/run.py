@@ -161,7 +161,7 @@ async def run_demo(
         async def kubectl(*args: str) -> None:
             console.print(f"[bold]$ kubectl {' '.join(args)}[/bold]")
             proc = await asyncio.to_thread(
-                subprocess.run, [kubectl_bin, f"--kubeconfig={config}", *args],
+                subprocess.run, [*plane.kubectl(config), *args],
                 capture_output=True, text=True, check=False, timeout=60,
             )
             console.print((proc.stdout + proc.stderr).rstrip(), markup=False, highlight=False)

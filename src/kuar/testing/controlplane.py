@@ -176,6 +176,17 @@ class ControlPlane:
         path.chmod(0o600)
         return path
 
+    def kubectl(self, kubeconfig: Path | None = None) -> list[str]:
+        """The real kubectl with this plane's kubeconfig (admin by default) and a cache of its own.
+
+        kubectl caches API discovery per host:port under ``~/.kube/cache`` for minutes; control
+        planes reuse random ports, so a shared cache would answer for an earlier plane (for
+        example, still listing ``loadtests`` before this plane has the CRD).
+        """
+        assert self.assets is not None, "control plane not started"
+        return [str(self.assets.path("kubectl")), f"--kubeconfig={kubeconfig or self.kubeconfig}",
+                f"--cache-dir={self._dir('kubectl-cache')}"]
+
     def write_kubeconfig(self, path: Path) -> Path:
         """Write the admin kubeconfig to ``path`` (mode 0600) and return it."""
         path.parent.mkdir(parents=True, exist_ok=True)

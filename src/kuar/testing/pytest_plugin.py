@@ -61,15 +61,13 @@ async def kube_client(kubeconfig: Path) -> AsyncIterator[Client]:
 
 def make_kubectl(plane: ControlPlane, kubeconfig: Path | None = None) -> Kubectl:
     """A function running the real kubectl against ``plane`` (admin unless ``kubeconfig``)."""
-    assert plane.assets is not None
-    binary = str(plane.assets.path("kubectl"))
-    config = str(kubeconfig or plane.kubeconfig)
+    command = plane.kubectl(kubeconfig)
 
     def kubectl(
         *args: str, check: bool = True, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [binary, f"--kubeconfig={config}", *args], capture_output=True, text=True,
+            [*command, *args], capture_output=True, text=True,
             input=input, timeout=timeout, check=False,
         )
         if check and proc.returncode != 0:
