@@ -9,7 +9,11 @@
 //	R <name> <t>       whenever a reconcile starts
 //
 // Client-side rate limiting is off (rest.Config QPS < 0) and the workqueue's overall token
-// bucket is raised, as for the other two sides.
+// bucket is raised, as for the other two sides. Everything else is controller-runtime's
+// default, including the priority queue that v0.24 turns on by default.
+//
+// go.mod pins controller-runtime v0.24.x, the release built against k8s.io/* v0.36 (Kubernetes
+// 1.36, the version of kuar's control plane); v0.23.x is built against v0.35.
 package main
 
 import (
