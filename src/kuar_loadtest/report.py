@@ -60,7 +60,10 @@ def rate_series(result: LoadResult) -> list[tuple[float, float]]:
     """(seconds since start, responses per second) from the result's timeline."""
     interval = float(result.timeline.get("interval_s") or 1)
     counts = result.timeline.get("responses") or []
-    return [(i * interval, n / interval) for i, n in enumerate(counts)]
+    # Responses to the last requests land just after the run's end: that partial interval is
+    # not a rate, so the series stops at the configured duration.
+    return [(i * interval, n / interval) for i, n in enumerate(counts)
+            if (i + 1) * interval <= result.duration_s + 1e-9]
 
 
 def _png(fig: Any) -> str:

@@ -86,3 +86,12 @@ def test_summary_field_names_are_camel_case() -> None:
     summary = summarize(_result([5], {"200": 1}, {}))
     assert set(summary) == {"requests", "successes", "errors", "achievedRps", "latencyMs",
                             "errorsByCode"}
+
+
+def test_rate_series_stops_at_the_runs_duration() -> None:
+    from kuar_loadtest.report import rate_series
+
+    result = _result([5], {"200": 1}, {})
+    result.timeline = {"interval_s": 1, "responses": [100] * 10 + [3], "errors": []}
+    series = rate_series(result)
+    assert len(series) == 10 and series[-1] == (9.0, 100.0)
