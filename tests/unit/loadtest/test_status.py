@@ -89,9 +89,11 @@ def test_summary_field_names_are_camel_case() -> None:
 
 
 def test_rate_series_stops_at_the_runs_duration() -> None:
+    from dataclasses import replace
+
     from kuar_loadtest.report import rate_series
 
-    result = _result([5], {"200": 1}, {})
-    result.timeline = {"interval_s": 1, "responses": [100] * 10 + [3], "errors": []}
+    result = replace(_result([5], {"200": 1}, {}),
+                     timeline={"interval_s": 1, "responses": [100] * 10 + [3], "errors": []})
     series = rate_series(result)
     assert len(series) == 10 and series[-1] == (9.0, 100.0)
