@@ -65,6 +65,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("steady_cpu", "steady: controller CPU per object (ms)", "{:.2f}"),
     ("calls_per_object", "reconcile calls per object", "{:.2f}"),
     ("sync_s", "cache: start to synced (s)", "{:.2f}"),
+    ("all_handled_s", "cache: start to every object reconciled (s)", "{:.2f}"),
     ("rss_base", "cache: RSS, 1 object (MiB)", "{:.1f}"),
     ("rss_full", "cache: RSS, all objects (MiB)", "{:.1f}"),
     ("kib_per_object", "cache: RSS per object (KiB)", "{:.2f}"),
