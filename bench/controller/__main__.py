@@ -16,8 +16,12 @@ only one contender is under load at a time, in turns (see ``phases.py``):
    own watch saw the object (the API server's share of that delay) and the reconcile start
    minus that moment (the controller's own share);
 3. cache: a fresh process over M existing, already reconciled objects: time from the
-   controller's start to a synced cache, and (RSS then - RSS of the phase 1-2 process with
-   one object, before any load) / M.
+   controller's start to a synced cache and to every object reconciled (no-op reconciles, so
+   no API write in the way), and (RSS then - RSS of the phase 1-2 process with one object,
+   before any load) / M.
+
+The machine's load average is printed with the table: other work on a shared machine moves
+every figure (see docs/decisions/0008-controller-benchmark.md).
 
 kopf settings and the reasons for them are in ``kopf_side.py``; the controller-runtime program
 is ``go/main.go`` (built once into ``~/.cache/kuar/bench/controller/<hash>/``). A missing kopf
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -91,8 +96,9 @@ def get(results: dict[str, dict[str, float] | None], name: str, key: str) -> flo
     return r.get(key, math.nan) if r is not None else math.nan
 
 
-async def run(args: argparse.Namespace, s: Sizes, wanted: list[str]) -> int:
+async def run(s: Sizes, wanted: list[str]) -> int:
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     contenders, missing = available(wanted)
     for name, why in missing.items():
         print(f"skipping {name}: {why}", flush=True)
@@ -120,7 +126,8 @@ async def run(args: argparse.Namespace, s: Sizes, wanted: list[str]) -> int:
     print()
     print(f"bench/controller: {s.workers} workers each; {s.rounds} bursts of {s.burst} objects "
           f"({s.create_concurrency} creates in flight); steady {s.rate:.0f}/s for "
-          f"{s.steady_seconds:.0f} s in {s.slices} turns; cache {s.cached} objects")
+          f"{s.steady_seconds:.0f} s in {s.slices} turns; cache {s.cached} objects; "
+          f"load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end")
     print(table(results, names))
     kuar_tput = get(results, "kuar", "throughput")
     r = kuar_tput / get(results, "controller-runtime", "throughput")
@@ -131,8 +138,8 @@ async def run(args: argparse.Namespace, s: Sizes, wanted: list[str]) -> int:
     print("kopf keeps no object cache: its 'synced' is when it has handled every listed object,")
     print("and its RSS per object is what handling them left behind.")
     if s.cached < 10_000:
-        print(f"RSS per object over only {s.cached} objects includes fixed costs of a first list "
-              "(~6 MiB here); the target is for 10,000.")
+        print(f"RSS per object over only {s.cached} objects carries the one-off costs of a first "
+              "list (decision 0008); the target is for 10,000.")
     for label, value, target, ok in (
         ("throughput vs controller-runtime", r, ">= 0.8x", r >= 0.8),
         ("throughput vs kopf", k, ">= 5x", k >= 5),
@@ -182,8 +189,8 @@ def main() -> None:
     try:
         import uvloop  # the driver's own overhead is the same for every contender; keep it low
     except ImportError:
-        raise SystemExit(asyncio.run(run(args, s, wanted))) from None
-    raise SystemExit(uvloop.run(run(args, s, wanted)))
+        raise SystemExit(asyncio.run(run(s, wanted))) from None
+    raise SystemExit(uvloop.run(run(s, wanted)))
 
 
 if __name__ == "__main__":
