@@ -86,8 +86,9 @@ def _metrics(registry: CollectorRegistry) -> _Metrics:
 class WebhookServerSettings:
     """How the webhook server listens and what it accepts."""
 
-    host: str = "0.0.0.0"  # noqa: S104 - in a pod the API server reaches the pod IP
-    """Address to bind; ``0.0.0.0`` in a pod, ``127.0.0.1`` for local development and tests."""
+    host: str = "127.0.0.1"
+    """Address to bind. Loopback by default (local development, tests, and the project's rule
+    that servers bind to 127.0.0.1); a pod sets ``0.0.0.0`` so the API server reaches its IP."""
     port: int = 9443
     """TCP port; 9443 is controller-runtime's default; 0 picks a free port."""
     max_body_bytes: int = 7 * 1024 * 1024
