@@ -14,8 +14,9 @@ Settings, chosen to match the other sides (10 workers, nothing extra):
 - ``queueing.worker_limit = --workers``: at most that many per-object workers at once;
 - ``queueing.idle_timeout = 0.01`` s (default 5 s): a kopf worker belongs to one object and
   holds its slot while it idles, so with the default each slot would serve one object per 5 s
-  (0.1 s still capped a slot at ~10 objects/s in a trial); 0.01 s frees the slot right after
-  the object's own status event has been handled (0 makes kopf's worker spin). kopf's
+  (with 0.1 s, handling 2,000 existing objects took 21.8 s in a trial, with 0.01 s 3.9 s);
+  0.01 s frees the slot right after the object's own status event has been handled (0 makes
+  kopf's worker spin: ``asyncio.wait_for`` with no time never gets the queued event). kopf's
   ``persistence.consistency_timeout`` stays at its default: after a patch the worker waits for
   the object's patched version to come back by the watch (kopf's consistency guarantee);
 - ``posting.enabled = False``: no Kubernetes Events (the other sides post none);
