@@ -367,6 +367,12 @@ class LocalNode:
             })
             return
         assert self._root is not None
+        if not self._free_ips:
+            await self._patch_status(pod, {
+                "phase": "Failed", "reason": "OutOfAddresses",
+                "message": f"the local node's pod range {self.settings.pod_cidr} is used up",
+            })
+            return
         ip = self._free_ips.pop(0)
         running = _RunningPod(
             uid=meta["uid"], namespace=meta["namespace"], name=meta["name"], ip=ip,
