@@ -5,34 +5,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kuar.client import Client, Invalid
+from tests.examples.running import example
 
 pytestmark = pytest.mark.controlplane
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples/webhook_csr_tls/main.py"
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 
 
 async def test_csr_issued_certificate_serves_the_webhook(
     kubeconfig: Path, namespace: str, kube_client: Client, tmp_path: Path
 ) -> None:
-    log_path = tmp_path / "example.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, str(EXAMPLE), "--kubeconfig", str(kubeconfig),
-                                 "-n", namespace], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        async with asyncio.timeout(60):
-            while "serving on" not in log_path.read_text():
-                assert proc.poll() is None, log_path.read_text()
-                await asyncio.sleep(0.1)
-        match = re.search(r"CertificateSigningRequest (\S+)", log_path.read_text())
+    async with example("webhook_csr_tls", kubeconfig, namespace,
+                       tmp_path / "example.log") as run:
+        match = re.search(r"CertificateSigningRequest (\S+)", run.log)
         assert match is not None
         csr = await kube_client.request("GET", f"{CSRS}/{match.group(1)}")
         assert csr["spec"]["signerName"] == f"kuar.dev/example-{namespace}"
@@ -47,7 +37,4 @@ async def test_csr_issued_certificate_serves_the_webhook(
         await kube_client.request("POST", path, body={
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "labelled", "labels": {"app": "x"}}})
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(proc.wait, 20)
-    assert code == 0, log_path.read_text()
+    assert run.exit_code == 0, run.log
