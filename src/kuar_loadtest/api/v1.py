@@ -110,6 +110,15 @@ class LoadTestStatus(KubeModel):
     """The merged measurements, once the run has finished."""
 
 
+STATUS_COLUMNS = (
+    PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
+    PrinterColumn(name="Achieved", type="number", json_path=".status.results.achievedRps"),
+    PrinterColumn(name="P99-ms", type="number", json_path=".status.results.latencyMs.p99"),
+    PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
+)
+"""Printer columns of the status, which every version shares."""
+
+
 class LoadTest(
     CustomResource,
     group=GROUP,
@@ -125,10 +134,7 @@ class LoadTest(
     printer_columns=[
         PrinterColumn(name="Service", type="string", json_path=".spec.service"),
         PrinterColumn(name="RPS", type="integer", json_path=".spec.requestsPerSecond"),
-        PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
-        PrinterColumn(name="Achieved", type="number", json_path=".status.results.achievedRps"),
-        PrinterColumn(name="P99-ms", type="number", json_path=".status.results.latencyMs.p99"),
-        PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
+        *STATUS_COLUMNS,
     ],
 ):
     """A load test: send ``requestsPerSecond`` requests to a Service's ``paths``."""

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from kuar.resources import CustomResource, KubeModel, ListType, PrinterColumn, Rule
-from kuar_loadtest.api.v1 import GROUP, LoadTestStatus
+from kuar_loadtest.api.v1 import GROUP, STATUS_COLUMNS, LoadTestStatus
 
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
@@ -81,10 +81,7 @@ class LoadTest(
     printer_columns=[
         PrinterColumn(name="Service", type="string", json_path=".spec.target.service"),
         PrinterColumn(name="RPS", type="integer", json_path=".spec.load.requestsPerSecond"),
-        PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
-        PrinterColumn(name="Achieved", type="number", json_path=".status.results.achievedRps"),
-        PrinterColumn(name="P99-ms", type="number", json_path=".status.results.latencyMs.p99"),
-        PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
+        *STATUS_COLUMNS,
     ],
 ):
     """A load test (v2 shape): ``spec.target`` and ``spec.load``."""
