@@ -103,18 +103,8 @@ async def demo_service(
     process.start()
     try:
         await _wait_port(port, process)
-        address = node.allocate_address()
-        node.expose(address, TARGET_PORT, port)
-        await apply_manifests(client, [
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": SERVICE},
-             "spec": {"ports": [{"name": "https", "port": 443, "targetPort": TARGET_PORT}]}},
-            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-             "metadata": {"name": f"{SERVICE}-local",
-                          "labels": {"kubernetes.io/service-name": SERVICE}},
-             "addressType": "IPv4",
-             "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-             "ports": [{"name": "https", "port": TARGET_PORT, "protocol": "TCP"}]},
-        ], namespace=NAMESPACE, field_manager="kuar-demo")
+        await node.publish(NAMESPACE, SERVICE, port, port=443, target_port=TARGET_PORT,
+                           port_name="https", field_manager="kuar-demo")
         yield workdir / "ca.crt"
     finally:
         await asyncio.to_thread(process.stop, 5.0)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kuar.client import Client, apply_manifests, load_config
+from kuar.client import Client, load_config
 from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
 from kuar.testing.localnode import LocalNode, LocalNodeSettings, loadgen_runner
 from kuar.testing.process import Process
@@ -101,17 +101,8 @@ def _free_port() -> int:
 async def publish(cluster: Cluster, ns: str, name: str, local_port: int, *,
                   port: int = 80, target_port: int = 8080) -> None:
     """A Service ``name`` in ``ns`` whose one endpoint is ``127.0.0.1:local_port``."""
-    address = cluster.node.allocate_address()
-    cluster.node.expose(address, target_port, local_port)
-    await apply_manifests(cluster.client, [
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-         "spec": {"ports": [{"name": "http", "port": port, "targetPort": target_port}]}},
-        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-         "metadata": {"name": f"{name}-1", "labels": {"kubernetes.io/service-name": name}},
-         "addressType": "IPv4",
-         "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-         "ports": [{"name": "http", "port": target_port, "protocol": "TCP"}]},
-    ], namespace=ns, field_manager="e2e")
+    await cluster.node.publish(ns, name, local_port, port=port, target_port=target_port,
+                               field_manager="e2e")
 
 
 @contextlib.asynccontextmanager

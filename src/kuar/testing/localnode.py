@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kuar.client import ApiError, Client, Conflict, NotFound, ResourceInfo
+from kuar.client import ApiError, Client, Conflict, NotFound, ResourceInfo, apply_manifests
 from kuar.client.transport import MERGE_PATCH
 from kuar.runtime.watcher import EventType, watcher
 from kuar.testing.process import Process
@@ -160,6 +160,28 @@ class LocalNode:
     def allocate_address(self) -> str:
         """A free address of the pod range, e.g. for a backend registered with :meth:`expose`."""
         return self._free_ips.pop(0)
+
+    async def publish(
+        self, namespace: str, name: str, local_port: int, *, port: int = 80,
+        target_port: int = 8080, port_name: str = "http", field_manager: str = "kuar-localnode",
+    ) -> None:
+        """Publish a process on ``127.0.0.1:local_port`` as Service ``namespace/name``.
+
+        A selector-less Service (port ``port``), an EndpointSlice with one address of the pod
+        range, and the node's route from that address to the local port.
+        """
+        address = self.allocate_address()
+        self.expose(address, target_port, local_port)
+        await apply_manifests(self.client, [
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+             "spec": {"ports": [{"name": port_name, "port": port, "targetPort": target_port}]}},
+            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+             "metadata": {"name": f"{name}-local",
+                          "labels": {"kubernetes.io/service-name": name}},
+             "addressType": "IPv4",
+             "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+             "ports": [{"name": port_name, "port": target_port, "protocol": "TCP"}]},
+        ], namespace=namespace, field_manager=field_manager)
 
     @property
     def name(self) -> str:
