@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/kuar generate crds kuar_loadtest.api --conversion-service kuar-system/kuar-webhook -o deploy/crds --check
 	$(BIN)/kuar generate rbac kuar_loadtest.rbac -o deploy/rbac --check
 	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks -o deploy/webhooks --check
+	$(BIN)/kuar generate models -o src/kuar/models --check
 
 test: controlplane lint
 	$(BIN)/pytest

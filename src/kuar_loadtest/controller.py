@@ -31,7 +31,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kuar.client import AlreadyExists, ApiError, Client, NotFound, ResourceInfo
+from kuar.client import AlreadyExists, ApiError, Client, NotFound
+from kuar.models.batch.v1 import Job
+from kuar.models.core.v1 import Service
 from kuar.runtime import (
     NORMAL,
     WARNING,
@@ -63,8 +65,8 @@ from kuar_loadtest.status import RunState, run_state
 log = logging.getLogger("kuar_loadtest.controller")
 
 LOADTESTS = LoadTest.resource_info()
-JOBS = ResourceInfo("batch", "v1", "Job", "jobs", True)
-SERVICES = ResourceInfo("", "v1", "Service", "services", True)
+JOBS = Job.resource_info()
+SERVICES = Service.resource_info()
 CONTROLLER_NAME = "kuar.dev/loadtest-controller"
 RESULTS_SUFFIX = "-results"
 

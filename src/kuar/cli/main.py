@@ -11,6 +11,7 @@ from kuar import __version__
 from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
 from kuar.cli.generate import generate
+from kuar.cli.generate_models import models
 from kuar.cli.generate_rbac import rbac
 
 
@@ -24,6 +25,7 @@ cli.add_command(controlplane)
 cli.add_command(up)
 cli.add_command(apply)
 generate.add_command(rbac)
+generate.add_command(models)
 cli.add_command(generate)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -37,9 +37,11 @@ from kuar.client.transport import (
     Client,
     Params,
 )
-from kuar.resources.builtin import Scale
 from kuar.resources.info import ResourceInfo
 from kuar.resources.model import ListMeta, Resource, Status
+
+if TYPE_CHECKING:  # generated; imported when used, so kuar generate models can run
+    from kuar.models.autoscaling.v1 import Scale
 
 T = TypeVar("T", bound=Resource)
 
@@ -342,6 +344,8 @@ class Api(Generic[T]):
 
     async def get_scale(self, name: str, *, namespace: str | None = None) -> Scale:
         """The ``scale`` subresource (replicas and selector)."""
+        from kuar.models.autoscaling.v1 import Scale
+
         path = self._path(name, namespace, sub="scale")
         return Scale.model_validate(await self.client.request("GET", path))
 
@@ -349,6 +353,8 @@ class Api(Generic[T]):
         self, name: str, scale: Scale, *, namespace: str | None = None
     ) -> Scale:
         """Set the replicas through the ``scale`` subresource."""
+        from kuar.models.autoscaling.v1 import Scale
+
         body = await self.client.request(
             "PUT", self._path(name, namespace, sub="scale"), body=self._body(scale),
             params={"fieldManager": self.field_manager},
@@ -359,6 +365,8 @@ class Api(Generic[T]):
         self, name: str, patch: Mapping[str, Any], *, namespace: str | None = None
     ) -> Scale:
         """Merge-patch the ``scale`` subresource (e.g. ``{"spec": {"replicas": 3}}``)."""
+        from kuar.models.autoscaling.v1 import Scale
+
         body = await self.client.request(
             "PATCH", self._path(name, namespace, sub="scale"), body=patch,
             content_type=MERGE_PATCH, params={"fieldManager": self.field_manager},

@@ -9,32 +9,10 @@ the CRDs of :class:`CustomResource` subclasses.
 - :mod:`kuar.resources.markers`: CEL rules, list/map types, int-or-string, embedded resources
 - :mod:`kuar.resources.schema`: structural OpenAPI v3 schemas
 - :mod:`kuar.resources.crd`: CustomResourceDefinitions
-- :mod:`kuar.resources.builtin`: ConfigMap, Secret, Namespace, Service, Pod, Job, Event, Lease
+- :mod:`kuar.resources.modelgen`: Python source of typed built-in kinds from OpenAPI v3
+  (the generated package is :mod:`kuar.models`)
 """
 
-from kuar.resources.builtin import (
-    ConfigMap,
-    Container,
-    EnvVar,
-    Event,
-    Job,
-    JobSpec,
-    JobStatus,
-    Lease,
-    LeaseSpec,
-    Namespace,
-    ObjectReference,
-    Pod,
-    PodSpec,
-    PodTemplateSpec,
-    Scale,
-    ScaleSpec,
-    ScaleStatus,
-    Secret,
-    Service,
-    ServicePort,
-    ServiceSpec,
-)
 from kuar.resources.crd import crd_for, crds_for, dump_crd, find_resources, render_crds
 from kuar.resources.info import ResourceInfo
 from kuar.resources.markers import (
@@ -43,8 +21,12 @@ from kuar.resources.markers import (
     IntOrString,
     ListType,
     MapType,
+    MicroTime,
+    Number,
     PreserveUnknownFields,
+    Quantity,
     Rule,
+    Time,
 )
 from kuar.resources.model import (
     Condition,
@@ -65,46 +47,29 @@ from kuar.resources.schema import DeclarationError, structural_schema
 __all__ = [
     "Condition",
     "Conditions",
-    "ConfigMap",
-    "Container",
     "CustomResource",
     "DeclarationError",
     "DynamicObject",
     "EmbeddedResource",
-    "EnvVar",
-    "Event",
     "Format",
     "IntOrString",
-    "Job",
-    "JobSpec",
-    "JobStatus",
     "KubeModel",
-    "Lease",
-    "LeaseSpec",
     "ListMeta",
     "ListType",
     "MapType",
-    "Namespace",
+    "MicroTime",
+    "Number",
     "ObjectMeta",
-    "ObjectReference",
     "OwnerReference",
-    "Pod",
-    "PodSpec",
-    "PodTemplateSpec",
     "PreserveUnknownFields",
     "PrinterColumn",
+    "Quantity",
     "Resource",
     "ResourceInfo",
     "Rule",
-    "Scale",
-    "ScaleSpec",
-    "ScaleStatus",
     "ScaleSubresource",
-    "Secret",
-    "Service",
-    "ServicePort",
-    "ServiceSpec",
     "Status",
+    "Time",
     "crd_for",
     "crds_for",
     "dump_crd",

@@ -22,9 +22,16 @@ cannot say::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import GetJsonSchemaHandler
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -167,3 +174,57 @@ class _IntOrString(_Marker):
 
 IntOrString = Annotated[int | str, _IntOrString()]
 """An integer or a string, like ``targetPort: 8080`` or ``targetPort: http``."""
+
+
+def _quantity_in(value: Any) -> Any:
+    # The API server accepts 1 and 0.5 as quantities and always answers with text.
+    if isinstance(value, bool):
+        raise ValueError("a quantity is a number or a string such as '500m' or '1Gi'")
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+_QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_in),
+    WithJsonSchema({
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "pattern": _QUANTITY_PATTERN,
+        "x-kubernetes-int-or-string": True,
+    }),
+]
+"""A resource quantity (``"500m"``, ``"1Gi"``, ``2``), kept as the text the server sends.
+
+Numbers given in Python become text (``2`` -> ``"2"``); in a CRD it is an int-or-string
+with the API server's quantity pattern, as controller-gen writes it.
+"""
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Time = Annotated[
+    AwareDatetime,
+    PlainSerializer(lambda v: _utc(v).strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str,
+                    when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A ``metav1.Time``: an aware datetime, written as RFC 3339 in UTC with seconds (as Go does)."""
+
+MicroTime = Annotated[
+    AwareDatetime,
+    PlainSerializer(lambda v: _utc(v).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str,
+                    when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A ``metav1.MicroTime``: an aware datetime, written with six fractional digits (as Go does)."""
+
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
+"""An OpenAPI ``number``: an int stays an int, so ``1`` is written back as ``1``, not ``1.0``."""

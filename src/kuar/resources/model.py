@@ -23,13 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from kuar.resources.info import ResourceInfo
-from kuar.resources.markers import VALIDATIONS, ListType, Rule
+from kuar.resources.markers import VALIDATIONS, ListType, Rule, Time
 
 MODEL_MARK = "x-kuar-model"
 """Private key put on each model's JSON schema so the CRD generator can name classes."""
@@ -105,14 +105,15 @@ class ObjectMeta(KubeModel):
     uid: str | None = None
     resource_version: str | None = None
     generation: int | None = None
-    creation_timestamp: AwareDatetime | None = None
-    deletion_timestamp: AwareDatetime | None = None
+    creation_timestamp: Time | None = None
+    deletion_timestamp: Time | None = None
     deletion_grace_period_seconds: int | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
     finalizers: list[str] | None = None
-    owner_references: list[OwnerReference] | None = None
+    owner_references: Annotated[list[OwnerReference], ListType.map("uid")] | None = None
     managed_fields: list[dict[str, Any]] | None = None
+    self_link: str | None = None
 
 
 class ListMeta(KubeModel):
@@ -132,7 +133,7 @@ class Condition(KubeModel):
     """Whether the condition holds."""
     observed_generation: int | None = Field(default=None, ge=0)
     """The ``metadata.generation`` the condition was computed from."""
-    last_transition_time: AwareDatetime
+    last_transition_time: Time
     """When ``status`` last changed."""
     reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")  # noqa: E501
     """A CamelCase word explaining the last transition."""

@@ -222,6 +222,8 @@ class _Walker:
                                     f"(fields: {', '.join(sorted(items['properties']))})")
                 if key not in required and "default" not in prop:
                     raise self.fail(where, f"map key {key!r} must be required or have a default")
+                # a key may be Optional in Python (None = unset) but never null in the API
+                prop.pop("nullable", None)
                 if prop.get("type") not in _SCALARS:
                     raise self.fail(where, f"map key {key!r} must be a scalar")
 

@@ -49,8 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kuar.client import ApiError, Client, Conflict, NotFound, ResourceInfo, apply_manifests
+from kuar.client import ApiError, Client, Conflict, NotFound, apply_manifests
 from kuar.client.transport import MERGE_PATCH
+from kuar.models.core.v1 import Pod
 from kuar.runtime.watcher import EventType, watcher
 from kuar.testing.process import Process
 
@@ -64,7 +65,7 @@ LOADGEN_IMAGE = "kuar.dev/loadgen"
 RESOLVE_ENV = "KUAR_RESOLVE"
 MAX_TERMINATION_MESSAGE = 4096
 
-PODS = ResourceInfo("", "v1", "Pod", "pods", True)
+PODS = Pod.resource_info()
 
 Runner = Callable[[Mapping[str, Any]], list[str]]
 """Turns a container spec into the argv of the local process that stands for it."""

@@ -1,15 +1,6 @@
-"""Built-in kinds the LoadTest operator and the runtime use, as light typed models.
+"""The hand-written built-in models kuar had before kuar.models (a copy kept for comparison).
 
-Place in the pipeline: used with :class:`kuar.client.Api` like custom kinds
-(``Api(client, Job, namespace=ns)``). Known as ``k8s-openapi`` in kube-rs and
-``k8s.io/api`` in client-go.
-
-Choice (see docs/decisions/0002-client-and-transport.md): each kind declares only the fields
-kuar itself reads or writes, as typed attributes; every other field of the real API object is
-kept as an extra field (``extra="allow"``) and written back unchanged, so a read-modify-replace
-never loses data. For kinds not listed here use :class:`~kuar.resources.DynamicObject`.
-Generated models of the whole Kubernetes API were left out: they weigh megabytes, slow imports
-and pin one Kubernetes version.
+bench.models decodes the same Pods with these and with the generated ``kuar.models.core.v1.Pod``.
 """
 
 from __future__ import annotations
