@@ -6,7 +6,13 @@ on :class:`Client`.
 
 from kuar.client.api import Api, ObjectList
 from kuar.client.config import ClientConfig, ConfigError, load_config
-from kuar.client.discovery import Discovery, ResourceInfo, UnknownKind
+from kuar.client.discovery import (
+    Discovery,
+    ResourceInfo,
+    UnknownKind,
+    openapi_v3,
+    server_version,
+)
 from kuar.client.errors import (
     AlreadyExists,
     ApiError,
@@ -61,6 +67,8 @@ __all__ = [
     "apply_manifests",
     "load_config",
     "load_manifests",
+    "openapi_v3",
     "parse_manifests",
+    "server_version",
     "wait_crd_established",
 ]

@@ -1,7 +1,9 @@
 """API discovery: which resource (plural, scope, URL) serves a given apiVersion and kind.
 
 Place in the pipeline: used by the manifest applier and by untyped access to resolve a kind to
-its URL. Known as the RESTMapper in client-go and ``kube::discovery`` in kube-rs.
+its URL, and by ``kuar generate models`` (with :func:`openapi_v3` and :func:`server_version`).
+Known as the RESTMapper and the discovery client in client-go and ``kube::discovery`` in
+kube-rs.
 
 Guarantees: a group-version is fetched once and cached; a miss refetches that group-version
 once, so kinds added by a CRD a moment ago are found. Errors: an unknown group-version or kind
@@ -10,11 +12,24 @@ raises :class:`UnknownKind` with the apiVersion and kind in its message.
 
 from __future__ import annotations
 
+import asyncio
+import re
+from typing import Any
+
 from kuar.client.errors import NotFound
 from kuar.client.transport import Client
 from kuar.resources.info import ResourceInfo
 
-__all__ = ["Discovery", "ResourceInfo", "UnknownKind", "split_api_version"]
+__all__ = [
+    "Discovery",
+    "ResourceInfo",
+    "UnknownKind",
+    "openapi_v3",
+    "server_version",
+    "split_api_version",
+]
+
+_GROUP_VERSION = re.compile(r"^(api/v1|apis/[^/]+/[^/]+)$")
 
 
 class UnknownKind(LookupError):
@@ -52,6 +67,10 @@ class Discovery:
         self._cache[api_version] = kinds
         return kinds
 
+    async def resources(self, api_version: str) -> list[ResourceInfo]:
+        """Every resource (no subresources) the server lists for ``api_version``, fetched now."""
+        return list((await self._fetch(api_version)).values())
+
     async def resolve(self, api_version: str, kind: str) -> ResourceInfo:
         """Return the resource serving ``kind`` in ``api_version``; refetch once on a miss."""
         kinds = self._cache.get(api_version)
@@ -60,3 +79,22 @@ class Discovery:
         if kind not in kinds:
             raise UnknownKind(f'the server has no resource for kind "{kind}" in "{api_version}"')
         return kinds[kind]
+
+
+async def server_version(client: Client) -> str:
+    """The API server's ``gitVersion`` (``v1.36.3``)."""
+    body = await client.request("GET", "/version")
+    return str(body.get("gitVersion", "unknown"))
+
+
+async def openapi_v3(client: Client) -> dict[str, dict[str, Any]]:
+    """The OpenAPI v3 document of every group-version, by path (``api/v1``, ``apis/apps/v1``).
+
+    Other documents of the index (``version``, ``.well-known/...``) are left out.
+    """
+    index = await client.request("GET", "/openapi/v3")
+    paths = sorted(p for p in index.get("paths", {}) if _GROUP_VERSION.match(p))
+    docs = await asyncio.gather(*(
+        client.request("GET", index["paths"][p]["serverRelativeURL"]) for p in paths
+    ))
+    return dict(zip(paths, docs, strict=True))

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kuar.resources.info import ResourceInfo
 from kuar.resources.model import KubeModel, Resource
 
 _PREFIXES = (
@@ -70,17 +71,6 @@ _WORD = re.compile(
 
 class ModelGenError(ValueError):
     """The documents contain something the generator has no mapping for (names it)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApiResource:
-    """A resource that discovery lists: where a kind is served and under which plural."""
-
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
 
 
 def snake_case(name: str) -> str:
@@ -155,7 +145,7 @@ def _string_literal(text: str, indent: str) -> str:
 
 
 class _Generator:
-    def __init__(self, schemas: Mapping[str, Any], resources: Iterable[ApiResource],
+    def __init__(self, schemas: Mapping[str, Any], resources: Iterable[ResourceInfo],
                  source: str) -> None:
         self.schemas = schemas
         self.source = source
@@ -252,7 +242,7 @@ class _Generator:
             return f"Annotated[{base}, ListType.map({keys})]"
         return f"Annotated[{base}, ListType.{list_type}()]"
 
-    def kind_of(self, schema: Mapping[str, Any]) -> tuple[str, ApiResource | None] | None:
+    def kind_of(self, schema: Mapping[str, Any]) -> tuple[str, ResourceInfo | None] | None:
         """The base class keywords of a top-level kind, or None for a plain model."""
         gvks = schema.get("x-kubernetes-group-version-kind") or []
         if len(gvks) != 1:
@@ -404,7 +394,7 @@ def merge_schemas(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def render_models(
-    documents: Iterable[Mapping[str, Any]], resources: Iterable[ApiResource], *, source: str
+    documents: Iterable[Mapping[str, Any]], resources: Iterable[ResourceInfo], *, source: str
 ) -> dict[str, str]:
     """File path (relative to the ``kuar.models`` package) -> Python source text.
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from kuar.resources import Resource, structural_schema
-from kuar.resources.modelgen import ApiResource, ModelGenError, render_models, snake_case
+from kuar.resources import Resource, ResourceInfo, structural_schema
+from kuar.resources.modelgen import ModelGenError, render_models, snake_case
 
 
 @pytest.mark.parametrize(("json_name", "python"), [
@@ -82,8 +82,7 @@ DOC = {"components": {"schemas": {
                        "items": {"type": "array", "items": _ref("io.k8s.api.toy.v1.Widget")}},
     },
 }}}
-SERVED = [ApiResource(group="toy.k8s.io", version="v1", kind="Widget", plural="widgetz",
-                      namespaced=False)]
+SERVED = [ResourceInfo("toy.k8s.io", "v1", "Widget", "widgetz", False)]
 
 
 @pytest.fixture(scope="module")
