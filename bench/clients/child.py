@@ -30,7 +30,7 @@ NAME, NAMESPACE = "bench", "default"
 
 async def _kuar(kubeconfig: str, typed: bool) -> tuple[Callable[[], Awaitable[Any]], Any]:
     from kuar.client import Api, Client, load_config
-    from kuar.resources import ConfigMap
+    from kuar.models.core.v1 import ConfigMap
 
     client = Client(await load_config(kubeconfig))
     if typed:
