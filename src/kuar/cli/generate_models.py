@@ -16,12 +16,13 @@ from typing import Any
 
 import click
 
-from kuar.cli._common import friendly_errors
+from kuar.cli._common import fail, friendly_errors
 from kuar.cli.generate import emit
 from kuar.client import (
     Client,
     Discovery,
     ResourceInfo,
+    extension_groups,
     load_config,
     openapi_v3,
     server_version,
@@ -35,7 +36,8 @@ async def fetch_api(
     """The OpenAPI v3 documents of every group-version, discovery's resources, the version."""
     client = Client(await load_config(kubeconfig))
     try:
-        docs = await openapi_v3(client)
+        # built-in groups only: a cluster's CRDs and aggregated APIs are not kuar.models
+        docs = await openapi_v3(client, exclude_groups=await extension_groups(client))
         discovery = Discovery(client)
         lists = await asyncio.gather(*(
             discovery.resources(path.removeprefix("api/").removeprefix("apis/"))
@@ -85,7 +87,7 @@ def models(out_dir: Path, kubeconfig: str | None, check: bool) -> None:
     try:
         files = render_models(docs, resources, source=source)
     except ModelGenError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(str(exc))
     click.echo(f"{len(docs)} OpenAPI documents from {source} fetched in "
                f"{fetched - started:.1f} s, rendered in {time.monotonic() - fetched:.1f} s",
                err=True)

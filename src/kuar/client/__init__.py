@@ -10,6 +10,7 @@ from kuar.client.discovery import (
     Discovery,
     ResourceInfo,
     UnknownKind,
+    extension_groups,
     openapi_v3,
     server_version,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "Unauthorized",
     "UnknownKind",
     "apply_manifests",
+    "extension_groups",
     "load_config",
     "load_manifests",
     "openapi_v3",

@@ -24,6 +24,7 @@ __all__ = [
     "Discovery",
     "ResourceInfo",
     "UnknownKind",
+    "extension_groups",
     "openapi_v3",
     "server_version",
     "split_api_version",
@@ -87,13 +88,30 @@ async def server_version(client: Client) -> str:
     return str(body.get("gitVersion", "unknown"))
 
 
-async def openapi_v3(client: Client) -> dict[str, dict[str, Any]]:
+async def extension_groups(client: Client) -> set[str]:
+    """API groups that are not built in: served by CRDs or by aggregated API servers."""
+    crds = await client.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+    groups = {str(crd["spec"]["group"]) for crd in crds.get("items") or []}
+    services = await client.request("GET", "/apis/apiregistration.k8s.io/v1/apiservices")
+    groups.update(str(s["spec"].get("group", "")) for s in services.get("items") or []
+                  if s["spec"].get("service"))  # a Service behind it: not the API server's own
+    return groups
+
+
+async def openapi_v3(
+    client: Client, *, exclude_groups: set[str] | frozenset[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
     """The OpenAPI v3 document of every group-version, by path (``api/v1``, ``apis/apps/v1``).
 
-    Other documents of the index (``version``, ``.well-known/...``) are left out.
+    Other documents of the index (``version``, ``.well-known/...``) are left out, and so are
+    the groups in ``exclude_groups`` (see :func:`extension_groups`).
     """
     index = await client.request("GET", "/openapi/v3")
-    paths = sorted(p for p in index.get("paths", {}) if _GROUP_VERSION.match(p))
+    paths = sorted(
+        p for p in index.get("paths", {})
+        if _GROUP_VERSION.match(p)
+        and (p.split("/")[1] if p.startswith("apis/") else "") not in exclude_groups
+    )
     docs = await asyncio.gather(*(
         client.request("GET", index["paths"][p]["serverRelativeURL"]) for p in paths
     ))
