@@ -4,6 +4,7 @@ The only package of kuar that speaks HTTP to kube-apiserver. Typed access (``Api
 on :class:`Client`.
 """
 
+from kuar.client.access import Permission, can_i, missing_access, permissions_for, whoami
 from kuar.client.api import Api, ObjectList
 from kuar.client.config import ClientConfig, ConfigError, load_config
 from kuar.client.discovery import Discovery, ResourceInfo, UnknownKind
@@ -51,6 +52,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "ObjectList",
+    "Permission",
     "ResourceInfo",
     "ServerError",
     "ServerTimeout",
@@ -59,8 +61,12 @@ __all__ = [
     "Unauthorized",
     "UnknownKind",
     "apply_manifests",
+    "can_i",
     "load_config",
     "load_manifests",
+    "missing_access",
     "parse_manifests",
+    "permissions_for",
     "wait_crd_established",
+    "whoami",
 ]
