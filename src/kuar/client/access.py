@@ -53,15 +53,16 @@ def permissions_for(rules: Iterable[PolicyRule], namespace: str | None = None
     """One :class:`Permission` per verb, resource and resource name of ``rules``.
 
     ``namespace`` scopes namespaced checks (an operator watching one namespace needs its
-    rights there only); verbs that cannot name an object (``create``, ``list``, ``watch``,
-    ``deletecollection``) are checked without the rule's resource names.
+    rights there only); ``create`` and ``deletecollection``, which cannot name an object, are
+    checked without the rule's resource names (``list`` and ``watch`` keep them: a request with
+    a ``metadata.name`` field selector is authorized by name).
     """
     out = []
     for rule in rules:
         for resource in rule.resources:
             base, _, sub = resource.partition("/")
             for verb in rule.verbs:
-                nameless = verb in ("create", "list", "watch", "deletecollection")
+                nameless = verb in ("create", "deletecollection")
                 for name in (rule.resource_names if rule.resource_names and not nameless
                              else (None,)):
                     out.append(Permission(verb=verb, group=rule.group, resource=base,

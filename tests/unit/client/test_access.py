@@ -17,7 +17,7 @@ def test_rules_expand_to_one_check_per_verb_resource_and_name() -> None:
     assert [(p.verb, p.resource, p.subresource, p.name) for p in checks] == [
         ("create", "leases", "", None),       # create cannot name an object
         ("get", "leases", "", "lease-a"),
-        ("watch", "leases", "", None),        # list/watch are checked without the name
+        ("watch", "leases", "", "lease-a"),   # a watch by metadata.name field selector
         ("update", "certificatesigningrequests", "approval", None),
     ]
     assert all(p.namespace == "kuar-system" for p in checks)
