@@ -223,3 +223,38 @@ async def test_operator_process_rbac_readiness_webhooks_signer_and_sigterm(
     finally:
         with contextlib.suppress(ProcessLookupError):
             operator.kill()
+
+
+async def test_in_cluster_configuration_authenticates_as_the_service_account(
+    plane: ControlPlane, admin: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod's view: KUBERNETES_SERVICE_HOST/PORT, token and CA in files, no kubeconfig."""
+    import base64
+
+    import kubernetes_asyncio.config.incluster_config as incluster
+
+    from kuar.client import AlreadyExists, whoami
+
+    ns, name = OPERATOR.namespace, OPERATOR.name
+    with contextlib.suppress(AlreadyExists):
+        await admin.request("POST", "/api/v1/namespaces", body={
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    with contextlib.suppress(AlreadyExists):
+        await admin.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body={
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}})
+    token = await token_kubeconfig(admin, plane, tmp_path / "unused.kubeconfig")
+    cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
+    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    client = Client(await load_config())
+    try:
+        assert await whoami(client) == f"system:serviceaccount:{ns}:{name}"
+    finally:
+        await client.close()
