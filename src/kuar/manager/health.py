@@ -96,9 +96,9 @@ class HealthServer:
                 else:
                     log.info("ready")
             if "verbose" in request.query or not ok:
-                lines = [f"[{'+' if v else '-'}]{k} "
-                         f"{'ok' if v else 'failed: ' + self.reasons.get(k, 'failed')}"
-                         for k, v in results.items()]
+                lines = [f"[+]{k} ok" if v else f"[-]{k} failed" + (
+                    f": {self.reasons[k]}" if k in self.reasons else "")
+                    for k, v in results.items()]
                 body = "\n".join(lines) + ("\nok" if ok else "\nfailed")
             else:
                 body = "ok"
