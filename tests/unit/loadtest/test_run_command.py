@@ -41,3 +41,18 @@ def test_a_missing_kubeconfig_is_logged_and_exits_1(tmp_path) -> None:  # type: 
     lines = proc.stderr.splitlines()
     assert "INFO" in lines[0] and "kuar-loadtest-operator" in lines[0]
     assert "ERROR" in lines[-1] and f"kubeconfig {tmp_path / 'none'} does not exist" in lines[-1]
+
+
+def test_servers_bind_loopback_locally_and_all_addresses_in_a_pod(
+    tmp_path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    from kuar_loadtest import cli
+
+    token = tmp_path / "token"
+    monkeypatch.setattr(cli, "SA_TOKEN", str(token))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    assert cli._default_host() == "127.0.0.1"  # no token mounted: not a pod
+    token.write_text("t")
+    assert cli._default_host() == "0.0.0.0"
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    assert cli._default_host() == "127.0.0.1"
