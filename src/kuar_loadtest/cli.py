@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,22 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kuar import __version__
 from kuar.client import ApiError, Client, ConfigError, NotFound, TransportError, load_config
-from kuar.manager import HealthSettings, LeaderElectionSettings
+from kuar.manager import HealthSettings, LeaderElectionSettings, LeadershipLost
+from kuar.manager.leader import pod_namespace
+from kuar.manager.logs import LEVELS, configure_logging
+from kuar.webhook import ServiceTarget
 from kuar_loadgen.result import LoadResult
 from kuar_loadtest.controller import LOADTESTS, RESULTS_SUFFIX
-from kuar_loadtest.operator import OperatorOptions, build_manager
+from kuar_loadtest.operator import OperatorOptions, WebhookOptions, build_manager
+from kuar_loadtest.rbac import LEASE
 from kuar_loadtest.report import summary_rows, write_html
 from kuar_loadtest.settings import OperatorSettings
+from kuar_loadtest.webhooks import LoadTestWebhookSettings
+
+log = logging.getLogger("kuar_loadtest.operator")
+SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 
 
 def _fail(message: str) -> None:
@@ -34,31 +45,127 @@ def loadtest() -> None:
     """The LoadTest extension (loadtests.beta.kuar.com)."""
 
 
+def _in_pod() -> bool:
+    """Whether this process runs in a Kubernetes pod (the service-account token is mounted)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and Path(SA_TOKEN).exists()
+
+
+def _default_host() -> str:
+    # Loopback for local runs (the project's rule, and a laptop's metrics stay private); all
+    # addresses in a pod, whose kubelet, Prometheus and API server come from outside.
+    return "0.0.0.0" if _in_pod() else "127.0.0.1"  # noqa: S104 - a pod's own network
+
+
+def _bind(flag: str, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{flag} must be HOST:PORT (e.g. 0.0.0.0:8081), got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":8081" means all, as in Go
+
+
+def _webhook_options(service: str | None, url: str | None, host: str, port: int,
+                     cert_dir: Path | None, inject_ca: bool | None, signer_namespace: str,
+                     max_rps: int) -> WebhookOptions | None:
+    if service and url:
+        raise ValueError("give --webhook-service or --webhook-url, not both")
+    if not service and not url:
+        if cert_dir is not None:
+            raise ValueError("--cert-dir needs --webhook-service or --webhook-url")
+        return None
+    target = None
+    if service:
+        namespace, _, rest = service.partition("/")
+        name, _, svc_port = rest.partition(":")
+        if not namespace or not name or (svc_port and not svc_port.isdigit()):
+            raise ValueError(f"--webhook-service must be NAMESPACE/NAME[:PORT], got {service!r}")
+        target = ServiceTarget(namespace=namespace, name=name, port=int(svc_port or 443))
+    if url and not url.startswith("https://"):
+        raise ValueError(f"--webhook-url must be https://HOST:PORT, got {url!r}")
+    if cert_dir is not None and not (cert_dir / "tls.crt").exists():
+        raise ValueError(f"--cert-dir {cert_dir} has no tls.crt")
+    return WebhookOptions(
+        host=host, port=port, service=target, url=url, cert_dir=cert_dir, inject_ca=inject_ca,
+        signer_namespace=signer_namespace,
+        settings=LoadTestWebhookSettings(max_requests_per_second=max_rps))
+
+
 @loadtest.command("run")
-@click.option("--kubeconfig", default=None, help="Kubeconfig (default: $KUBECONFIG, in-cluster).")
+@click.option("--kubeconfig", default=None,
+              help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
 @click.option("--namespace", default=None, help="Watch one namespace only.")
 @click.option("--leader-elect", is_flag=True, help="Campaign for a Lease (several replicas).")
-@click.option("--lease-namespace", default="default", show_default=True)
+@click.option("--lease-namespace", default=None,
+              help="Namespace of the Lease (default: the pod's, else default).")
 @click.option("--max-rps", type=int, default=OperatorSettings().max_requests_per_second,
               show_default=True, help="Operator-wide cap on spec.requestsPerSecond.")
 @click.option("--image", default=OperatorSettings().image, show_default=True,
               help="Load-generator image.")
-@click.option("--health-port", type=int, default=8081, show_default=True,
-              help="Port of /healthz, /readyz and /metrics (127.0.0.1).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Log records on stderr as text or one JSON per line.")
+@click.option("--log-level", type=click.Choice(list(LEVELS), case_sensitive=False),
+              default="info", show_default=True)
+@click.option("--health-bind", default=None, metavar="HOST:PORT",
+              help="/healthz and /readyz (default 127.0.0.1:8081; 0.0.0.0:8081 in a pod).")
+@click.option("--metrics-bind", default=None, metavar="HOST:PORT",
+              help="/metrics (default 127.0.0.1:8080; 0.0.0.0:8080 in a pod).")
+@click.option("--webhook-service", default=None, metavar="NAMESPACE/NAME[:PORT]",
+              help="Serve the webhooks here; the API server calls them through this Service "
+                   "(its DNS names go into the certificate).")
+@click.option("--webhook-url", default=None, metavar="https://HOST:PORT",
+              help="Serve the webhooks here; the API server calls this URL (local runs).")
+@click.option("--webhook-bind", default=None, metavar="HOST",
+              help="Address of the webhook server (default 127.0.0.1; 0.0.0.0 in a pod).")
+@click.option("--webhook-port", type=int, default=9443, show_default=True)
+@click.option("--cert-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Serving certificate from tls.crt/tls.key/ca.crt here (cert-manager) "
+                   "instead of the CSR API and kuar's signer.")
+@click.option("--inject-ca/--no-inject-ca", default=None,
+              help="Write the CA into the webhook configurations and the CRD (default: with "
+                   "the CSR API yes, with --cert-dir no).")
+@click.option("--signer-namespace", default="kuar-system", show_default=True,
+              help="Namespace of the signer's CA Secret and ConfigMap.")
+@click.option("--drain-delay", type=float, default=0.0, show_default=True,
+              help="Seconds between failing readiness on SIGTERM and stopping the webhooks.")
+@click.option("--access-recheck", type=float, default=30.0, show_default=True,
+              help="Seconds between checks of the operator's RBAC permissions.")
 def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
-        lease_namespace: str, max_rps: int, image: str, health_port: int) -> None:
-    """Run the LoadTest controller in the foreground until SIGTERM/Ctrl-C."""
+        lease_namespace: str | None, max_rps: int, image: str, log_format: str,
+        log_level: str, health_bind: str | None, metrics_bind: str | None,
+        webhook_service: str | None, webhook_url: str | None, webhook_bind: str | None,
+        webhook_port: int, cert_dir: Path | None, inject_ca: bool | None,
+        signer_namespace: str, drain_delay: float, access_recheck: float) -> None:
+    """Run the LoadTest operator in the foreground until SIGTERM/Ctrl-C."""
+    configure_logging("json" if log_format == "json" else "text", log_level)
+    log.info("kuar-loadtest-operator %s starting (pid %d)", __version__, os.getpid())
+    host = _default_host()
+    try:
+        health_host, health_port = _bind("--health-bind", health_bind or f"{host}:8081")
+        metrics_host, metrics_port = _bind("--metrics-bind", metrics_bind or f"{host}:8080")
+        webhooks = _webhook_options(webhook_service, webhook_url, webhook_bind or host,
+                                    webhook_port, cert_dir, inject_ca, signer_namespace,
+                                    max_rps)
+    except ValueError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     options = OperatorOptions(
         settings=OperatorSettings(max_requests_per_second=max_rps, image=image),
         namespace=namespace,
-        leader_election=LeaderElectionSettings(name="kuar-loadtest-operator",
-                                               namespace=lease_namespace)
+        leader_election=LeaderElectionSettings(name=LEASE,
+                                               namespace=lease_namespace or pod_namespace())
         if leader_elect else None,
-        health=HealthSettings(port=health_port),
+        health=HealthSettings(host=health_host, port=health_port, metrics_host=metrics_host,
+                              metrics_port=metrics_port),
+        webhooks=webhooks, drain_delay=drain_delay, access_recheck=access_recheck,
     )
+    log.info("watching %s; leader election %s; webhooks %s; probes %s:%d; metrics %s:%d",
+             f"namespace {namespace}" if namespace else "all namespaces",
+             f"on (lease {options.leader_election.namespace}/{LEASE})"
+             if options.leader_election else "off",
+             _describe(webhooks), health_host, health_port, metrics_host, metrics_port)
 
     async def main() -> None:
         client = Client(await load_config(kubeconfig))
+        log.info("API server %s", client.config.server)
         try:
             await build_manager(client, options).run()
         finally:
@@ -66,8 +173,20 @@ def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
 
     try:
         asyncio.run(main())
-    except (ConfigError, ApiError, TransportError) as exc:
-        _fail(str(exc))
+    except (ConfigError, ApiError, TransportError, LeadershipLost, OSError,
+            TimeoutError) as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
+        raise SystemExit(1) from None
+    log.info("stopped")
+
+
+def _describe(webhooks: WebhookOptions | None) -> str:
+    if webhooks is None:
+        return "off"
+    target = webhooks.url or (webhooks.service.dns_names[0] if webhooks.service else "")
+    source = f"files in {webhooks.cert_dir}" if webhooks.cert_dir else "CSR API + kuar signer"
+    return (f"on {webhooks.host}:{webhooks.port} for {target}, certificate from {source}, "
+            f"CA injection {'on' if webhooks.injects else 'off'}")
 
 
 async def fetch_report_data(

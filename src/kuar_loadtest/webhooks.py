@@ -13,13 +13,20 @@ the public :mod:`kuar.webhook` API only.
 - ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``scheme`` (http), ``paths`` (``/``) and
   ``duration`` (60s); ``port`` and ``workers`` are left to the controller.
 - ``conversion`` at ``/convert``: v1 (hub, storage) <-> v2 (see ``api/conversion.py``).
+
+Both admission webhooks fail open (``failurePolicy: Ignore``) by default: the CRD's schema
+already holds the same defaults and the hard limits (scheme enum, path pattern, rate between 1
+and 1e6), and the controller refuses a rate above its cap (``RateAboveCap``), so an object
+admitted while no operator answers is never run unchecked; failing closed would instead block
+every LoadTest write whenever the operator is down or not yet installed
+(docs/decisions/0010-install-tree.md).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kuar.webhook import (
     Admission,
@@ -51,6 +58,10 @@ class LoadTestWebhookSettings:
     """The root path: every web server answers it."""
     default_duration: str = "60s"
     """One minute: long enough for a steady rate, short enough not to be forgotten."""
+    failure_policy: Literal["Fail", "Ignore"] = "Ignore"
+    """What the API server does when the webhooks cannot be reached: admit (the schema and
+    the controller enforce the same limits; see the module docstring). Tests that must prove
+    the webhook answered set ``Fail``."""
 
 
 class LoadTestValidator(Validator[LoadTest]):
@@ -129,11 +140,11 @@ def build(
     validating = ValidatingWebhook.for_resource(
         LoadTest, LoadTestValidator(settings), name="validator.kuar.com",
         configuration="kuar-validator", operations=("CREATE", "UPDATE"),
-        failure_policy="Fail", side_effects="None", timeout_seconds=5)
+        failure_policy=settings.failure_policy, side_effects="None", timeout_seconds=5)
     mutating = MutatingWebhook.for_resource(
         LoadTest, LoadTestDefaulter(settings), name="defaulter.kuar.com",
         configuration="kuar-defaulter", operations=("CREATE", "UPDATE"),
-        failure_policy="Fail", side_effects="None", timeout_seconds=5)
+        failure_policy=settings.failure_policy, side_effects="None", timeout_seconds=5)
     return validating, mutating, ConversionWebhook(converters=[LOADTEST_CONVERSION])
 
 

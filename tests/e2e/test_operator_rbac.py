@@ -11,7 +11,7 @@ import yaml
 from kuar.client import Client, Forbidden, apply_manifests, load_config
 from kuar.manager import HealthSettings, LeaderElectionSettings
 from kuar_loadtest.operator import OperatorOptions, build_manager
-from kuar_loadtest.rbac import OPERATOR
+from kuar_loadtest.rbac import LEASE, OPERATOR
 from tests.e2e.conftest import Cluster, create, loadtest, target_service, wait_phase
 
 
@@ -41,8 +41,13 @@ async def test_operator_works_with_only_the_generated_rbac(
     config = await _service_account_kubeconfig(cluster, tmp_path / "operator.kubeconfig")
     operator_client = Client(await load_config(config))
     try:
-        # least privilege: the operator cannot read Secrets or delete LoadTests
+        # least privilege: the operator cannot read Secrets (not even kuar-system's, but for
+        # the signer's CA), other Leases, or delete LoadTests
         for method, path in (("GET", f"/api/v1/namespaces/{ns}/secrets"),
+                             ("GET", f"/api/v1/namespaces/{OPERATOR.namespace}/secrets/other"),
+                             ("GET", f"/apis/coordination.k8s.io/v1/namespaces/"
+                                     f"{OPERATOR.namespace}/leases/other"),
+                             ("GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"),
                              ("DELETE", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests/x")):
             try:
                 await operator_client.request(method, path)
@@ -51,7 +56,8 @@ async def test_operator_works_with_only_the_generated_rbac(
                 pass
         manager = build_manager(operator_client, OperatorOptions(
             namespace=ns, handle_signals=False, health=HealthSettings(port=0),
-            leader_election=LeaderElectionSettings(name="kuar-loadtest", namespace=ns),
+            # the Lease lives in kuar-system (a Role there), under the name RBAC allows
+            leader_election=LeaderElectionSettings(name=LEASE, namespace=OPERATOR.namespace),
         ))
         async with target_service(cluster, ns):
             running = asyncio.create_task(manager.run())

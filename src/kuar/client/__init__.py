@@ -4,6 +4,7 @@ The only package of kuar that speaks HTTP to kube-apiserver. Typed access (``Api
 on :class:`Client`.
 """
 
+from kuar.client.access import Permission, can_i, missing_access, permissions_for, whoami
 from kuar.client.api import Api, ObjectList
 from kuar.client.config import ClientConfig, ConfigError, load_config
 from kuar.client.discovery import (
@@ -58,6 +59,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "ObjectList",
+    "Permission",
     "ResourceInfo",
     "ServerError",
     "ServerTimeout",
@@ -66,11 +68,15 @@ __all__ = [
     "Unauthorized",
     "UnknownKind",
     "apply_manifests",
+    "can_i",
     "extension_groups",
     "load_config",
     "load_manifests",
+    "missing_access",
     "openapi_v3",
     "parse_manifests",
+    "permissions_for",
     "server_version",
     "wait_crd_established",
+    "whoami",
 ]

@@ -6,18 +6,24 @@ controller-runtime (served here on one port).
 
 Guarantees: ``/healthz`` and ``/readyz`` answer 200 with ``ok`` only when every registered
 check passes, else 500 listing the failing checks (``?verbose`` lists all); a check that raises
-or takes longer than 5 s counts as failed. ``/metrics`` is the text exposition of the registry.
+or takes longer than 5 s counts as failed; the failing checks' names and their last reason
+(:meth:`HealthServer.set_reason`) are logged once per change, so a pod that is not ready says
+why in its log. ``/metrics`` is the text exposition of the registry, on the probe port or, when
+``metrics_port`` is set, on a listener of its own (controller-runtime's two addresses).
 Binds to 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger("kuar.manager.health")
 
 Check = Callable[[], Awaitable[bool] | bool]
 
@@ -32,6 +38,11 @@ class HealthSettings:
     """controller-runtime's usual health-probe port; 0 picks a free port."""
     check_timeout: float = 5.0
     """A check slower than this fails: probes must answer fast."""
+    metrics_host: str | None = None
+    """Address of a separate ``/metrics`` listener (``None``: the same as ``host``)."""
+    metrics_port: int | None = None
+    """Port of a separate ``/metrics`` listener (``None``: ``/metrics`` on the probe port;
+    controller-runtime's metrics port is 8080; 0 picks a free port)."""
 
 
 class HealthServer:
@@ -43,8 +54,20 @@ class HealthServer:
         self.settings = settings or HealthSettings()
         self.healthz: dict[str, Check] = {"ping": lambda: True}
         self.readyz: dict[str, Check] = {"ping": lambda: True}
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
         self.port = 0
+        self.metrics_port = 0
+        """The port serving ``/metrics`` (the probe port when there is no separate one)."""
+        self.reasons: dict[str, str] = {}
+        """Why a check fails, by check name (shown by ``?verbose`` and logged)."""
+        self._logged: frozenset[str] = frozenset()
+
+    def set_reason(self, name: str, reason: str | None) -> None:
+        """Record (or clear, with ``None``) why check ``name`` fails."""
+        if reason:
+            self.reasons[name] = reason
+        else:
+            self.reasons.pop(name, None)
 
     async def _run_checks(self, checks: dict[str, Check]) -> dict[str, bool]:
         async def one(check: Check) -> bool:
@@ -64,9 +87,18 @@ class HealthServer:
         async def handler(request: web.Request) -> web.Response:
             results = await self._run_checks(checks)
             ok = all(results.values())
+            failing = frozenset(k for k, v in results.items() if not v)
+            if checks is self.readyz and failing != self._logged:
+                self._logged = failing
+                if failing:
+                    log.warning("not ready: %s", "; ".join(
+                        f"{k}: {self.reasons.get(k, 'failed')}" for k in sorted(failing)))
+                else:
+                    log.info("ready")
             if "verbose" in request.query or not ok:
-                lines = [f"[{'+' if v else '-'}]{k} {'ok' if v else 'failed'}"
-                         for k, v in results.items()]
+                lines = [f"[+]{k} ok" if v else f"[-]{k} failed" + (
+                    f": {self.reasons[k]}" if k in self.reasons else "")
+                    for k, v in results.items()]
                 body = "\n".join(lines) + ("\nok" if ok else "\nfailed")
             else:
                 body = "ok"
@@ -79,19 +111,36 @@ class HealthServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
-        """Listen; :attr:`port` is the bound port afterwards."""
+        """Listen; :attr:`port` (and :attr:`metrics_port`) are the bound ports afterwards."""
+        s = self.settings
         app = web.Application()
         app.router.add_get("/healthz", self._probe(self.healthz))
         app.router.add_get("/readyz", self._probe(self.readyz))
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        separate = s.metrics_port is not None
+        if not separate:
+            app.router.add_get("/metrics", self._metrics)
+        try:
+            self.port = await self._listen(app, s.host, s.port)
+            self.metrics_port = self.port
+            if separate:
+                metrics = web.Application()
+                metrics.router.add_get("/metrics", self._metrics)
+                self.metrics_port = await self._listen(
+                    metrics, s.metrics_host or s.host, s.metrics_port or 0)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _listen(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.TCPSite(runner, host, port).start()
+        bound: int = runner.addresses[0][1]
+        return bound
 
     async def stop(self) -> None:
         """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        runners, self._runners = self._runners, []
+        for runner in runners:
+            await runner.cleanup()

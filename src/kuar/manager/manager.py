@@ -5,13 +5,22 @@ Known as ``manager.Manager`` in controller-runtime.
 
 Start order (each step waits for the previous one):
 1. the probe/metrics server (``/healthz``, ``/readyz``, ``/metrics``);
+1b. the access check, when ``required_access`` is set: SelfSubjectAccessReviews for every
+   declared permission; while any is missing, the missing ones are logged (one line naming
+   each, with why it is needed), ``/readyz`` fails with the same reason, and the check is
+   repeated every ``access_recheck`` seconds, so granting the rights later lets the start
+   continue without a restart (no crash loop without an explanation). After the start the
+   check keeps running at that period and readiness follows it;
 2. runnables that do not need leadership (webhook servers, ...), on every replica;
 3. the shared informer cache, also on every replica, so a standby has warm caches;
    ``/readyz`` passes once it has synced;
 4. leader election (when configured), then the leader-only runnables (controllers).
 Stop order is the reverse, on SIGTERM/SIGINT (when :meth:`run` installs handlers) or
 :meth:`stop`: leader-only work is cancelled first and the Lease is released, so a standby
-takes over at once; then caches, other runnables, and the probe server.
+takes over at once; ``/readyz`` fails from then on; after ``drain_delay`` seconds (time for
+the endpoints controller to take the pod out of its Services, so no new webhook call is
+routed here) the other runnables are stopped (a webhook server finishes requests in flight),
+then caches and the probe server.
 
 Guarantees: a runnable that fails (raises) stops the whole manager, and :meth:`run` re-raises
 that failure after the ordered stop, so a supervisor restarts the process (controller-runtime's
@@ -31,7 +40,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
 
-from kuar.client import Client
+from kuar.client import ApiError, Client, Permission, TransportError, missing_access
 from kuar.manager.health import HealthServer, HealthSettings
 from kuar.manager.leader import LeaderElectionSettings, LeaderElector
 from kuar.runtime.informer import InformerCache
@@ -73,6 +82,15 @@ class ManagerSettings:
     CacheSyncTimeout default is 2 minutes)."""
     handle_signals: bool = True
     """Stop gracefully on SIGTERM and SIGINT while :meth:`Manager.run` runs."""
+    required_access: tuple[Permission, ...] = ()
+    """Permissions checked before anything else starts (see the module docstring); empty:
+    no check."""
+    access_recheck: float = 30.0
+    """Seconds between access checks: how soon granted (or revoked) rights are noticed,
+    at one SelfSubjectAccessReview per permission each time."""
+    drain_delay: float = 0.0
+    """Seconds between failing readiness on stop and stopping the webhook servers. 0 for
+    local runs; a few seconds in a pod, within its termination grace period."""
 
 
 class Manager:
@@ -101,6 +119,8 @@ class Manager:
         self._runnables: list[Runnable] = []
         self._stop = asyncio.Event()
         self._synced = False
+        self._stopping = False
+        self._access_ok = asyncio.Event()
         self.leading = asyncio.Event()
         """Set while this replica runs its leader-only work."""
 
@@ -136,9 +156,16 @@ class Manager:
         try:
             if self.health:
                 self.add_ready_check("informers", lambda: self._synced)
+                self.add_ready_check("shutdown", lambda: not self._stopping)
+                self.health.set_reason("informers", "caches not synced yet")
+                self.health.set_reason("shutdown", "stopping")
                 await self.health.start()
-                log.info("probes and metrics on %s:%d", self.health.settings.host,
-                         self.health.port)
+                log.info("probes on %s:%d, metrics on port %d", self.health.settings.host,
+                         self.health.port, self.health.metrics_port)
+            if self.settings.required_access:
+                self.add_ready_check("access", self._access_ok.is_set)
+                tasks.append(asyncio.create_task(self._check_access(), name="access-check"))
+                await self._until_stopped_or(self._access_ok.wait(), tasks)
             for runnable in self._runnables:
                 if not _needs_leader(runnable):
                     tasks.append(asyncio.create_task(runnable.run(), name=repr(runnable)))
@@ -147,6 +174,8 @@ class Manager:
                 self.cache.wait_until_synced(self.settings.cache_sync_timeout), tasks
             )
             self._synced = True
+            if self.health:
+                self.health.set_reason("informers", None)
             leader_work = asyncio.create_task(self._lead(), name="leader-only-work")
             tasks.append(leader_work)
             await self._until_stopped_or(None, tasks)
@@ -181,6 +210,36 @@ class Manager:
         if stop in done:
             raise _Stopped
 
+    async def _check_access(self) -> None:
+        """Check ``required_access`` now and every ``access_recheck`` seconds (a task)."""
+        required = self.settings.required_access
+        last: tuple[Permission, ...] | None = None
+        while True:
+            try:
+                missing = tuple(await missing_access(self.client, required))
+            except (ApiError, TransportError, OSError) as exc:
+                log.warning("cannot check permissions (%s); retrying in %.0f s", exc,
+                            self.settings.access_recheck)
+            else:
+                if missing != last:
+                    if missing:
+                        log.error("missing %d of %d required permissions; not starting "
+                                  "(or not ready) until they are granted: %s", len(missing),
+                                  len(required), "; ".join(str(p) for p in missing))
+                    elif last is not None:
+                        log.info("all %d required permissions granted", len(required))
+                    last = missing
+                if missing:
+                    self._access_ok.clear()
+                    if self.health:
+                        self.health.set_reason("access", "missing permissions: " + "; ".join(
+                            str(p) for p in missing))
+                else:
+                    self._access_ok.set()
+                    if self.health:
+                        self.health.set_reason("access", None)
+            await asyncio.sleep(self.settings.access_recheck)
+
     async def _lead(self) -> None:
         leader_only = [r for r in self._runnables if _needs_leader(r)]
 
@@ -210,8 +269,17 @@ class Manager:
             )
 
     async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
-        # Leader-only work first (its cancellation releases the Lease), then the rest.
+        # Leader-only work first (its cancellation releases the Lease), then readiness fails,
+        # then (after the drain delay) the rest.
+        self._stopping = True
+        drained = False
         for task in reversed(tasks):
+            if not drained and task.get_name() != "leader-only-work":
+                drained = True
+                if self.settings.drain_delay > 0:
+                    log.info("draining for %.1f s before stopping webhooks",
+                             self.settings.drain_delay)
+                    await asyncio.sleep(self.settings.drain_delay)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -2,7 +2,10 @@
 
 Place in the pipeline: an application declares an :class:`RbacRules` (kubebuilder's
 ``+kubebuilder:rbac`` markers as data); ``kuar generate rbac MODULE`` turns it into a
-ServiceAccount, a ClusterRole (or Role) and its binding in ``deploy/``. Pure: no I/O.
+ServiceAccount, a ClusterRole (or Role) and its binding in ``deploy/``, plus a Role and
+RoleBinding in the component's own namespace for ``namespaced_rules`` (access that belongs to
+that namespace only: a Lease, a Secret). At run time the same declaration feeds the manager's
+access check (:func:`kuar.client.permissions_for`). Pure: no I/O.
 
 Guarantees: output is deterministic (rules merged by API group and resource, verbs sorted), so
 generated files are committed and diffed; a rule with a wildcard verb, resource or group is
@@ -61,11 +64,14 @@ class RbacRules:
     cluster_wide: bool = True
     """ClusterRole + ClusterRoleBinding (watch all namespaces) or Role + RoleBinding."""
     labels: dict[str, str] = field(default_factory=dict)
+    namespaced_rules: tuple[PolicyRule, ...] = ()
+    """Rules granted only in ``namespace`` (a Role and RoleBinding of the same name), beside
+    the cluster-wide ones."""
 
-    def merged_rules(self) -> list[dict[str, Any]]:
+    def merged_rules(self, rules: Iterable[PolicyRule] | None = None) -> list[dict[str, Any]]:
         """Rules merged per (group, resource names, resources) with sorted verbs."""
         merged: dict[tuple[str, tuple[str, ...], tuple[str, ...]], set[str]] = {}
-        for rule in self.rules:
+        for rule in self.rules if rules is None else rules:
             key = (rule.group, tuple(sorted(rule.resources)), tuple(sorted(rule.resource_names)))
             merged.setdefault(key, set()).update(rule.verbs)
         out = []
@@ -78,24 +84,38 @@ class RbacRules:
         return out
 
     def manifests(self) -> list[dict[str, Any]]:
-        """ServiceAccount, (Cluster)Role and (Cluster)RoleBinding, in apply order."""
+        """ServiceAccount, (Cluster)Role and binding, then Role and RoleBinding, in order.
+
+        The Role and RoleBinding exist only when there are ``namespaced_rules``.
+        """
         meta: dict[str, Any] = {"name": self.name}
         if self.labels:
             meta["labels"] = dict(sorted(self.labels.items()))
         ns_meta = {**meta, "namespace": self.namespace}
         role_kind = "ClusterRole" if self.cluster_wide else "Role"
         role_meta = meta if self.cluster_wide else ns_meta
-        return [
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": ns_meta},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": role_kind,
-             "metadata": role_meta, "rules": self.merged_rules()},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": f"{role_kind}Binding",
-             "metadata": role_meta,
-             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
-                         "name": self.name},
-             "subjects": [{"kind": "ServiceAccount", "name": self.name,
-                           "namespace": self.namespace}]},
-        ]
+        subjects = [{"kind": "ServiceAccount", "name": self.name, "namespace": self.namespace}]
+
+        def role(kind: str, metadata: dict[str, Any], rules: Iterable[PolicyRule]
+                 ) -> list[dict[str, Any]]:
+            return [
+                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+                 "metadata": metadata, "rules": self.merged_rules(rules)},
+                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": f"{kind}Binding",
+                 "metadata": metadata,
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind,
+                             "name": self.name},
+                 "subjects": subjects},
+            ]
+
+        out = [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": ns_meta},
+               *role(role_kind, role_meta, self.rules)]
+        if self.namespaced_rules:
+            if not self.cluster_wide:
+                raise RbacError(f"{self.name}: namespaced_rules need cluster_wide=True "
+                                "(put them in rules instead)")
+            out += role("Role", ns_meta, self.namespaced_rules)
+        return out
 
 
 def find_rbac(module: ModuleType) -> list[RbacRules]:

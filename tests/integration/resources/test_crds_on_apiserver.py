@@ -32,6 +32,7 @@ async def _crd_conditions(client: Client, name: str) -> dict[str, str]:
 async def test_every_generated_crd_is_accepted_and_established(kube_client: Client) -> None:
     committed = [
         doc for path in sorted((REPO / "deploy" / "crds").glob("*.yaml"))
+        if path.name != "kustomization.yaml"  # kustomize's index of the folder, not an object
         for doc in parse_manifests(path.read_text(), source=str(path))
     ]
     assert committed, "deploy/crds holds no CRD"

@@ -8,6 +8,7 @@ control plane (one for this package) instead of the session's shared one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -112,7 +113,11 @@ async def loadtest_webhooks(
     port: int = 0,
 ) -> AsyncIterator[WebhookServer]:
     """Run the LoadTest webhooks on 127.0.0.1 with ``source``; install CRD and configurations
-    (by URL) and inject the caBundle; remove the configurations afterwards."""
+    (by URL) and inject the caBundle; remove the configurations afterwards.
+
+    The webhooks fail closed here (the shipped default is to fail open), so a test passes only
+    if the webhook really answered."""
+    settings = dataclasses.replace(settings or LoadTestWebhookSettings(), failure_policy="Fail")
     validating, mutating, conversion = build(settings)
     configs = webhook_configurations([validating, mutating], UrlTarget(
         base_url="https://127.0.0.1:1"))  # URL fixed below, once the port is known

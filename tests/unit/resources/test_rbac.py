@@ -38,3 +38,23 @@ def test_namespaced_rules_make_a_role() -> None:
     _, role, binding = rules.manifests()
     assert role["kind"] == "Role" and role["metadata"]["namespace"] == "sys"
     assert binding["kind"] == "RoleBinding"
+
+
+def test_namespaced_rules_add_a_role_in_the_components_namespace() -> None:
+    rules = RbacRules(name="op", namespace="sys", rules=(
+        PolicyRule(group="batch", resources=("jobs",), verbs=("create",)),),
+        namespaced_rules=(PolicyRule(group="", resources=("secrets",), verbs=("get",),
+                                     resource_names=("ca",)),))
+    kinds = [(m["kind"], m["metadata"].get("namespace")) for m in rules.manifests()]
+    assert kinds == [("ServiceAccount", "sys"), ("ClusterRole", None),
+                     ("ClusterRoleBinding", None), ("Role", "sys"), ("RoleBinding", "sys")]
+    role = rules.manifests()[3]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                              "resourceNames": ["ca"]}]
+    with pytest.raises(RbacError, match="namespaced_rules"):
+        RbacRules(name="op", namespace="sys", cluster_wide=False, rules=(),
+                  namespaced_rules=role_rules()).manifests()
+
+
+def role_rules() -> tuple[PolicyRule, ...]:
+    return (PolicyRule(group="", resources=("secrets",), verbs=("get",)),)

@@ -38,7 +38,7 @@ def test_loadtest_configurations_by_service_reference() -> None:
         "rules": [{"apiGroups": ["beta.kuar.com"], "apiVersions": ["v1"],
                    "resources": ["loadtests"], "operations": ["CREATE", "UPDATE"],
                    "scope": "Namespaced"}],
-        "failurePolicy": "Fail", "sideEffects": "None", "timeoutSeconds": 5,
+        "failurePolicy": "Ignore", "sideEffects": "None", "timeoutSeconds": 5,
         "matchPolicy": "Equivalent", "namespaceSelector": {}, "objectSelector": {},
     }
     mutating = configs[0]["webhooks"][0]
