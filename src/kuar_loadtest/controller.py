@@ -45,6 +45,7 @@ from kuar.runtime import (
     Request,
     Result,
     TerminalError,
+    WatchConfig,
     controller_for,
     decode_with_events,
     generation_changed,
@@ -88,9 +89,11 @@ class LoadTestReconciler:
         self.recorder = recorder
         # A LoadTest the model cannot read is skipped, logged, counted and gets an Event.
         self.decode = decode_with_events(LoadTest.decode, recorder)
-        self.loadtests = cache.informer(LOADTESTS, namespace=namespace, decode=self.decode)
-        self.jobs = cache.informer(JOBS, namespace=namespace, label_selector=LABEL_LOADTEST)
-        self.services = cache.informer(SERVICES, namespace=namespace)
+        self.scope = WatchConfig(namespace=namespace)
+        self.jobs_scope = WatchConfig(namespace=namespace, label_selector=LABEL_LOADTEST)
+        self.loadtests = cache.informer(LoadTest, self.scope, decode=self.decode)
+        self.jobs = cache.informer(JOBS, self.jobs_scope)
+        self.services = cache.informer(SERVICES, self.scope)
 
     async def __call__(self, request: Request) -> Result:
         """Reconcile the LoadTest ``request`` names."""
@@ -291,9 +294,9 @@ def build_controller(
     recorder = recorder or EventRecorder(client, RecorderSettings(controller=CONTROLLER_NAME))
     reconciler = LoadTestReconciler(client, cache, settings, recorder, namespace=namespace)
     return (
-        controller_for(LOADTESTS, cache=cache, namespace=namespace, decode=reconciler.decode,
+        controller_for(LoadTest, reconciler.scope, cache=cache, decode=reconciler.decode,
                        predicates=[generation_changed])
-        .owns(JOBS, label_selector=LABEL_LOADTEST)
+        .owns(JOBS, reconciler.jobs_scope)
         .watches(SERVICES, _loadtests_for_service(reconciler.loadtests.store))
         .named("loadtest")
         .with_settings(ControllerSettings(max_concurrent_reconciles=max_concurrent_reconciles))
