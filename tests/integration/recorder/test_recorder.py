@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kuar.client import Client
-from kuar.runtime.recorder import EventRecorder, RecorderSettings, WatchConfig
+from kuar.runtime import WatchConfig
+from kuar.runtime.recorder import EventRecorder, RecorderSettings
 
 
 async def _events(client: Client, ns: str) -> list[dict[str, Any]]:
