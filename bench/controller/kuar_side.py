@@ -25,6 +25,7 @@ from kuar.runtime import (
     ControllerSettings,
     RateLimiterSettings,
     Request,
+    WatchConfig,
     controller_for,
     patch_status,
 )
@@ -60,7 +61,7 @@ async def main(args: argparse.Namespace) -> None:
         max_concurrent_reconciles=args.workers,
         rate_limiter=RateLimiterSettings(qps=1e6, burst=1 << 20),
     )
-    builder = controller_for(RESOURCE, cache=manager.cache, namespace=args.namespace)
+    builder = controller_for(RESOURCE, WatchConfig(namespace=args.namespace), cache=manager.cache)
     store = builder.informer.store
 
     async def reconcile(request: Request) -> None:

@@ -23,7 +23,7 @@ from pydantic import Field
 from kuar.client import AlreadyExists, Client, wait_crd_established
 from kuar.client.transport import MERGE_PATCH
 from kuar.resources import Conditions, CustomResource, KubeModel, crd_for
-from kuar.runtime import EventType, WatcherSettings, watcher
+from kuar.runtime import EventType, WatchConfig, WatcherSettings, watcher
 
 
 class BenchLoadSpec(KubeModel):
@@ -215,7 +215,7 @@ class StatusWatch:
             self._changed.set()
 
     async def _run(self, listed: asyncio.Event) -> None:
-        events = watcher(self.client, RESOURCE, namespace=self.ns,
+        events = watcher(self.client, RESOURCE, WatchConfig(namespace=self.ns),
                          settings=WatcherSettings(compact=False))
         async for event in events:
             if event.type in (EventType.APPLY, EventType.INIT_APPLY):

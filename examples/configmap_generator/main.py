@@ -37,6 +37,7 @@ from kuar.runtime import (
     Request,
     Result,
     TerminalError,
+    WatchConfig,
     controller_for,
     finalizer,
     generation_changed,
@@ -60,8 +61,8 @@ class Generator:
 
     def __init__(self, client: Client, cache: InformerCache, namespace: str | None) -> None:
         self.client = client
-        self.generators = cache.informer(GENERATOR, namespace=namespace)
-        self.configmaps = cache.informer(CONFIGMAP, namespace=namespace)
+        self.generators = cache.informer(GENERATOR, WatchConfig(namespace=namespace))
+        self.configmaps = cache.informer(CONFIGMAP, WatchConfig(namespace=namespace))
 
     async def reconcile(self, req: Request) -> Result | None:
         gen = self.generators.store.get(req)
@@ -151,7 +152,7 @@ async def run(kubeconfig: str | None, namespace: str | None) -> None:
         controller = (
             # Status writes do not change the generation: skip them; the child's changes
             # (which have no generation) go through the owns() watch unfiltered.
-            controller_for(GENERATOR, cache=cache, namespace=namespace,
+            controller_for(GENERATOR, WatchConfig(namespace=namespace), cache=cache,
                            predicates=[generation_changed])
             .owns(CONFIGMAP)
             .named("configmap-generator")

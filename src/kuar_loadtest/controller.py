@@ -28,12 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from kuar.client import AlreadyExists, ApiError, Client, NotFound
+from kuar.client import AlreadyExists, Api, ApiError, Client, NotFound
 from kuar.models.batch.v1 import Job
-from kuar.models.core.v1 import Service
+from kuar.models.core.v1 import ConfigMap, Pod, Service
+from kuar.resources import Condition, ObjectMeta, OwnerReference
 from kuar.runtime import (
     NORMAL,
     WARNING,
@@ -45,13 +46,13 @@ from kuar.runtime import (
     Request,
     Result,
     TerminalError,
+    WatchConfig,
     controller_for,
     decode_with_events,
     generation_changed,
-    patch_status,
     set_condition,
 )
-from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.api.v1 import LoadTest, LoadTestResults, LoadTestStatus, Phase
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
     PlanError,
@@ -65,14 +66,12 @@ from kuar_loadtest.status import RunState, run_state
 log = logging.getLogger("kuar_loadtest.controller")
 
 LOADTESTS = LoadTest.resource_info()
-JOBS = Job.resource_info()
-SERVICES = Service.resource_info()
 CONTROLLER_NAME = "kuar.dev/loadtest-controller"
 RESULTS_SUFFIX = "-results"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 class LoadTestReconciler:
@@ -88,9 +87,11 @@ class LoadTestReconciler:
         self.recorder = recorder
         # A LoadTest the model cannot read is skipped, logged, counted and gets an Event.
         self.decode = decode_with_events(LoadTest.decode, recorder)
-        self.loadtests = cache.informer(LOADTESTS, namespace=namespace, decode=self.decode)
-        self.jobs = cache.informer(JOBS, namespace=namespace, label_selector=LABEL_LOADTEST)
-        self.services = cache.informer(SERVICES, namespace=namespace)
+        self.scope = WatchConfig(namespace=namespace)
+        self.jobs_scope = WatchConfig(namespace=namespace, label_selector=LABEL_LOADTEST)
+        self.loadtests = cache.informer(LoadTest, self.scope, decode=self.decode)
+        self.jobs = cache.informer(Job, self.jobs_scope)
+        self.services = cache.informer(Service, self.scope)
 
     async def __call__(self, request: Request) -> Result:
         """Reconcile the LoadTest ``request`` names."""
@@ -102,48 +103,45 @@ class LoadTestReconciler:
         if (status is not None and status.phase in ("Succeeded", "Failed")
                 and status.observed_generation == generation):
             return Result.done()
-        obj = lt.encode()
         if lt.spec.requests_per_second > self.settings.max_requests_per_second:
             await self._finish_failed(
-                lt, obj, "RateAboveCap",
+                lt, "RateAboveCap",
                 f"spec.requestsPerSecond {lt.spec.requests_per_second} is above the operator's "
                 f"cap of {self.settings.max_requests_per_second}",
             )
             raise TerminalError("requestsPerSecond above the operator's cap")
         service = self.services.store.get(Request(request.namespace, lt.spec.service))
         try:
-            target = resolve_target(lt, None if service is None else dict(service))
+            target = resolve_target(lt, service)
         except PlanError as exc:
             if exc.reason != "ServiceNotFound":  # the Service exists but cannot be targeted
-                await self._finish_failed(lt, obj, exc.reason, str(exc))
+                await self._finish_failed(lt, exc.reason, str(exc))
                 return Result.done()
-            await self._set_status(lt, obj, phase="Pending", message=str(exc), conditions=[
+            await self._set_status(lt, phase="Pending", message=str(exc), conditions=[
                 ("ServiceResolved", "False", exc.reason, str(exc)),
             ])
-            self.recorder.event(obj, WARNING, exc.reason, str(exc), action="ResolveService")
+            self.recorder.event(lt, WARNING, exc.reason, str(exc), action="ResolveService")
             return Result.requeue(after=self.settings.missing_service_retry)
 
         name = job_name(lt)
         await self._delete_old_runs(lt, keep=name)
         job = self.jobs.store.get(Request(request.namespace, name))
         if job is None:
-            manifest = desired_job(
+            desired = desired_job(
                 lt, target, self.settings, start_at=time.time() + self.settings.start_delay
             )
             try:
-                await self.client.request(
-                    "POST", JOBS.path(request.namespace), body=manifest
-                )
-                workers = manifest["spec"]["parallelism"]
+                await Api(self.client, Job, namespace=request.namespace).create(desired)
+                workers = desired.spec.parallelism if desired.spec else None
                 self.recorder.event(
-                    obj, NORMAL, "Started",
+                    lt, NORMAL, "Started",
                     f"started {workers} worker pod(s) at {lt.spec.requests_per_second} req/s "
                     f"against {target.url}", action="CreateJob",
                 )
             except AlreadyExists:
                 pass  # created by an earlier reconcile; the cache has not seen it yet
             await self._set_status(
-                lt, obj, phase="Running", message=f"load running against {target.url}",
+                lt, phase="Running", message=f"load running against {target.url}",
                 start=True, job=name, conditions=[
                     ("ServiceResolved", "True", "ServiceFound", target.url),
                     ("Complete", "False", "Running", "the workers are running"),
@@ -152,116 +150,110 @@ class LoadTestReconciler:
             return Result.done()
 
         pods = await self._pods(request.namespace, name)
-        state = run_state(dict(job), pods)
+        state = run_state(job, pods)
         if state.phase == "Running":
-            await self._set_status(lt, obj, phase="Running", message=state.message, job=name)
+            await self._set_status(lt, phase="Running", message=state.message, job=name)
             return Result.done()
-        await self._finish(lt, obj, state)
+        await self._finish(lt, state)
         return Result.done()
 
-    async def _pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
+    async def _pods(self, namespace: str, job: str) -> list[Pod]:
         # Read once per finished run, straight from the API: caching every pod of the
         # namespace would cost memory for a one-off read.
-        listed = await self.client.request(
-            "GET", f"/api/v1/namespaces/{namespace}/pods",
-            params={"labelSelector": f"job-name={job}"},
-        )
-        return list(listed.get("items") or [])
+        listed = await Api(self.client, Pod, namespace=namespace).list(
+            label_selector=f"job-name={job}")
+        return list(listed.items)
 
     async def _delete_old_runs(self, lt: LoadTest, *, keep: str) -> None:
+        jobs = Api(self.client, Job, namespace=lt.namespace)
         for job in self.jobs.store.list(lt.metadata.namespace):
             meta = job.metadata
-            if meta.labels.get(LABEL_LOADTEST) != lt.metadata.name or meta.name == keep:
+            labels = meta.labels or {}
+            if labels.get(LABEL_LOADTEST) != lt.name or meta.name == keep:
                 continue
             if meta.deletion_timestamp:
                 continue
             try:
-                await self.client.request(
-                    "DELETE", JOBS.path(meta.namespace, meta.name),
-                    body={"propagationPolicy": "Background"},
-                )
+                await jobs.delete(job.name, propagation_policy="Background")
                 self.recorder.event(
-                    lt.encode(), NORMAL, "RunReplaced",
+                    lt, NORMAL, "RunReplaced",
                     f"deleted Job {meta.name} of an earlier spec", action="DeleteJob",
                 )
             except NotFound:
                 pass
 
-    async def _finish(self, lt: LoadTest, obj: Mapping[str, Any], state: RunState) -> None:
+    async def _finish(self, lt: LoadTest, state: RunState) -> None:
         if state.merged is not None:
             await self._store_results(lt, state.merged.to_json())
         if state.phase == "Succeeded":
             await self._set_status(
-                lt, obj, phase="Succeeded", message=state.message, results=state.results,
+                lt, phase="Succeeded", message=state.message, results=state.results,
                 complete=True, conditions=[("Complete", "True", state.reason, state.message)],
             )
-            self.recorder.event(obj, NORMAL, "Completed", state.message, action="CollectResults")
+            self.recorder.event(lt, NORMAL, "Completed", state.message, action="CollectResults")
         else:
-            await self._finish_failed(lt, obj, state.reason, state.message, state.results)
+            await self._finish_failed(lt, state.reason, state.message, state.results)
 
     async def _finish_failed(
-        self, lt: LoadTest, obj: Mapping[str, Any], reason: str, message: str,
-        results: dict[str, Any] | None = None,
+        self, lt: LoadTest, reason: str, message: str, results: dict[str, Any] | None = None,
     ) -> None:
         await self._set_status(
-            lt, obj, phase="Failed", message=message, results=results, complete=True,
+            lt, phase="Failed", message=message, results=results, complete=True,
             conditions=[("Complete", "True", reason, message),
                         ("Failed", "True", reason, message)],
         )
-        self.recorder.event(obj, WARNING, reason, message, action="Fail")
+        self.recorder.event(lt, WARNING, reason, message, action="Fail")
 
     async def _store_results(self, lt: LoadTest, payload: str) -> None:
         meta = lt.metadata
-        body = {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {
-                "name": f"{meta.name}{RESULTS_SUFFIX}", "namespace": meta.namespace,
-                "labels": {LABEL_LOADTEST: str(meta.name)},
-                "ownerReferences": [{
-                    "apiVersion": LOADTESTS.api_version, "kind": "LoadTest",
-                    "name": meta.name, "uid": meta.uid, "controller": True,
-                }],
-            },
-            "data": {"result.json": payload, "generation": str(meta.generation or 1)},
-        }
-        await self.client.request(
-            "PATCH", f"/api/v1/namespaces/{meta.namespace}/configmaps/{meta.name}{RESULTS_SUFFIX}",
-            params={"fieldManager": "kuar-loadtest", "force": True}, body=body,
-            content_type="application/apply-patch+yaml",
+        results = ConfigMap(
+            metadata=ObjectMeta(
+                name=f"{meta.name}{RESULTS_SUFFIX}", namespace=meta.namespace,
+                labels={LABEL_LOADTEST: lt.name},
+                owner_references=[OwnerReference(
+                    api_version=LOADTESTS.api_version, kind="LoadTest", name=lt.name,
+                    uid=meta.uid or "", controller=True,
+                )],
+            ),
+            data={"result.json": payload, "generation": str(meta.generation or 1)},
         )
+        await Api(self.client, ConfigMap, namespace=meta.namespace).apply(
+            results, field_manager="kuar-loadtest", force=True)
 
     async def _set_status(
-        self, lt: LoadTest, obj: Mapping[str, Any], *, phase: str, message: str,
+        self, lt: LoadTest, *, phase: Phase, message: str,
         job: str | None = None, results: dict[str, Any] | None = None, start: bool = False,
         complete: bool = False, conditions: Iterable[tuple[str, str, str, str]] = (),
     ) -> None:
-        current = dict(obj.get("status") or {})
+        current = lt.status or LoadTestStatus()
         generation = lt.metadata.generation or 1
-        new: dict[str, Any] = {"phase": phase, "message": message[:1024],
-                               "observedGeneration": generation}
+        new = LoadTestStatus(phase=phase, message=message[:1024], observed_generation=generation)
         if job is not None:
-            new["jobName"] = job
+            new.job_name = job
         if start:
-            new["startTime"] = _now()
-            new["completionTime"] = None
-            new["results"] = None
+            # explicit None: the merge patch removes the previous run's fields
+            new.start_time = _now()
+            new.completion_time = None
+            new.results = None
         if complete:
-            new["completionTime"] = _now()
+            new.completion_time = _now()
         if results is not None:
-            new["results"] = results
-        merged_conditions = current.get("conditions") or []
-        for ctype, cstatus, reason, text in conditions:
-            merged_conditions = set_condition(
-                merged_conditions, ctype, cstatus,  # type: ignore[arg-type]
-                reason, text[:1024], observed_generation=generation,
-            )
+            new.results = LoadTestResults.model_validate(results)
         if conditions:
-            new["conditions"] = merged_conditions
-        if all(current.get(k) == v for k, v in new.items()):
+            merged = [c.model_dump(mode="json", by_alias=True, exclude_none=True)
+                      for c in current.conditions or []]
+            for ctype, cstatus, reason, text in conditions:
+                merged = set_condition(
+                    merged, ctype, cstatus,  # type: ignore[arg-type]
+                    reason, text[:1024], observed_generation=generation,
+                )
+            new.conditions = [Condition.model_validate(c) for c in merged]
+        if all(getattr(current, field) == getattr(new, field) for field in new.model_fields_set):
             return  # nothing new: no write, no watch event
+        patch = new.model_dump(mode="json", by_alias=True, exclude_unset=True)
         try:
-            key = Request(lt.metadata.namespace or "", lt.metadata.name or "")
-            await patch_status(self.client, LOADTESTS, key, new)
+            await Api(self.client, LoadTest, namespace=lt.namespace).patch_status(
+                lt.name, {"status": patch})
         except NotFound:
             return
         except ApiError as exc:
@@ -291,10 +283,10 @@ def build_controller(
     recorder = recorder or EventRecorder(client, RecorderSettings(controller=CONTROLLER_NAME))
     reconciler = LoadTestReconciler(client, cache, settings, recorder, namespace=namespace)
     return (
-        controller_for(LOADTESTS, cache=cache, namespace=namespace, decode=reconciler.decode,
+        controller_for(LoadTest, reconciler.scope, cache=cache, decode=reconciler.decode,
                        predicates=[generation_changed])
-        .owns(JOBS, label_selector=LABEL_LOADTEST)
-        .watches(SERVICES, _loadtests_for_service(reconciler.loadtests.store))
+        .owns(Job, reconciler.jobs_scope)
+        .watches(Service, _loadtests_for_service(reconciler.loadtests.store))
         .named("loadtest")
         .with_settings(ControllerSettings(max_concurrent_reconciles=max_concurrent_reconciles))
         .build(reconciler)

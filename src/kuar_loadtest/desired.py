@@ -1,8 +1,8 @@
 """What a LoadTest compiles into: the target URL and the Indexed Job of worker pods (pure).
 
 Place in the pipeline: called by :mod:`kuar_loadtest.controller` with objects read from the
-informer cache; returns plain manifests the controller creates. No I/O here, so every rule is
-unit-tested (the seed's "compiler" pattern).
+informer cache; returns typed objects (:mod:`kuar.models`) the controller creates. No I/O here,
+so every rule is unit-tested (the seed's "compiler" pattern).
 
 Rules:
 - The target is the Service named in ``spec.service`` in the LoadTest's own namespace; never
@@ -21,10 +21,18 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from kuar.models.batch.v1 import Job, JobSpec
+from kuar.models.core.v1 import (
+    Container,
+    EnvVar,
+    PodSpec,
+    PodTemplateSpec,
+    ResourceRequirements,
+    Service,
+)
+from kuar.resources import ObjectMeta, OwnerReference
 from kuar_loadgen.spec import LoadSpec
 from kuar_loadtest.api.v1 import LoadTest
 from kuar_loadtest.settings import OperatorSettings
@@ -62,7 +70,7 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
-def resolve_target(lt: LoadTest, service: Mapping[str, Any] | None) -> Target:
+def resolve_target(lt: LoadTest, service: Service | None) -> Target:
     """The URL of the LoadTest's Service (see the module's port rule)."""
     spec = lt.spec
     ns = lt.metadata.namespace
@@ -70,13 +78,13 @@ def resolve_target(lt: LoadTest, service: Mapping[str, Any] | None) -> Target:
         raise PlanError(
             "ServiceNotFound", f"Service {spec.service!r} not found in namespace {ns!r}"
         )
-    ports = list((service.get("spec") or {}).get("ports") or [])
+    ports = list((service.spec.ports if service.spec else None) or [])
     if not ports:
         raise PlanError("ServiceHasNoPorts", f"Service {spec.service!r} has no ports")
     if spec.port is not None:
-        chosen = next((p for p in ports if p.get("port") == spec.port), None)
+        chosen = next((p for p in ports if p.port == spec.port), None)
         if chosen is None:
-            numbers = ", ".join(str(p.get("port")) for p in ports)
+            numbers = ", ".join(str(p.port) for p in ports)
             raise PlanError(
                 "PortNotFound",
                 f"Service {spec.service!r} has no port {spec.port} (it has {numbers})",
@@ -84,8 +92,8 @@ def resolve_target(lt: LoadTest, service: Mapping[str, Any] | None) -> Target:
     elif len(ports) == 1:
         chosen = ports[0]
     else:
-        chosen = next((p for p in ports if p.get("name") == spec.scheme), ports[0])
-    port = int(chosen["port"])
+        chosen = next((p for p in ports if p.name == spec.scheme), ports[0])
+    port = chosen.port
     return Target(f"{spec.scheme}://{spec.service}.{ns}.svc:{port}", port)
 
 
@@ -125,58 +133,48 @@ def load_spec(
 
 def desired_job(
     lt: LoadTest, target: Target, settings: OperatorSettings, *, start_at: float
-) -> dict[str, Any]:
+) -> Job:
     """The Indexed Job of worker pods, owned by the LoadTest."""
     workers = worker_count(lt, settings)
     spec = load_spec(lt, target, settings, workers=workers, start_at=start_at)
-    name = job_name(lt)
     labels = {
         "app.kubernetes.io/name": "kuar-loadgen",
         "app.kubernetes.io/managed-by": "kuar-loadtest",
-        LABEL_LOADTEST: lt.metadata.name,
+        LABEL_LOADTEST: lt.name,
         LABEL_RUN: str(lt.metadata.generation or 1),
     }
-    env = [{"name": k, "value": v} for k, v in spec.to_env().items()]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": lt.metadata.namespace,
-            "labels": labels,
-            "ownerReferences": [{
-                "apiVersion": LoadTest.resource_info().api_version,
-                "kind": "LoadTest",
-                "name": lt.metadata.name,
-                "uid": lt.metadata.uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }],
-        },
-        "spec": {
-            "completionMode": "Indexed",
-            "completions": workers,
-            "parallelism": workers,
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": math.ceil(
+    owner = OwnerReference(
+        api_version=LoadTest.resource_info().api_version, kind="LoadTest", name=lt.name,
+        uid=lt.metadata.uid or "", controller=True, block_owner_deletion=True,
+    )
+    worker = Container(
+        name="loadgen",
+        image=settings.image,
+        args=["--json", "--no-progress", "--result-file", TERMINATION_LOG],
+        env=[EnvVar(name=k, value=v) for k, v in spec.to_env().items()],
+        termination_message_path=TERMINATION_LOG,
+        termination_message_policy="FallbackToLogsOnError",
+        resources=ResourceRequirements(requests={"cpu": "100m", "memory": "64Mi"}),
+    )
+    return Job(
+        metadata=ObjectMeta(name=job_name(lt), namespace=lt.namespace, labels=labels,
+                            owner_references=[owner]),
+        spec=JobSpec(
+            completion_mode="Indexed",
+            completions=workers,
+            parallelism=workers,
+            backoff_limit=0,
+            active_deadline_seconds=math.ceil(
                 spec.duration + settings.start_delay + settings.job_deadline_slack
             ),
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "terminationGracePeriodSeconds": 5,
-                    "automountServiceAccountToken": False,
-                    "containers": [{
-                        "name": "loadgen",
-                        "image": settings.image,
-                        "args": ["--json", "--no-progress", "--result-file", TERMINATION_LOG],
-                        "env": env,
-                        "terminationMessagePath": TERMINATION_LOG,
-                        "terminationMessagePolicy": "FallbackToLogsOnError",
-                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-                    }],
-                },
-            },
-        },
-    }
+            template=PodTemplateSpec(
+                metadata=ObjectMeta(labels=labels),
+                spec=PodSpec(
+                    restart_policy="Never",
+                    termination_grace_period_seconds=5,
+                    automount_service_account_token=False,
+                    containers=[worker],
+                ),
+            ),
+        ),
+    )

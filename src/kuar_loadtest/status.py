@@ -16,10 +16,12 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kuar.models.batch.v1 import Job, JobCondition
+from kuar.models.core.v1 import ContainerStateTerminated, Pod
 from kuar_loadgen.result import LoadResult, merge_results
 
 
@@ -34,36 +36,38 @@ class RunState:
     merged: LoadResult | None = None
 
 
-def job_condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+def job_condition(job: Job, kind: str) -> JobCondition | None:
     """The Job's condition ``kind`` (``Complete``/``Failed``) when it is True."""
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind and cond.get("status") == "True":
-            return dict(cond)
+    for cond in (job.status.conditions if job.status else None) or []:
+        if cond.type == kind and cond.status == "True":
+            return cond
     return None
 
 
-def _terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        state = (status.get("state") or {}).get("terminated")
-        if state:
-            return dict(state)
+def _terminated(pod: Pod) -> ContainerStateTerminated | None:
+    for status in (pod.status.container_statuses if pod.status else None) or []:
+        if status.state is not None and status.state.terminated is not None:
+            return status.state.terminated
     return None
 
 
-def pod_results(pods: Sequence[Mapping[str, Any]]) -> tuple[list[LoadResult], list[str]]:
+def _phase(pod: Pod) -> str | None:
+    return pod.status.phase if pod.status else None
+
+
+def pod_results(pods: Sequence[Pod]) -> tuple[list[LoadResult], list[str]]:
     """Parse each succeeded pod's termination message; also return problems found."""
     results: list[LoadResult] = []
     problems: list[str] = []
     for pod in pods:
-        name = (pod.get("metadata") or {}).get("name", "?")
-        if (pod.get("status") or {}).get("phase") != "Succeeded":
+        if _phase(pod) != "Succeeded":
             continue
         terminated = _terminated(pod)
-        message = (terminated or {}).get("message") or ""
+        message = (terminated.message if terminated else None) or ""
         try:
             results.append(LoadResult.from_json(message))
         except (ValueError, KeyError, TypeError) as exc:
-            problems.append(f"pod {name}: unreadable result ({exc})")
+            problems.append(f"pod {pod.name or '?'}: unreadable result ({exc})")
     return results, problems
 
 
@@ -87,34 +91,33 @@ def _is_success(code: str) -> bool:
     return code.isdigit() and int(code) < 400
 
 
-def failed_pod_reason(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+def failed_pod_reason(pods: Sequence[Pod]) -> tuple[str, str] | None:
     """Reason and message of the first failed pod, as a kubelet reported them."""
     for pod in pods:
-        status = pod.get("status") or {}
-        if status.get("phase") != "Failed":
+        if pod.status is None or pod.status.phase != "Failed":
             continue
-        name = (pod.get("metadata") or {}).get("name", "?")
-        terminated = _terminated(pod) or {}
-        reason = status.get("reason") or terminated.get("reason") or "PodFailed"
-        detail = status.get("message") or terminated.get("message") or ""
-        code = terminated.get("exitCode")
-        where = f"worker pod {name}" + (f" exited with code {code}" if code is not None else "")
+        terminated = _terminated(pod)
+        reason = pod.status.reason or (terminated.reason if terminated else None) or "PodFailed"
+        detail = pod.status.message or (terminated.message if terminated else None) or ""
+        code = terminated.exit_code if terminated else None
+        where = f"worker pod {pod.name or '?'}" + (
+            f" exited with code {code}" if code is not None else "")
         text = f"{where}: {detail.strip()}" if detail.strip() else where
-        return str(reason), text[:1024]
+        return reason, text[:1024]
     return None
 
 
-def run_state(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> RunState:
+def run_state(job: Job, pods: Sequence[Pod]) -> RunState:
     """The state of one run from its Job and pods (see the module's rules)."""
     if job_condition(job, "Failed") is not None:
         failed = failed_pod_reason(pods)
         if failed is not None:
             return RunState("Failed", failed[0], failed[1])
-        cond = job_condition(job, "Failed") or {}
-        return RunState("Failed", str(cond.get("reason") or "JobFailed"),
-                        str(cond.get("message") or "the worker Job failed"))
+        cond = job_condition(job, "Failed")
+        return RunState("Failed", (cond.reason if cond else None) or "JobFailed",
+                        (cond.message if cond else None) or "the worker Job failed")
     if job_condition(job, "Complete") is None:
-        active = int((job.get("status") or {}).get("active") or 0)
+        active = (job.status.active if job.status else None) or 0
         return RunState("Running", "WorkersRunning", f"{active} worker pod(s) running")
     results, problems = pod_results(pods)
     if not results:

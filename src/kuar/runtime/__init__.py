@@ -70,7 +70,7 @@ from kuar.runtime.recorder import (
 from kuar.runtime.reflector import reflector
 from kuar.runtime.status import patch_status, update_status
 from kuar.runtime.store import Cached, Change, Store
-from kuar.runtime.watcher import EventType, WatcherSettings, WatchEvent, watcher
+from kuar.runtime.watcher import EventType, WatchConfig, WatcherSettings, WatchEvent, watcher
 from kuar.runtime.workqueue import QueueShutDown, WorkQueue
 
 __all__ = [
@@ -114,6 +114,7 @@ __all__ = [
     "SystemClock",
     "TerminalError",
     "Watch",
+    "WatchConfig",
     "WatchEvent",
     "WatcherSettings",
     "WorkQueue",

@@ -1,5 +1,9 @@
 """The builder: ``controller_for(Kind).owns(Child).watches(Other, map_fn).build(reconcile)``.
 
+``controller_for(LoadTest, cache=cache).owns(Job).build(reconciler)``: the kinds are typed
+classes (generated built-ins from :mod:`kuar.models`, or custom resources), or
+:class:`~kuar.client.ResourceInfo` values for kinds without a class.
+
 Place in the pipeline: on top; wires informers from an
 :class:`~kuar.runtime.informer.InformerCache`, predicates and handlers into a
 :class:`~kuar.runtime.controller.Controller`. Known as ``builder.ControllerManagedBy`` in
@@ -7,11 +11,11 @@ controller-runtime and ``Controller::new(...).owns(...).watches(...)`` in kube-r
 
 It is exactly equivalent to wiring the stages by hand::
 
-    primary = cache.informer(resource)
-    Controller(name, reconcile, watches=[
+    primary = cache.informer(LoadTest, config)
+    Controller(name, reconciler, watches=[
         Watch(primary, enqueue_object, predicates),
-        Watch(cache.informer(child), enqueue_owner(resource), predicates),
-        Watch(cache.informer(other), enqueue_mapped(map_fn), predicates),
+        Watch(cache.informer(Job, config), enqueue_owner(LoadTest.resource_info()), predicates),
+        Watch(cache.informer(Service, config), enqueue_mapped(map_fn), predicates),
     ])
 
 Guarantees: every watch of one controller shares the process-wide informers of ``cache``
@@ -29,6 +33,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from kuar.client import ResourceInfo
+from kuar.resources import Resource
 from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.controller import Controller, ControllerSettings, Watch
 from kuar.runtime.handlers import enqueue_mapped, enqueue_object, enqueue_owner
@@ -36,9 +41,7 @@ from kuar.runtime.informer import Informer, InformerCache
 from kuar.runtime.predicates import Predicate
 from kuar.runtime.reconcile import Reconciler, Request
 from kuar.runtime.store import Store
-from kuar.runtime.watcher import Decode
-
-_UNSET: Any = object()
+from kuar.runtime.watcher import Decode, WatchConfig
 
 
 class Builder:
@@ -46,27 +49,24 @@ class Builder:
 
     def __init__(
         self,
-        resource: ResourceInfo,
+        resource: ResourceInfo | type[Resource],
+        config: WatchConfig | None = None,
         *,
         cache: InformerCache,
-        namespace: str | None = None,
-        label_selector: str | None = None,
         decode: Decode[Any] | None = None,
         predicates: Iterable[Predicate] = (),
     ) -> None:
         """See :func:`controller_for`."""
-        self.resource = resource
+        primary = cache.informer(resource, config, decode=decode)
+        self.resource = primary.resource
         self.cache = cache
-        self.namespace = namespace
-        self._name = resource.kind.lower()
+        self.namespace = primary.namespace
+        self._name = self.resource.kind.lower()
         self._settings: ControllerSettings | None = None
         self._global_predicates: list[Predicate] = []
         self._wait_for: list[Store[Any] | Informer[Any]] = []
         self._clock: Clock = SYSTEM_CLOCK
         self._registry: CollectorRegistry | None = None
-        primary = cache.informer(
-            resource, namespace=namespace, label_selector=label_selector, decode=decode
-        )
         self._watches: list[tuple[Informer[Any], Any, tuple[Predicate, ...]]] = [
             (primary, enqueue_object, tuple(predicates))
         ]
@@ -76,12 +76,19 @@ class Builder:
         """The informer of the primary kind (its ``store`` is what reconcilers read)."""
         return self._watches[0][0]
 
+    def _informer(
+        self, resource: ResourceInfo | type[Resource], config: WatchConfig | None,
+        decode: Decode[Any] | None,
+    ) -> Informer[Any]:
+        # Other kinds default to the primary kind's namespace.
+        return self.cache.informer(
+            resource, config or WatchConfig(namespace=self.namespace), decode=decode)
+
     def owns(
         self,
-        resource: ResourceInfo,
+        resource: ResourceInfo | type[Resource],
+        config: WatchConfig | None = None,
         *,
-        namespace: str | None = _UNSET,
-        label_selector: str | None = None,
         decode: Decode[Any] | None = None,
         predicates: Iterable[Predicate] = (),
         controller_only: bool = True,
@@ -89,35 +96,25 @@ class Builder:
         """Reconcile the owner when an object of ``resource`` that it controls changes.
 
         Children are matched by their ``ownerReferences`` (set them with
-        :func:`kuar.runtime.owners.set_controller_reference`).
+        :func:`kuar.runtime.owners.set_controller_reference`). ``config`` defaults to the
+        primary kind's namespace.
         """
-        informer = self.cache.informer(
-            resource,
-            namespace=self.namespace if namespace is _UNSET else namespace,
-            label_selector=label_selector,
-            decode=decode,
-        )
+        informer = self._informer(resource, config, decode)
         handler = enqueue_owner(self.resource, controller_only=controller_only)
         self._watches.append((informer, handler, tuple(predicates)))
         return self
 
     def watches(
         self,
-        resource: ResourceInfo,
+        resource: ResourceInfo | type[Resource],
         map_fn: Callable[[Any], Iterable[Request]],
+        config: WatchConfig | None = None,
         *,
-        namespace: str | None = _UNSET,
-        label_selector: str | None = None,
         decode: Decode[Any] | None = None,
         predicates: Iterable[Predicate] = (),
     ) -> Builder:
         """Reconcile whatever ``map_fn(obj)`` returns when an object of ``resource`` changes."""
-        informer = self.cache.informer(
-            resource,
-            namespace=self.namespace if namespace is _UNSET else namespace,
-            label_selector=label_selector,
-            decode=decode,
-        )
+        informer = self._informer(resource, config, decode)
         self._watches.append((informer, enqueue_mapped(map_fn), tuple(predicates)))
         return self
 
@@ -164,20 +161,18 @@ class Builder:
 
 
 def controller_for(
-    resource: ResourceInfo,
+    resource: ResourceInfo | type[Resource],
+    config: WatchConfig | None = None,
     *,
     cache: InformerCache,
-    namespace: str | None = None,
-    label_selector: str | None = None,
     decode: Decode[Any] | None = None,
     predicates: Iterable[Predicate] = (),
 ) -> Builder:
     """Start building a controller that reconciles objects of ``resource``.
 
-    ``namespace`` limits every watch to one namespace (``None``: all); ``decode`` makes typed
-    objects instead of :class:`~kuar.runtime.objects.DynamicObject`.
+    ``resource`` is a typed class (``controller_for(LoadTest, cache=cache)``: the stores hold
+    typed objects) or a :class:`ResourceInfo` (read-only views, or what ``decode`` makes).
+    ``config`` (a :class:`WatchConfig`) limits the watch, and its namespace becomes the default
+    of every owned and watched kind (``None``: all namespaces).
     """
-    return Builder(
-        resource, cache=cache, namespace=namespace, label_selector=label_selector,
-        decode=decode, predicates=predicates,
-    )
+    return Builder(resource, config, cache=cache, decode=decode, predicates=predicates)

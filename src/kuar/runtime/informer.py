@@ -7,9 +7,9 @@ read :attr:`Informer.store` in their reconcilers. Known as ``SharedIndexInformer
 ``SharedInformerFactory`` in client-go and the ``cache.Cache`` in controller-runtime.
 
 Guarantees:
-- :class:`InformerCache` makes one informer, hence one watch and one store, per
-  (resource, namespace, label selector, field selector); every caller asking for the same
-  tuple gets the same informer.
+- :class:`InformerCache` makes one informer, hence one watch and one store, per resource and
+  :class:`~kuar.runtime.watcher.WatchConfig` (namespace, selectors, paging, transform); every
+  caller asking for the same pair gets the same informer.
 - A handler added after objects are already cached first receives an ``added`` change for
   each of them, then live changes, so late handlers miss nothing.
 - Handlers run in the informer's task, in registration order, synchronously: keep them cheap
@@ -32,19 +32,28 @@ from typing import Any, Generic, TypeVar, overload
 from prometheus_client import CollectorRegistry
 
 from kuar.client import Client, ResourceInfo
+from kuar.resources import Resource
 from kuar.runtime.backoff import Backoff
 from kuar.runtime.clock import SYSTEM_CLOCK, Clock
-from kuar.runtime.objects import DynamicObject, dynamic_object, strip_managed_fields
+from kuar.runtime.objects import DynamicObject
 from kuar.runtime.reflector import reflector
 from kuar.runtime.store import Change, Store
-from kuar.runtime.watcher import Decode, Transform, WatcherSettings, WatchEvent, watcher
+from kuar.runtime.watcher import (
+    Decode,
+    WatchConfig,
+    WatcherSettings,
+    WatchEvent,
+    resolve_resource,
+    watcher,
+)
 
 log = logging.getLogger("kuar.runtime.informer")
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Resource)
 Handler = Callable[[Change[T]], None]
 
-InformerKey = tuple[ResourceInfo, str | None, str | None, str | None]
+InformerKey = tuple[ResourceInfo, WatchConfig]
 
 
 class Informer(Generic[T]):
@@ -54,11 +63,8 @@ class Informer(Generic[T]):
         self,
         client: Client,
         resource: ResourceInfo,
+        config: WatchConfig,
         *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        transform: Transform | None = strip_managed_fields,
         decode: Decode[T],
         settings: WatcherSettings | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -67,10 +73,7 @@ class Informer(Generic[T]):
         """An informer (nothing runs until :meth:`start`)."""
         self.client = client
         self.resource = resource
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self.field_selector = field_selector
-        self.transform = transform
+        self.config = config.scoped(resource)
         self.decode = decode
         self.settings = settings or WatcherSettings()
         self.clock = clock
@@ -78,6 +81,11 @@ class Informer(Generic[T]):
         self.store: Store[T] = Store()
         self._handlers: list[Handler[T]] = []
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace watched (``None``: all)."""
+        return self.config.namespace
 
     def __repr__(self) -> str:
         scope = self.namespace or "all namespaces"
@@ -118,10 +126,8 @@ class Informer(Generic[T]):
         backoff = Backoff(self.settings.backoff, clock=self.clock)
         while True:
             events = watcher(
-                self.client, self.resource, namespace=self.namespace,
-                label_selector=self.label_selector, field_selector=self.field_selector,
-                transform=self.transform, decode=self.decode, settings=self.settings,
-                clock=self.clock, registry=self.registry,
+                self.client, self.resource, self.config, decode=self.decode,
+                settings=self.settings, clock=self.clock, registry=self.registry,
             )
             try:
                 await self._fan_out(events)
@@ -164,14 +170,12 @@ class InformerCache:
         client: Client,
         *,
         settings: WatcherSettings | None = None,
-        transform: Transform | None = strip_managed_fields,
         clock: Clock = SYSTEM_CLOCK,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        """A cache whose informers use ``client``, ``settings`` and ``transform``."""
+        """A cache whose informers use ``client`` and ``settings``."""
         self.client = client
         self.settings = settings or WatcherSettings()
-        self.transform = transform
         self.clock = clock
         self.registry = registry
         self._informers: dict[InformerKey, Informer[Any]] = {}
@@ -179,38 +183,32 @@ class InformerCache:
 
     @overload
     def informer(
-        self,
-        resource: ResourceInfo,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        decode: None = None,
+        self, resource: type[R], config: WatchConfig | None = None, *, decode: None = None
+    ) -> Informer[R]: ...
+    @overload
+    def informer(
+        self, resource: ResourceInfo, config: WatchConfig | None = None, *, decode: None = None
     ) -> Informer[DynamicObject]: ...
     @overload
     def informer(
-        self,
-        resource: ResourceInfo,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
+        self, resource: ResourceInfo | type[Resource], config: WatchConfig | None = None, *,
         decode: Decode[T],
     ) -> Informer[T]: ...
     def informer(
         self,
-        resource: ResourceInfo,
+        resource: ResourceInfo | type[Resource],
+        config: WatchConfig | None = None,
         *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
         decode: Decode[Any] | None = None,
     ) -> Informer[Any]:
-        """The informer for this kind and scope, made (and started, if the cache runs) once."""
-        if not resource.namespaced:
-            namespace = None
-        key: InformerKey = (resource, namespace, label_selector, field_selector)
-        wanted: Decode[Any] = decode or dynamic_object
+        """The informer for this kind and ``config``, made (and started, if the cache runs) once.
+
+        A typed class (``Job``, ``LoadTest``) gives a store of typed objects; a
+        :class:`ResourceInfo` gives read-only views, or whatever ``decode`` makes.
+        """
+        info, wanted = resolve_resource(resource, decode)
+        config = (config or WatchConfig()).scoped(info)
+        key: InformerKey = (info, config)
         found = self._informers.get(key)
         if found is not None:
             if found.decode != wanted:
@@ -220,9 +218,8 @@ class InformerCache:
                 )
             return found
         informer: Informer[Any] = Informer(
-            self.client, resource, namespace=namespace, label_selector=label_selector,
-            field_selector=field_selector, transform=self.transform, decode=wanted,
-            settings=self.settings, clock=self.clock, registry=self.registry,
+            self.client, info, config, decode=wanted, settings=self.settings,
+            clock=self.clock, registry=self.registry,
         )
         self._informers[key] = informer
         if self._started:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from kuar.client import ApiError, Client, NotFound, TransportError
 from kuar.client.transport import MERGE_PATCH
+from kuar.resources import Resource
 
 log = logging.getLogger("kuar.runtime.recorder")
 
@@ -79,7 +80,14 @@ def _micro(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _reference(obj: Mapping[str, Any]) -> dict[str, str]:
+def _reference(obj: Mapping[str, Any] | Resource) -> dict[str, str]:
+    if isinstance(obj, Resource):
+        m = obj.metadata
+        ref = {"apiVersion": obj.api_version, "kind": obj.kind, "name": m.name or "",
+               "uid": m.uid or "", "resourceVersion": m.resource_version or ""}
+        if m.namespace:
+            ref["namespace"] = m.namespace
+        return ref
     meta = obj.get("metadata") or {}
     ref = {"apiVersion": str(obj.get("apiVersion", "")), "kind": str(obj.get("kind", "")),
            "name": str(meta.get("name", "")), "uid": str(meta.get("uid", "")),
@@ -103,15 +111,15 @@ class EventRecorder:
 
     def event(
         self,
-        obj: Mapping[str, Any],
+        obj: Mapping[str, Any] | Resource,
         type: str,
         reason: str,
         note: str,
         *,
         action: str | None = None,
-        related: Mapping[str, Any] | None = None,
+        related: Mapping[str, Any] | Resource | None = None,
     ) -> None:
-        """Record an Event about ``obj`` (a dict or read-only view with apiVersion/kind/metadata).
+        """Record an Event about ``obj`` (typed, or a dict or view with apiVersion/kind/metadata).
 
         ``type`` is ``Normal`` or ``Warning``; ``reason`` is UpperCamelCase; ``action`` says
         what was done (defaults to ``reason``). Returns at once; the write is in the background.

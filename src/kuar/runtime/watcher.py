@@ -6,6 +6,12 @@ its events feed :func:`kuar.runtime.reflector.reflector` (which keeps a
 in client-go and ``watcher()`` in kube-rs, whose event vocabulary it uses: ``INIT``,
 ``INIT_APPLY`` (one per listed object), ``INIT_DONE``, then ``APPLY`` / ``DELETE``.
 
+What to watch is one :class:`WatchConfig` (namespace, selectors, page size, bookmarks,
+transform); how to keep the connection healthy is :class:`WatcherSettings`. The watcher is an
+explicit state machine, as kube-rs writes it: *listing* (a full list) -> *watching* from a
+resourceVersion -> *watching* again from the last one seen, or *listing* after a 410, with
+*waiting* (backoff, separate from the states' logic) after a failure.
+
 Guarantees:
 - A full list comes in pages (``limit`` = ``page_size``) between ``INIT`` and ``INIT_DONE``;
   then a watch starts from the list's resourceVersion, with bookmarks.
@@ -34,16 +40,18 @@ Errors: none escape; failures are logged (``kuar.runtime.watcher``) and counted 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from prometheus_client import CollectorRegistry
 
 from kuar.client import ApiError, Client, Gone, ResourceInfo, TooManyRequests, TransportError
+from kuar.resources import Resource
 from kuar.runtime.backoff import Backoff, BackoffSettings
 from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.metrics import runtime_metrics
@@ -91,12 +99,42 @@ class WatchEvent(NamedTuple, Generic[T]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class WatcherSettings:
-    """How the watcher talks to the API server."""
+class WatchConfig:
+    """What to watch: scope, selectors, paging, bookmarks and the per-object transform.
 
+    One value instead of the same keywords on every stage: :func:`watcher`,
+    :meth:`InformerCache.informer <kuar.runtime.informer.InformerCache.informer>` and the
+    builder take it. Known as ``watcher::Config`` in kube-rs and ``ListOptions`` plus
+    ``cache.ByObject`` in client-go / controller-runtime.
+    """
+
+    namespace: str | None = None
+    """Watch one namespace; ``None`` watches all (ignored for cluster-scoped kinds)."""
+    label_selector: str | None = None
+    """The API server's label selector syntax (``"app=web,tier!=db"``)."""
+    field_selector: str | None = None
+    """The API server's field selector syntax (``"metadata.name=x"``)."""
     page_size: int = 500
     """Objects per list page: client-go's pager default; bounds the memory of one response
     and keeps each request short, at ~4 round trips per 2,000 objects."""
+    bookmarks: bool = True
+    """Ask for bookmarks: they advance the resourceVersion on quiet streams, so a resume
+    after a disconnect rarely needs a full relist."""
+    transform: Transform | None = strip_managed_fields
+    """Applied to every raw object before it is compacted and decoded (controller-runtime's
+    ``TransformFunc``); the default drops ``managedFields``, which nothing reads from a cache."""
+
+    def scoped(self, resource: ResourceInfo) -> WatchConfig:
+        """This config with ``namespace`` cleared when ``resource`` is cluster-scoped."""
+        if self.namespace is not None and not resource.namespaced:
+            return replace(self, namespace=None)
+        return self
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatcherSettings:
+    """How the watcher keeps its connection healthy (timeouts, backoff, compaction)."""
+
     watch_timeout: float = 300.0
     """Ask the server to end each watch after 300..600 s (randomised, like client-go), so
     connections are renewed and load spreads over API server replicas."""
@@ -104,9 +142,6 @@ class WatcherSettings:
     """No event and no bookmark for this long means the stream is dead: reopen it. The API
     server's watch cache sends a bookmark about every 60 s, so 90 s does not fire on a healthy
     quiet stream; without bookmarks a false alarm costs only one cheap resumed watch."""
-    bookmarks: bool = True
-    """Ask for bookmarks: they advance the resourceVersion on quiet streams, so a resume
-    after a disconnect rarely needs a full relist."""
     short_watch: float = 1.0
     """A watch the server closes within this many seconds without any event counts as a
     failure (backoff), so a misbehaving proxy cannot make the watcher spin."""
@@ -121,15 +156,58 @@ class _WatchFailed(Exception):
     """An ``ERROR`` event other than 410 arrived on an open stream."""
 
 
+# --- the states (kube-rs ``watcher::State``) -------------------------------------------------
+@dataclass(frozen=True)
+class _Listing:
+    """List everything again: the next events are INIT .. INIT_DONE."""
+
+
+@dataclass(frozen=True)
+class _Watching:
+    """Watch from ``resource_version`` (the last one seen: an event, a bookmark or a list)."""
+
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """Sleep ``seconds`` after a failure, then go on with ``then``."""
+
+    seconds: float
+    then: _Listing | _Watching
+
+
+_State = _Listing | _Watching | _Waiting
+
+
+@dataclass
+class _Step:
+    """Where a step leaves the machine: updated as the step goes, so a failure keeps it."""
+
+    next: _Listing | _Watching
+    reason: str = "closed"
+
+
+R = TypeVar("R", bound=Resource)
+
+
+@overload
+def watcher(
+    client: Client,
+    resource: type[R],
+    config: WatchConfig | None = None,
+    *,
+    decode: None = None,
+    settings: WatcherSettings | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    registry: CollectorRegistry | None = None,
+) -> AsyncIterator[WatchEvent[R]]: ...
 @overload
 def watcher(
     client: Client,
     resource: ResourceInfo,
+    config: WatchConfig | None = None,
     *,
-    namespace: str | None = None,
-    label_selector: str | None = None,
-    field_selector: str | None = None,
-    transform: Transform | None = strip_managed_fields,
     decode: None = None,
     settings: WatcherSettings | None = None,
     clock: Clock = SYSTEM_CLOCK,
@@ -138,12 +216,9 @@ def watcher(
 @overload
 def watcher(
     client: Client,
-    resource: ResourceInfo,
+    resource: ResourceInfo | type[Resource],
+    config: WatchConfig | None = None,
     *,
-    namespace: str | None = None,
-    label_selector: str | None = None,
-    field_selector: str | None = None,
-    transform: Transform | None = strip_managed_fields,
     decode: Decode[T],
     settings: WatcherSettings | None = None,
     clock: Clock = SYSTEM_CLOCK,
@@ -151,26 +226,34 @@ def watcher(
 ) -> AsyncIterator[WatchEvent[T]]: ...
 def watcher(
     client: Client,
-    resource: ResourceInfo,
+    resource: ResourceInfo | type[Resource],
+    config: WatchConfig | None = None,
     *,
-    namespace: str | None = None,
-    label_selector: str | None = None,
-    field_selector: str | None = None,
-    transform: Transform | None = strip_managed_fields,
     decode: Decode[Any] | None = None,
     settings: WatcherSettings | None = None,
     clock: Clock = SYSTEM_CLOCK,
     registry: CollectorRegistry | None = None,
 ) -> AsyncIterator[WatchEvent[Any]]:
-    """List and watch ``resource`` (in ``namespace``, or all namespaces when ``None``).
+    """List and watch ``resource`` as ``config`` says (all namespaces by default).
 
-    Selectors use the API server's syntax (``"app=web,tier!=db"``,
-    ``"metadata.name=x"``). See the module docstring for the guarantees.
+    ``resource`` is a typed class (``Job``, ``LoadTest``: objects are decoded into it) or a
+    :class:`ResourceInfo` (objects are read-only views, or whatever ``decode`` makes). See the
+    module docstring for the guarantees.
     """
+    info, decode = resolve_resource(resource, decode)
     return _Watcher(
-        client, resource, namespace, label_selector, field_selector, transform,
-        decode or dynamic_object, settings or WatcherSettings(), clock, registry,
+        client, info, (config or WatchConfig()).scoped(info), decode,
+        settings or WatcherSettings(), clock, registry,
     ).run()
+
+
+def resolve_resource(
+    resource: ResourceInfo | type[Resource], decode: Decode[Any] | None
+) -> tuple[ResourceInfo, Decode[Any]]:
+    """The resource info and decode hook of a typed class, or of an info plus ``decode``."""
+    if isinstance(resource, ResourceInfo):
+        return resource, decode or dynamic_object
+    return resource.resource_info(), decode or resource.decode
 
 
 class _Watcher(Generic[T]):
@@ -178,10 +261,7 @@ class _Watcher(Generic[T]):
         self,
         client: Client,
         resource: ResourceInfo,
-        namespace: str | None,
-        label_selector: str | None,
-        field_selector: str | None,
-        transform: Transform | None,
+        config: WatchConfig,
         decode: Decode[T],
         settings: WatcherSettings,
         clock: Clock,
@@ -189,13 +269,13 @@ class _Watcher(Generic[T]):
     ) -> None:
         self.client = client
         self.resource = resource
-        self.path = resource.path(namespace if resource.namespaced else None)
+        self.config = config
+        self.path = resource.path(config.namespace)
         self.selectors: dict[str, str] = {}
-        if label_selector:
-            self.selectors["labelSelector"] = label_selector
-        if field_selector:
-            self.selectors["fieldSelector"] = field_selector
-        self.transform = transform
+        if config.label_selector:
+            self.selectors["labelSelector"] = config.label_selector
+        if config.field_selector:
+            self.selectors["fieldSelector"] = config.field_selector
         self.decode = decode
         self.settings = settings
         self.clock = clock
@@ -218,8 +298,8 @@ class _Watcher(Generic[T]):
             log.error("skipping %s without metadata: %.200r", self.label, raw)
             return None
         try:
-            if self.transform is not None:
-                raw = self.transform(raw)
+            if self.config.transform is not None:
+                raw = self.config.transform(raw)
             if self.settings.compact:
                 raw = compact(raw)
             meta = ObjectMeta(raw["metadata"])
@@ -240,12 +320,51 @@ class _Watcher(Generic[T]):
             obj = None  # a delete must still reach the store, or it keeps a ghost
         return WatchEvent(event_type, obj, meta, meta.resource_version)
 
-    # --- list ----------------------------------------------------------------------------
-    async def _list(self) -> AsyncIterator[WatchEvent[T]]:
-        """One full list in pages: INIT, INIT_APPLY..., INIT_DONE."""
+    # --- the machine ---------------------------------------------------------------------
+    async def run(self) -> AsyncIterator[WatchEvent[T]]:
+        """Run the states forever: listing -> watching (resumed) -> ... with waits on failure."""
+        state: _State = _Listing()
+        while True:
+            if isinstance(state, _Waiting):
+                await self.clock.sleep(state.seconds)
+                state = state.then
+                continue
+            step = _Step(next=state)
+            steps: AsyncGenerator[WatchEvent[T]] = (
+                self._list(step) if isinstance(state, _Listing)
+                else self._watch(state.resource_version, step)
+            )
+            try:
+                async with contextlib.aclosing(steps):  # a closed watcher closes its stream now
+                    async for event in steps:
+                        yield event
+                state = step.next
+            except (Gone, TooManyRequests, ApiError, TransportError, _WatchFailed) as exc:
+                state = self._after_failure(exc, step.next)
+
+    def _after_failure(self, exc: Exception, resume: _Listing | _Watching) -> _State:
+        """The state after a failed step: relist on 410, else wait and resume where it was."""
+        if isinstance(exc, Gone):
+            self.m_restarts.labels(self.label, "gone").inc()
+            log.info("resourceVersion of %s is gone (410); relisting", self.label)
+            return _Listing()
+        if isinstance(exc, TooManyRequests):
+            self.m_restarts.labels(self.label, "throttled").inc()
+            # Honour the server's Retry-After; without one, back off as for any failure.
+            delay = exc.retry_after if exc.retry_after and exc.retry_after > 0 else (
+                self.backoff.next_delay())
+            log.warning("%s: throttled (429); retrying in %.2f s", self.label, delay)
+            return _Waiting(delay, resume)
+        self.m_restarts.labels(self.label, "error").inc()
+        delay = self.backoff.next_delay()
+        log.warning("%s: %s; retrying in %.2f s", self.label, exc, delay)
+        return _Waiting(delay, resume)
+
+    async def _list(self, step: _Step) -> AsyncGenerator[WatchEvent[T]]:
+        """Listing: one full list in pages (INIT, INIT_APPLY..., INIT_DONE), then watching."""
         self.m_relists.inc()
         yield WatchEvent(EventType.INIT, None, None, "")
-        params: dict[str, str | int] = {**self.selectors, "limit": self.settings.page_size}
+        params: dict[str, str | int] = {**self.selectors, "limit": self.config.page_size}
         api_version, kind = self.resource.api_version, self.resource.kind
         while True:
             try:
@@ -270,107 +389,85 @@ class _Watcher(Generic[T]):
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             if not token:
-                yield WatchEvent(EventType.INIT_DONE, None, None, str(meta["resourceVersion"]))
+                rv = str(meta["resourceVersion"])
+                step.next = _Watching(rv) if rv else _Listing()
+                yield WatchEvent(EventType.INIT_DONE, None, None, rv)
                 return
             params["continue"] = token
 
-    # --- the loop ------------------------------------------------------------------------
-    async def run(self) -> AsyncIterator[WatchEvent[T]]:
-        rv = ""
-        need_list = True
+    async def _watch(self, rv: str, step: _Step) -> AsyncGenerator[WatchEvent[T]]:
+        """Watching from ``rv``: events until the stream ends; then watching again or listing.
+
+        ``step.next`` always holds the last resourceVersion seen (resume after any failure),
+        or listing after a 410.
+        """
+        started = self.clock.monotonic()
+        received = 0
+        params: dict[str, str | int] = {
+            **self.selectors,
+            "watch": "1",
+            "resourceVersion": rv,
+            "timeoutSeconds": int(self.settings.watch_timeout * (1 + random.random())),  # noqa: S311
+        }
+        if self.config.bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        stream = self.client.stream(self.path, params=params)
+        try:
+            async for line in self._lines(stream, step):
+                received += 1
+                kind = line.get("type")
+                obj = line.get("object")
+                if kind == "BOOKMARK":
+                    bookmark = (obj or {}).get("metadata") or {}
+                    step.next = _Watching(str(bookmark.get("resourceVersion") or rv))
+                    continue
+                if kind == "ERROR":
+                    status = obj if isinstance(obj, dict) else {}
+                    if status.get("code") == 410:
+                        log.info("watch of %s from resourceVersion %s is too old (410); "
+                                 "relisting", self.label, rv)
+                        step.next, step.reason = _Listing(), "gone"
+                        break
+                    raise _WatchFailed(f"watch error: {status.get('message') or status}")
+                counter = self.m_events.get(str(kind))
+                if counter is None:
+                    log.warning("unknown watch event type %r for %s", kind, self.label)
+                    continue
+                counter.inc()
+                meta_raw = obj.get("metadata") if type(obj) is dict else None
+                new_rv = meta_raw.get("resourceVersion") if type(meta_raw) is dict else None
+                change = self._prepare(
+                    obj, EventType.DELETE if kind == "DELETED" else EventType.APPLY
+                )
+                if new_rv:
+                    rv = str(new_rv)
+                    step.next = _Watching(rv)
+                if change is not None:
+                    yield change
+        finally:
+            await _close(stream)
+        if (
+            step.reason == "closed"
+            and received == 0
+            and self.clock.monotonic() - started < self.settings.short_watch
+        ):
+            raise _WatchFailed("the server closed the watch at once, without events")
+        self.m_restarts.labels(self.label, step.reason).inc()
+
+    async def _lines(self, stream: AsyncIterator[Any], step: _Step) -> AsyncIterator[Any]:
+        """The stream's lines until it ends or stays silent too long (``step.reason``)."""
         while True:
             try:
-                if need_list or not rv:
-                    async for event in self._list():
-                        if event.type is EventType.INIT_DONE:
-                            rv = event.resource_version
-                        yield event
-                    need_list = False
-                started = self.clock.monotonic()
-                received = 0
-                reason = "closed"
-                params: dict[str, str | int] = {
-                    **self.selectors,
-                    "watch": "1",
-                    "resourceVersion": rv,
-                    "timeoutSeconds": int(self.settings.watch_timeout * (1 + random.random())),  # noqa: S311
-                }
-                if self.settings.bookmarks:
-                    params["allowWatchBookmarks"] = "true"
-                stream = self.client.stream(self.path, params=params)
-                try:
-                    while True:
-                        try:
-                            async with asyncio.timeout(self.settings.inactivity_timeout):
-                                line = await anext(stream)
-                        except StopAsyncIteration:
-                            break
-                        except TimeoutError:
-                            reason = "inactive"
-                            log.warning(
-                                "watch of %s silent for %.0f s; reopening", self.label,
-                                self.settings.inactivity_timeout,
-                            )
-                            break
-                        received += 1
-                        kind = line.get("type")
-                        obj = line.get("object")
-                        if kind == "BOOKMARK":
-                            bookmark = (obj or {}).get("metadata") or {}
-                            rv = str(bookmark.get("resourceVersion") or rv)
-                            continue
-                        if kind == "ERROR":
-                            status = obj if isinstance(obj, dict) else {}
-                            if status.get("code") == 410:
-                                reason = "gone"
-                                need_list = True
-                                log.info(
-                                    "watch of %s from resourceVersion %s is too old (410); "
-                                    "relisting", self.label, rv,
-                                )
-                                break
-                            raise _WatchFailed(f"watch error: {status.get('message') or status}")
-                        counter = self.m_events.get(str(kind))
-                        if counter is None:
-                            log.warning("unknown watch event type %r for %s", kind, self.label)
-                            continue
-                        counter.inc()
-                        meta_raw = obj.get("metadata") if type(obj) is dict else None
-                        new_rv = meta_raw.get("resourceVersion") if type(meta_raw) is dict else None
-                        change = self._prepare(
-                            obj, EventType.DELETE if kind == "DELETED" else EventType.APPLY
-                        )
-                        if new_rv:
-                            rv = str(new_rv)
-                        if change is not None:
-                            yield change
-                finally:
-                    await _close(stream)
-                if (
-                    reason == "closed"
-                    and received == 0
-                    and self.clock.monotonic() - started < self.settings.short_watch
-                ):
-                    raise _WatchFailed("the server closed the watch at once, without events")
-                self.m_restarts.labels(self.label, reason).inc()
-            except Gone:
-                self.m_restarts.labels(self.label, "gone").inc()
-                log.info("resourceVersion %s of %s is gone (410); relisting", rv, self.label)
-                need_list = True
-            except TooManyRequests as exc:
-                self.m_restarts.labels(self.label, "throttled").inc()
-                # Honour the server's Retry-After; without one, back off as for any failure.
-                if exc.retry_after is not None and exc.retry_after > 0:
-                    delay = exc.retry_after
-                else:
-                    delay = self.backoff.next_delay()
-                log.warning("%s: throttled (429); retrying in %.2f s", self.label, delay)
-                await self.clock.sleep(delay)
-            except (ApiError, TransportError, _WatchFailed) as exc:
-                self.m_restarts.labels(self.label, "error").inc()
-                delay = self.backoff.next_delay()
-                log.warning("%s: %s; retrying in %.2f s", self.label, exc, delay)
-                await self.clock.sleep(delay)
+                async with asyncio.timeout(self.settings.inactivity_timeout):
+                    line = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                step.reason = "inactive"
+                log.warning("watch of %s silent for %.0f s; reopening", self.label,
+                            self.settings.inactivity_timeout)
+                return
+            yield line
 
 
 async def _close(stream: AsyncIterator[Any]) -> None:

@@ -52,7 +52,7 @@ from typing import Any
 from kuar.client import ApiError, Client, Conflict, NotFound, apply_manifests
 from kuar.client.transport import MERGE_PATCH
 from kuar.models.core.v1 import Pod
-from kuar.runtime.watcher import EventType, watcher
+from kuar.runtime.watcher import EventType, WatchConfig, watcher
 from kuar.testing.process import Process
 
 log = logging.getLogger("kuar.testing.localnode")
@@ -300,7 +300,7 @@ class LocalNode:
     # --- pods --------------------------------------------------------------------------
     async def _run_pods(self) -> None:
         events = watcher(
-            self.client, PODS, field_selector=f"spec.nodeName={self.settings.name}",
+            self.client, PODS, WatchConfig(field_selector=f"spec.nodeName={self.settings.name}"),
             decode=lambda raw: raw,
         )
         async for event in events:

@@ -89,12 +89,16 @@ class LoadTestResults(KubeModel):
     """Errors by HTTP status (``"503"``) or kind (``"timeout"``, ``"connect"``)."""
 
 
+Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+"""Where a LoadTest is in its life."""
+
+
 class LoadTestStatus(KubeModel):
     """What the controller observed; written through the status subresource."""
 
     observed_generation: int | None = None
     """The ``metadata.generation`` this status describes."""
-    phase: Literal["Pending", "Running", "Succeeded", "Failed"] | None = None
+    phase: Phase | None = None
     """Where the test is in its life."""
     message: str | None = None
     """A human-readable explanation of the phase."""

@@ -10,6 +10,7 @@ import pytest
 
 from kuar.client import Client, ResourceInfo, load_config
 from kuar.manager import HealthSettings, Manager, ManagerSettings
+from kuar.runtime import WatchConfig
 from kuar.testing import eventually_async
 
 CONFIGMAPS = ResourceInfo("", "v1", "ConfigMap", "configmaps", True)
@@ -46,7 +47,7 @@ async def test_ordered_start_probes_metrics_and_graceful_stop(
     events: list[str] = []
     manager.add(Recorder(events, "controller", leader=True))
     manager.add(Recorder(events, "webhook", leader=False))
-    informer = manager.cache.informer(CONFIGMAPS, namespace=namespace)
+    informer = manager.cache.informer(CONFIGMAPS, WatchConfig(namespace=namespace))
     running = asyncio.create_task(manager.run())
     try:
         await asyncio.wait_for(manager.leading.wait(), 30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kuar.client import Client
+from kuar.runtime import WatchConfig
 from kuar.runtime.recorder import EventRecorder, RecorderSettings
 
 
@@ -73,7 +74,8 @@ async def test_an_undecodable_object_is_skipped_with_an_event_and_a_metric(
         "POST", path, body={"metadata": {"name": "bad", "labels": {"broken": "yes"}}})
     cache = InformerCache(kube_client, registry=registry)
     informer = cache.informer(ResourceInfo("", "v1", "ConfigMap", "configmaps", True),
-                              namespace=namespace, decode=decode_with_events(strict, recorder))
+                              WatchConfig(namespace=namespace),
+                              decode=decode_with_events(strict, recorder))
     async with cache:
         await cache.wait_until_synced(30)
         names = sorted(o["metadata"]["name"] for o in informer.store.list())

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kuar.client import AlreadyExists, Client, ResourceInfo
-from kuar.runtime import InformerCache, Request, Result, set_controller_reference
+from kuar.runtime import InformerCache, Request, Result, WatchConfig, set_controller_reference
 
 CM = ResourceInfo("", "v1", "ConfigMap", "configmaps", True)
 SECRET = ResourceInfo("", "v1", "Secret", "secrets", True)
@@ -40,8 +40,8 @@ def b64(text: str) -> str:
 
 def copier(client: Client, cache: InformerCache, namespace: str, seen: Counter[str]) -> Any:
     """Reconciler: keep a Secret '<cm>-child' holding the parent ConfigMap's data."""
-    parents = cache.informer(CM, namespace=namespace, label_selector="role=parent")
-    children = cache.informer(SECRET, namespace=namespace)
+    parents = cache.informer(CM, WatchConfig(namespace=namespace, label_selector="role=parent"))
+    children = cache.informer(SECRET, WatchConfig(namespace=namespace))
 
     async def reconcile(req: Request) -> Result | None:
         seen[req.name] += 1

@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Any
 
+from kuar.runtime import WatchConfig
+
 CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
@@ -65,7 +67,7 @@ async def measure(kubeconfig: str, ns: str, compact: bool, count: int) -> dict[s
     gc.collect()
     before = rss()
     cache = InformerCache(client, settings=WatcherSettings(compact=compact))
-    informer = cache.informer(lt, namespace=ns)
+    informer = cache.informer(lt, WatchConfig(namespace=ns))
     started = time.perf_counter()
     async with cache:
         await informer.wait_until_synced(120)

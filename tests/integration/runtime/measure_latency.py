@@ -15,7 +15,7 @@ import asyncio
 import time
 
 from kuar.client import Client, ResourceInfo, load_config
-from kuar.runtime import ControllerSettings, InformerCache, Request, controller_for
+from kuar.runtime import ControllerSettings, InformerCache, Request, WatchConfig, controller_for
 from kuar.testing import ControlPlane
 
 CM = ResourceInfo("", "v1", "ConfigMap", "configmaps", True)
@@ -32,7 +32,7 @@ async def run(plane: ControlPlane, paced: int, rate: float, burst: int, workers:
         first.setdefault(req.name, time.perf_counter())
 
     cache = InformerCache(controller_client)
-    controller = (controller_for(CM, cache=cache, namespace="perf")
+    controller = (controller_for(CM, WatchConfig(namespace="perf"), cache=cache)
                   .with_settings(ControllerSettings(max_concurrent_reconciles=workers))
                   .build(reconcile))
     async with cache:

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from kuar.client import Client, NotFound
-from kuar.runtime import ControllerSettings, InformerCache, Request, controller_for
+from kuar.runtime import ControllerSettings, InformerCache, Request, WatchConfig, controller_for
 
 from .helpers import CM, SECRET, b64, copier, create_cm, wait_for
 
@@ -29,9 +29,10 @@ async def test_controller_keeps_owned_children_and_reacts_to_watched_objects(
         return [Request(obj.namespace, target)] if target else []
 
     controller = (
-        controller_for(CM, cache=cache, namespace=namespace, label_selector="role=parent")
+        controller_for(CM, WatchConfig(namespace=namespace, label_selector="role=parent"),
+                       cache=cache)
         .owns(SECRET)
-        .watches(CM, trigger_to_parent, label_selector="trigger-for")
+        .watches(CM, trigger_to_parent, WatchConfig(label_selector="trigger-for"))
         .named("copier")
         .with_settings(ControllerSettings(max_concurrent_reconciles=4))
         .with_registry(registry)

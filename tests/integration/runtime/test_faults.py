@@ -22,6 +22,7 @@ from kuar.runtime import (
     InformerCache,
     Request,
     Result,
+    WatchConfig,
     WatcherSettings,
     controller_for,
 )
@@ -96,7 +97,7 @@ async def test_controller_resumes_after_apiserver_kill_and_loses_no_object(
     cache = InformerCache(controller_client, registry=registry)
     seen: Counter[str] = Counter()
     controller = (
-        controller_for(CM, cache=cache, namespace=ns, label_selector="role=parent")
+        controller_for(CM, WatchConfig(namespace=ns, label_selector="role=parent"), cache=cache)
         .owns(SECRET)
         .with_settings(ControllerSettings(max_concurrent_reconciles=4))
         .with_registry(registry)
@@ -108,7 +109,7 @@ async def test_controller_resumes_after_apiserver_kill_and_loses_no_object(
         try:
             for name in sorted(parents):
                 await create_cm(direct, ns, name, {"a": name}, labels={"role": "parent"})
-            children = cache.informer(SECRET, namespace=ns)
+            children = cache.informer(SECRET, WatchConfig(namespace=ns))
             await wait_for(lambda: len(children.store) >= 15, timeout=60)
 
             # Kill kube-apiserver (etcd kept); create objects the moment it is back, while
@@ -160,7 +161,7 @@ async def test_watcher_detects_a_silent_stream_and_recovers(
     registry = CollectorRegistry()
     cache = InformerCache(client, settings=WatcherSettings(inactivity_timeout=1.5),
                           registry=registry)
-    informer = cache.informer(CM, namespace=ns)
+    informer = cache.informer(CM, WatchConfig(namespace=ns))
     try:
         async with cache:
             await informer.wait_until_synced(20)
@@ -191,14 +192,14 @@ async def test_relist_after_compaction_keeps_the_store_exact_with_at_most_one_ex
     registry = CollectorRegistry()
     cache = InformerCache(client, registry=registry)
     counts: Counter[str] = Counter()
-    items = cache.informer(CM, namespace=ns, label_selector="role=item")
+    items = cache.informer(CM, WatchConfig(namespace=ns, label_selector="role=item"))
 
     async def reconcile(req: Request) -> Result | None:
         counts[req.name] += 1
         return None
 
     controller = (
-        controller_for(CM, cache=cache, namespace=ns, label_selector="role=item")
+        controller_for(CM, WatchConfig(namespace=ns, label_selector="role=item"), cache=cache)
         .with_registry(registry).build(reconcile)
     )
     try:

@@ -25,6 +25,7 @@ from kuar.runtime import (
     ObjectKey,
     Request,
     Result,
+    WatchConfig,
     add_finalizer,
     controller_for,
     finalizer,
@@ -151,8 +152,8 @@ async def test_controller_skips_undecodable_objects_and_keeps_running(
         seen.append(req.name)
         return None
 
-    controller = (controller_for(CM, cache=cache, namespace=namespace,
-                                 label_selector="role=item", decode=decode)
+    controller = (controller_for(CM, WatchConfig(namespace=namespace, label_selector="role=item"),
+                                 cache=cache, decode=decode)
                   .with_registry(registry).build(reconcile))
     await create_cm(kube_client, namespace, "bad-1", labels={"role": "item"})
     await create_cm(kube_client, namespace, "good-1", labels={"role": "item"})

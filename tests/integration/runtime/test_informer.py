@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kuar.client import Client
-from kuar.runtime import Change, DynamicObject, InformerCache, ObjectKey
+from kuar.runtime import Change, DynamicObject, InformerCache, ObjectKey, WatchConfig
 
 from .helpers import CM, create_cm, wait_for
 
@@ -21,7 +21,7 @@ async def test_informer_lists_existing_objects_then_follows_changes(
     for i in range(5):
         await create_cm(kube_client, namespace, f"before-{i}")
     cache = InformerCache(kube_client)
-    informer = cache.informer(CM, namespace=namespace)
+    informer = cache.informer(CM, WatchConfig(namespace=namespace))
     changes: list[Change[DynamicObject]] = []
     informer.add_handler(changes.append)
     async with cache:
@@ -58,8 +58,8 @@ async def test_informer_scopes_by_namespace_and_label_selector(
         await create_cm(kube_client, namespace, "nomatch", labels={"app": "db"})
         await create_cm(kube_client, other, "elsewhere", labels={"app": "web"})
         cache = InformerCache(kube_client)
-        scoped = cache.informer(CM, namespace=namespace, label_selector="app=web")
-        everywhere = cache.informer(CM, label_selector="app=web")
+        scoped = cache.informer(CM, WatchConfig(namespace=namespace, label_selector="app=web"))
+        everywhere = cache.informer(CM, WatchConfig(label_selector="app=web"))
         async with cache:
             await cache.wait_until_synced(10)
             assert [o.name for o in scoped.store.list()] == ["match"]
@@ -75,12 +75,12 @@ async def test_informer_cache_shares_one_informer_per_kind_and_scope(
     kube_client: Client, namespace: str
 ) -> None:
     cache = InformerCache(kube_client)
-    a = cache.informer(CM, namespace=namespace)
-    b = cache.informer(CM, namespace=namespace)
-    c = cache.informer(CM, namespace=namespace, label_selector="x=y")
+    a = cache.informer(CM, WatchConfig(namespace=namespace))
+    b = cache.informer(CM, WatchConfig(namespace=namespace))
+    c = cache.informer(CM, WatchConfig(namespace=namespace, label_selector="x=y"))
     assert a is b and a is not c
     with pytest.raises(ValueError, match="decode"):
-        cache.informer(CM, namespace=namespace, decode=lambda raw: raw)
+        cache.informer(CM, WatchConfig(namespace=namespace), decode=lambda raw: raw)
     late_changes: list[Any] = []
     async with cache:
         await create_cm(kube_client, namespace, "one")
@@ -91,5 +91,5 @@ async def test_informer_cache_shares_one_informer_per_kind_and_scope(
             o.name for o in a.store.list()
         )
         assert "one" in {ch.key.name for ch in late_changes}
-        d = cache.informer(CM, namespace=f"{namespace}-none")
+        d = cache.informer(CM, WatchConfig(namespace=f"{namespace}-none"))
         await asyncio.wait_for(d.wait_until_synced(), 10)  # informers made later start too

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kuar.models.core.v1 import Service
 from kuar_loadgen.spec import LoadSpec
 from kuar_loadtest.api.v1 import LoadTest
 from kuar_loadtest.desired import (
@@ -30,8 +31,9 @@ def _lt(**spec: Any) -> LoadTest:
     })
 
 
-def _svc(*ports: dict[str, Any]) -> dict[str, Any]:
-    return {"metadata": {"name": "web", "namespace": "team-a"}, "spec": {"ports": list(ports)}}
+def _svc(*ports: dict[str, Any]) -> Service:
+    return Service.decode(
+        {"metadata": {"name": "web", "namespace": "team-a"}, "spec": {"ports": list(ports)}})
 
 
 def test_target_is_the_service_in_the_loadtests_own_namespace() -> None:
@@ -89,7 +91,7 @@ def test_job_name_tracks_generation_and_fits_label_limits() -> None:
 def test_job_is_indexed_owned_and_carries_the_worker_contract() -> None:
     lt = _lt(workers=2, paths=["/a", "/b"], duration="30s")
     target = resolve_target(lt, _svc({"port": 80}))
-    job = desired_job(lt, target, OperatorSettings(), start_at=1000.0)
+    job = desired_job(lt, target, OperatorSettings(), start_at=1000.0).encode()
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == 2 and spec["backoffLimit"] == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kuar.models.batch.v1 import Job
+from kuar.models.core.v1 import Pod
 from kuar_loadgen.result import LoadResult, new_histogram
 from kuar_loadtest.status import run_state, summarize
 
@@ -22,19 +24,23 @@ def _result(latencies_ms: list[float], codes: dict[str, int], errors: dict[str, 
     )
 
 
-def _job(*conditions: str) -> dict[str, Any]:
-    return {"status": {"active": 0 if conditions else 2,
-                       "conditions": [{"type": c, "status": "True", "reason": "R", "message": "m"}
-                                      for c in conditions]}}
+def _job(*conditions: str) -> Job:
+    return Job.decode({"status": {
+        "active": 0 if conditions else 2,
+        "conditions": [{"type": c, "status": "True", "reason": "R", "message": "m"}
+                       for c in conditions]}})
 
 
-def _pod(name: str, phase: str, message: str = "", code: int = 0, **status: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "status": {
+def _pod(name: str, phase: str, message: str = "", code: int = 0, **status: Any) -> Pod:
+    return Pod.decode({"metadata": {"name": name}, "status": {
         "phase": phase, **status,
-        "containerStatuses": [{"state": {"terminated": {
-            "exitCode": code, "message": message, "reason": "Completed" if code == 0 else "Error",
-        }}}],
-    }}
+        "containerStatuses": [{
+            "name": "loadgen", "image": "i", "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"terminated": {
+                "exitCode": code, "message": message,
+                "reason": "Completed" if code == 0 else "Error",
+            }}}],
+    }})
 
 
 def test_running_until_the_job_ends() -> None:

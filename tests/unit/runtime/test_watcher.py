@@ -14,6 +14,7 @@ from kuar.client import ResourceInfo
 from kuar.runtime import (
     EventType,
     Informer,
+    WatchConfig,
     WatcherSettings,
     WatchEvent,
     dynamic_object,
@@ -60,8 +61,8 @@ async def test_watcher_lists_in_pages_then_watches_from_the_list_version(fake: A
         {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "20"}}},
         {"type": "DELETED", "object": cm("b", "21")},
     ])]
-    stream = watcher(client, CM, namespace="ns", label_selector="app=x",
-                     settings=WatcherSettings(page_size=1), registry=CollectorRegistry())
+    stream = watcher(client, CM, WatchConfig(namespace="ns", label_selector="app=x", page_size=1),
+                     registry=CollectorRegistry())
     events = await take(stream, 7)
     assert kinds(events) == [("INIT", ""), ("INIT_APPLY", "a"), ("INIT_APPLY", "b"),
                              ("INIT_DONE", "10"), ("APPLY", "c"), ("APPLY", "a"), ("DELETE", "b")]
@@ -210,7 +211,7 @@ async def test_informer_starts_over_after_a_malformed_answer(fake: Any) -> None:
 
     api.lists = [no_version, page([cm("a", "5")], "10")]
     clock = RecordingClock()
-    informer = Informer(client, CM, decode=dynamic_object, clock=clock,
+    informer = Informer(client, CM, WatchConfig(), decode=dynamic_object, clock=clock,
                         registry=CollectorRegistry())
     informer.start()
     try:
