@@ -12,6 +12,7 @@ from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
 from kuar.cli.generate import generate
 from kuar.cli.generate_rbac import rbac
+from kuar.cli.image import image
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +26,7 @@ cli.add_command(up)
 cli.add_command(apply)
 generate.add_command(rbac)
 cli.add_command(generate)
+cli.add_command(image)
 
 
 def _load_plugins() -> None:
