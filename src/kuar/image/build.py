@@ -129,7 +129,7 @@ def _build_one(image: ImageSettings, project: list[wheels.Wheel], settings: Buil
             labels=(("org.opencontainers.image.title", image.name),
                     ("org.opencontainers.image.version", tag), *image.labels))
         layout = work / "layout"
-        digest = oci.build_layout(layout, tag, [
+        digest = oci.build_layout(layout, image.name, tag, [
             oci.Layer(base.tar, f"mmdebstrap {image.debian.suite} "
                                 f"{','.join(image.debian.packages)}"),
             oci.Layer(deps_tar, f"pip install {' '.join(requirements)}"),

@@ -22,7 +22,8 @@ LAUNCHER = """#!/usr/bin/python3
 # console script {name}, written by kuar image build
 import sys
 from {module} import {attr}
-sys.exit({call}())
+if __name__ == "__main__":  # not when multiprocessing's spawn imports this file again
+    sys.exit({call}())
 """
 
 

@@ -52,9 +52,13 @@ def _stamp(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_layout(layout: Path, tag: str, layers: list[Layer], config: ImageConfig, *,
-                 epoch: int) -> str:
-    """Write an OCI image layout at ``layout`` (must not exist); return the manifest digest."""
+def build_layout(layout: Path, name: str, tag: str, layers: list[Layer], config: ImageConfig,
+                 *, epoch: int) -> str:
+    """Write an OCI image layout at ``layout`` (must not exist); return the manifest digest.
+
+    The index names the image ``name:tag`` (``org.opencontainers.image.ref.name``), so
+    ``podman load`` gives it that name; the manifest digest does not depend on it.
+    """
     image = f"{layout}:{tag}"
     when = _stamp(epoch)
     with disk_errors(layout.parent):
@@ -75,6 +79,12 @@ def build_layout(layout: Path, tag: str, layers: list[Layer], config: ImageConfi
         args += [f"--config.label={key}={value}" for key, value in config.labels]
         run(args, what="write the image config")
         run(["umoci", "gc", "--layout", str(layout)], what="drop unused blobs")
+        index_path = layout / "index.json"
+        index = json.loads(index_path.read_text())
+        for entry in index["manifests"]:
+            entry.setdefault("annotations", {})["org.opencontainers.image.ref.name"] = \
+                f"{name}:{tag}"
+        index_path.write_text(json.dumps(index, sort_keys=True, separators=(",", ":")))
     return manifest_digest(layout)
 
 

@@ -7,6 +7,7 @@ table into :class:`ImageSettings`. The format::
     distributions = [".", "loadgen"]   # project folders built with python -m build
     suite = "bookworm"                 # optional: Debian release
     packages = ["python3", "ca-certificates"]   # optional: Debian packages
+    mirrors = ["http://deb.debian.org/debian"]  # optional: default, this machine's apt sources
 
     [tool.kuar.image.images.operator]  # the key names the files: operator.oci.tar
     name = "kuar.dev/operator"
@@ -48,9 +49,10 @@ def load_project(project: Path) -> ProjectImages:
     if not isinstance(table, dict) or not table.get("images"):
         raise ImageError(f"{path} declares no images ([tool.kuar.image.images.KEY])")
     debian = DebianSettings()
-    if "suite" in table or "packages" in table:
+    if {"suite", "packages", "mirrors"} & set(table):
         debian = DebianSettings(suite=str(table.get("suite", debian.suite)),
-                                packages=tuple(table.get("packages", debian.packages)))
+                                packages=tuple(table.get("packages", debian.packages)),
+                                mirrors=tuple(table.get("mirrors", debian.mirrors)))
     images = []
     for key, spec in table["images"].items():
         images.append(_image(path, key, spec, debian))
