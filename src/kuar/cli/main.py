@@ -13,6 +13,7 @@ from kuar.cli.controlplane import controlplane, up
 from kuar.cli.generate import generate
 from kuar.cli.generate_models import models
 from kuar.cli.generate_rbac import rbac
+from kuar.cli.image import image
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +28,7 @@ cli.add_command(apply)
 generate.add_command(rbac)
 generate.add_command(models)
 cli.add_command(generate)
+cli.add_command(image)
 
 
 def _load_plugins() -> None:
