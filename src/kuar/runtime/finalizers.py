@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from kuar.client import Client, NotFound, ResourceInfo
-from kuar.client.transport import MERGE_PATCH
+from kuar.client import Api, Client, NotFound, ResourceInfo
+from kuar.resources import DynamicObject
 from kuar.runtime.reconcile import Result
 
 Step = Callable[[], Awaitable[Result | None]]
@@ -50,11 +50,9 @@ async def _patch_finalizers(
             "resourceVersion": meta["resourceVersion"],
         }
     }
-    path = resource.path(meta.get("namespace") or None, meta["name"])
-    result: dict[str, Any] = await client.request(
-        "PATCH", path, body=body, content_type=MERGE_PATCH
-    )
-    return result
+    api = Api(client, DynamicObject, resource=resource, field_validation=None)
+    patched = await api.patch(meta["name"], body, namespace=meta.get("namespace") or None)
+    return patched.encode()
 
 
 async def add_finalizer(
