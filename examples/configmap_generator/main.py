@@ -151,12 +151,9 @@ def main() -> None:
     parser.add_argument("--kubeconfig", help="kubeconfig path (default: like kubectl)")
     parser.add_argument("--namespace", help="only this namespace (default: all)")
     args = parser.parse_args()
-    handler = logging.StreamHandler()
-    handler.addFilter(ReconcileContextFilter())
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s key=%(key)s reconcile_id=%(reconcile_id)s "
-        "%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s "
+                        "key=%(key)s reconcile_id=%(reconcile_id)s %(message)s")
+    logging.getLogger().handlers[0].addFilter(ReconcileContextFilter())
     asyncio.run(run(args.kubeconfig, args.namespace))
     log.info("stopped")
 
