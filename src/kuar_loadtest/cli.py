@@ -100,6 +100,9 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
               show_default=True, help="Operator-wide cap on spec.requestsPerSecond.")
 @click.option("--image", default=OperatorSettings().image, show_default=True,
               help="Load-generator image.")
+@click.option("--worker-ca-file", default=None, metavar="PATH",
+              help="PEM bundle, at this path inside the worker pods, that verifies https "
+                   "targets (default: the worker image's trust store).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log records on stderr as text or one JSON per line.")
 @click.option("--log-level", type=click.Choice(list(LEVELS), case_sensitive=False),
@@ -129,8 +132,8 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
 @click.option("--access-recheck", type=float, default=30.0, show_default=True,
               help="Seconds between checks of the operator's RBAC permissions.")
 def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
-        lease_namespace: str | None, max_rps: int, image: str, log_format: str,
-        log_level: str, health_bind: str | None, metrics_bind: str | None,
+        lease_namespace: str | None, max_rps: int, image: str, worker_ca_file: str | None,
+        log_format: str, log_level: str, health_bind: str | None, metrics_bind: str | None,
         webhook_service: str | None, webhook_url: str | None, webhook_bind: str | None,
         webhook_port: int, cert_dir: Path | None, inject_ca: bool | None,
         signer_namespace: str, drain_delay: float, access_recheck: float) -> None:
@@ -148,7 +151,8 @@ def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
         log.error("%s", exc)
         raise SystemExit(2) from None
     options = OperatorOptions(
-        settings=OperatorSettings(max_requests_per_second=max_rps, image=image),
+        settings=OperatorSettings(max_requests_per_second=max_rps, image=image,
+                                  ca_file=worker_ca_file),
         namespace=namespace,
         leader_election=LeaderElectionSettings(name=LEASE,
                                                namespace=lease_namespace or pod_namespace())

@@ -56,3 +56,64 @@ def test_servers_bind_loopback_locally_and_all_addresses_in_a_pod(
     assert cli._default_host() == "0.0.0.0"
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     assert cli._default_host() == "127.0.0.1"
+
+
+def test_worker_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--image and --worker-ca-file become the settings every Job is built from (a target with
+    its own CA, like kuar's HTTPS demo service, is verified with that file in each worker)."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from click.testing import CliRunner
+
+    from kuar_loadgen.spec import LoadSpec
+    from kuar_loadtest import cli
+    from kuar_loadtest.api.v1 import LoadTest
+    from kuar_loadtest.desired import Target, desired_job
+
+    built: list[Any] = []
+
+    class Manager:
+        async def run(self) -> None:
+            return None
+
+    class FakeClient:
+        def __init__(self, config: Any) -> None:
+            self.config = SimpleNamespace(server="https://127.0.0.1:1")
+
+        async def close(self) -> None:
+            return None
+
+    async def fake_config(path: str | None) -> None:
+        return None
+
+    def fake_build(client: Any, options: Any) -> Manager:
+        built.append(options)
+        return Manager()
+
+    monkeypatch.setattr(cli, "configure_logging", lambda *a: None)  # keep the root logger as is
+    monkeypatch.setattr(cli, "load_config", fake_config)
+    monkeypatch.setattr(cli, "Client", FakeClient)
+    monkeypatch.setattr(cli, "build_manager", fake_build)
+    result = CliRunner().invoke(cli.loadtest, [
+        "run", "--log-format", "json", "--image", "kuar.dev/loadgen:0.1.0@sha256:" + "0" * 64,
+        "--worker-ca-file", "/etc/kuar/target-ca.crt"])
+    assert result.exit_code == 0, result.output
+    [options] = built
+    assert options.settings.ca_file == "/etc/kuar/target-ca.crt"
+    assert options.settings.image == "kuar.dev/loadgen:0.1.0@sha256:" + "0" * 64
+    lt = LoadTest.decode({"apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
+                          "metadata": {"name": "t", "namespace": "n", "uid": "u"},
+                          "spec": {"service": "web", "scheme": "https",
+                                   "requestsPerSecond": 10}})
+    job = desired_job(lt, Target("https://web.n.svc:443", 443), options.settings,
+                      start_at=0.0).encode()
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == options.settings.image
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert LoadSpec.from_dict(json.loads(env["KUAR_LOADGEN_SPEC"])).ca_file == \
+        "/etc/kuar/target-ca.crt"
+
+    built.clear()
+    assert CliRunner().invoke(cli.loadtest, ["run"]).exit_code == 0
+    assert built[0].settings.ca_file is None
