@@ -1,18 +1,12 @@
 """The images on a real container runtime: Debian's podman with runc, host network.
 
-Why podman with runc: crun (podman's default) refuses this machine's hybrid cgroups, and the
-default rlimits need CAP_SYS_RESOURCE (../shared/design/containers.md); runc with explicit
-``--ulimit`` values works. Each test session gets its own podman storage (vfs driver, so no
-mount outlives it) in a temporary folder, removed at the end with every container in it.
-Traffic goes only to 127.0.0.1 (the container shares the host's network).
+podman's settings and storage are in conftest.py. Traffic goes only to 127.0.0.1 (the
+container shares the host's network).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,53 +16,7 @@ import pytest
 
 from kuar.testing.pki import CertificateAuthority
 from kuar.testing.process import Process
-from tests.integration.image.conftest import Built
-
-RUNC = shutil.which("runc") or "/usr/sbin/runc"
-LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
-
-
-class Podman:
-    def __init__(self, root: Path) -> None:
-        self.base = ["podman", "--root", str(root / "storage"), "--runroot", str(root / "run"),
-                     "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
-                     "--events-backend", "file", "--tmpdir", str(root / "tmp")]
-
-    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.base, *args], capture_output=True, text=True,
-                              timeout=timeout)
-
-    def load(self, archive: Path) -> str:
-        proc = self("load", "-q", "-i", str(archive))
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip().rsplit(" ", 1)[-1]  # "Loaded image: NAME"
-
-    def run(self, image: str, *args: str, opts: tuple[str, ...] = (), timeout: float = 120
-            ) -> subprocess.CompletedProcess[str]:
-        return self("run", "--rm", "--runtime", RUNC, "--network", "host", "--read-only",
-                    *LIMITS, *opts, image, *args, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    if shutil.which("podman") is None or not Path(RUNC).exists():
-        pytest.fail("podman or runc missing: run `make image-tools` (apt-get install)")
-    root = tmp_path_factory.mktemp("podman")
-    (root / "tmp").mkdir()
-    runtime = Podman(root)
-    try:
-        yield runtime
-    finally:
-        runtime("rm", "--all", "--force", "--time", "1")
-        runtime("rmi", "--all", "--force")
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.integration.image.conftest import Built, Podman, free_port
 
 
 @pytest.fixture
@@ -79,7 +27,7 @@ def demo_service(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
     (tmp_path / "tls.crt").write_bytes(pair.cert_pem)
     (tmp_path / "tls.key").write_bytes(pair.key_pem)
-    port = _free_port()
+    port = free_port()
     process = Process("demo-service", [sys.executable, "-m", "kuar_demo.service", "--port",
                                        str(port), "--latency-ms", "1", "--cert",
                                        str(tmp_path / "tls.crt"), "--key",
