@@ -110,9 +110,13 @@ async def readyz(port: int) -> tuple[int, str]:
 @contextlib.asynccontextmanager
 async def running(podman: Podman, image: str, args: list[str], opts: tuple[str, ...]
                   ) -> AsyncIterator[None]:
-    """The operator container; force-removed at the end (a no-op after a clean stop)."""
+    """The operator container; force-removed at the end (a no-op after a clean stop).
+
+    ``podman run -d`` runs on the event loop's thread, not in a worker thread: a pytest
+    timeout then kills the podman client instead of leaving it writing to the storage that the
+    ``podman`` fixture is removing."""
     try:
-        await asyncio.to_thread(podman.start, CONTAINER, image, *args, opts=opts)
+        podman.start(CONTAINER, image, *args, opts=opts)
         yield
     finally:
         await asyncio.to_thread(podman, "rm", "--force", "--time", "1", CONTAINER)
@@ -130,7 +134,7 @@ async def test_operator_image_takes_the_seeds_my_loadtest_to_succeeded(
     url = f"https://127.0.0.1:{webhook_port}"
     await install(admin, url)
     await token_kubeconfig(admin, plane, tmp_path / "kubeconfig")
-    image = await asyncio.to_thread(podman.load, built_images.archive("operator"))
+    image = podman.load(built_images.archive("operator"))  # on this thread, see running()
     assert image == "kuar.dev/operator:0.1.0"
     # the Jobs name the load-worker image by digest, as images.env pins it; the local node
     # runs kuar.dev/loadgen whatever the tag or digest
