@@ -28,10 +28,10 @@ lint: install
 	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/kuar generate crds kuar_loadtest.api --conversion-service kuar-system/kuar-webhook -o deploy/crds --check
-	$(BIN)/kuar generate rbac kuar_loadtest.rbac -o deploy/rbac --check
-	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks -o deploy/webhooks --check
-	$(BIN)/kuar generate models -o src/kuar/models --check
+	$(BIN)/kuar generate crds kuar_loadtest.api --conversion-service kuar-system/kuar-webhook --output-dir deploy/crds --check
+	$(BIN)/kuar generate rbac kuar_loadtest.rbac --output-dir deploy/rbac --check
+	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks --output-dir deploy/webhooks --check
+	$(BIN)/kuar generate models --output-dir src/kuar/models --check
 
 test: controlplane lint
 	$(BIN)/pytest
