@@ -6,12 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install controlplane lint typecheck unit check-generated bench clean
+.PHONY: demo test install controlplane lint typecheck unit check-generated bench clean \
+        image-tools images dist
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml loadgen/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e ./loadgen -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,6 +21,28 @@ install: $(STAMP)
 # module proxy once (minutes, cold), then reuses the cache (~/.cache/kuar/controlplane/...).
 controlplane: install
 	$(BIN)/kuar controlplane install
+
+# Debian tools that build images (mmdebstrap, umoci) and run them in the tests (podman, runc);
+# installed with apt-get when missing (needs root, as on these machines).
+IMAGE_TOOLS := mmdebstrap umoci podman runc
+image-tools:
+	@missing=""; for tool in $(IMAGE_TOOLS); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# sdists and wheels of kuar and kuar-loadgen (the standard build frontend) into dist/
+dist: install
+	rm -f dist/kuar-*.whl dist/kuar_loadgen-*.whl dist/kuar-*.tar.gz dist/kuar_loadgen-*.tar.gz
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m build --outdir dist loadgen
+
+# the operator and load-worker OCI images (build/images/*.oci.tar, digests in images.json)
+images: install image-tools
+	$(BIN)/kuar image build --output-dir build/images
 
 demo: controlplane
 	$(BIN)/kuar demo
@@ -33,7 +56,7 @@ lint: install
 	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks --output-dir deploy/webhooks --check
 	$(BIN)/kuar generate models --output-dir src/kuar/models --check
 
-test: controlplane lint
+test: controlplane image-tools lint
 	$(BIN)/pytest
 
 unit: install

@@ -1,13 +1,13 @@
-"""ConfigMapGenerator: a small controller on kuar.runtime.
+"""ConfigMapGenerator: a small controller on kuar's typed resources, manager and builder.
 
-For each ``ConfigMapGenerator`` (see crd.yaml) it keeps a ConfigMap ``<name>-generated`` with
-``spec.data``, owned by the generator (so deleting the child brings it back). It also records
-every generator in a shared ConfigMap ``configmap-generator-index``; owner references cannot
-clean that up, so a finalizer does, and deletes the child at the same time.
+For each ``ConfigMapGenerator`` it keeps a ConfigMap ``<name>-generated`` with ``spec.data``,
+owned by the generator (so deleting the child brings it back). It also records every
+generator in a shared ConfigMap ``configmap-generator-index``; owner references cannot clean
+that up, so a finalizer does, and deletes the child at the same time.
 Status: ``observedGeneration``, ``configMapName`` and a ``Ready`` condition.
 
 Run: ``python examples/configmap_generator/main.py --kubeconfig PATH [--namespace NS]``.
-It installs its CRD, then reconciles until SIGINT/SIGTERM.
+It installs its CRD (generated from the class below), then reconciles until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,23 +16,20 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
-from pathlib import Path
 from typing import Any
 
-from kuar.client import (
-    AlreadyExists,
-    Client,
-    NotFound,
-    ResourceInfo,
-    apply_manifests,
-    load_config,
-    load_manifests,
-    wait_crd_established,
+from kuar.client import Api, Client, NotFound, apply_manifests, load_config, wait_crd_established
+from kuar.manager import Manager, ManagerSettings
+from kuar.models.core.v1 import ConfigMap
+from kuar.resources import (
+    Conditions,
+    CustomResource,
+    KubeModel,
+    ObjectMeta,
+    PrinterColumn,
+    crd_for,
 )
 from kuar.runtime import (
-    DynamicObject,
-    InformerCache,
     ReconcileContextFilter,
     Request,
     Result,
@@ -42,131 +39,111 @@ from kuar.runtime import (
     finalizer,
     generation_changed,
     is_controlled_by,
+    owner_reference,
     set_condition,
-    set_controller_reference,
-    update_status,
 )
+from kuar.runtime.conditions import Status
 
-GENERATOR = ResourceInfo("examples.kuar.dev", "v1", "ConfigMapGenerator", "configmapgenerators",
-                         namespaced=True)
-CONFIGMAP = ResourceInfo("", "v1", "ConfigMap", "configmaps", namespaced=True)
 FINALIZER = "examples.kuar.dev/index-cleanup"
 INDEX = "configmap-generator-index"
-MERGE = "application/merge-patch+json"
 log = logging.getLogger("configmap-generator")
 
 
-class Generator:
-    """The reconciler; reads generators and ConfigMaps from the shared informer cache."""
+class GeneratorSpec(KubeModel):
+    data: dict[str, str] = {}
 
-    def __init__(self, client: Client, cache: InformerCache, namespace: str | None) -> None:
-        self.client = client
-        self.generators = cache.informer(GENERATOR, WatchConfig(namespace=namespace))
-        self.configmaps = cache.informer(CONFIGMAP, WatchConfig(namespace=namespace))
 
-    async def reconcile(self, req: Request) -> Result | None:
+class GeneratorStatus(KubeModel):
+    observed_generation: int | None = None
+    config_map_name: str | None = None
+    conditions: Conditions | None = None
+
+
+class ConfigMapGenerator(
+    CustomResource, group="examples.kuar.dev", version="v1", kind="ConfigMapGenerator",
+    short_names=["cmg"], printer_columns=[
+        PrinterColumn(name="ConfigMap", json_path=".status.configMapName"),
+        PrinterColumn(name="Ready", json_path='.status.conditions[?(@.type=="Ready")].status'),
+    ],
+):
+    spec: GeneratorSpec = GeneratorSpec()
+    status: GeneratorStatus | None = None
+
+
+class Reconciler:
+    def __init__(self, manager: Manager, scope: WatchConfig) -> None:
+        self.client = manager.client
+        self.generators = manager.cache.informer(ConfigMapGenerator, scope)
+        self.configmaps = manager.cache.informer(ConfigMap, scope)
+        self.status = Api(self.client, ConfigMapGenerator)
+        self.writes = Api(self.client, ConfigMap, field_manager="configmap-generator")
+
+    async def __call__(self, req: Request) -> Result | None:
         gen = self.generators.store.get(req)
         if gen is None:
             return None  # gone; the owned ConfigMap is garbage-collected by Kubernetes
-        return await finalizer(
-            self.client, GENERATOR, gen.metadata, FINALIZER,
-            apply=lambda: self.apply(gen), cleanup=lambda: self.cleanup(gen),
-        )
+        return await finalizer(self.client, ConfigMapGenerator.resource_info(), gen.metadata,
+                               FINALIZER, apply=lambda: self.apply(req, gen),
+                               cleanup=lambda: self.cleanup(req, gen))
 
-    async def apply(self, gen: DynamicObject) -> Result | None:
+    async def apply(self, req: Request, gen: ConfigMapGenerator) -> None:
         name = f"{gen.name}-generated"
-        want = dict(gen.spec.get("data") or {})
-        current = self.configmaps.store.get(Request(gen.namespace, name))
+        current = self.configmaps.store.get(Request(req.namespace, name))
         if current is not None and not is_controlled_by(current, gen):
-            await self.set_ready(gen, "False", "ConfigMapExists",
-                                 f"ConfigMap {name} exists and is not ours")
-            raise TerminalError(f"ConfigMap {name} exists and is not owned by {gen.key}")
-        if current is None or dict(current.get("data") or {}) != want:
-            body: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap",
-                                    "metadata": {"name": name, "namespace": gen.namespace},
-                                    "data": want}
-            set_controller_reference(body, gen, GENERATOR)
-            if current is None:
-                try:
-                    await self.client.request("POST", CONFIGMAP.path(gen.namespace), body=body)
-                except AlreadyExists:
-                    return Result.requeue()  # our cache is behind; look again shortly
-                log.info("created ConfigMap %s", name)
-            else:
-                body["metadata"]["resourceVersion"] = current.metadata.resource_version
-                await self.client.request("PUT", CONFIGMAP.path(gen.namespace, name), body=body)
-                log.info("updated ConfigMap %s", name)
-        await self.set_index(gen.namespace, gen.name, name)
+            await self.set_ready(gen, "False", "ConfigMapExists", f"{name} exists, not ours")
+            raise TerminalError(f"ConfigMap {name} exists and is not owned by {gen.name}")
+        if current is None or current.data != gen.spec.data:
+            child = ConfigMap(data=gen.spec.data, metadata=ObjectMeta(
+                name=name, namespace=gen.namespace, owner_references=[owner_reference(gen)]))
+            await self.writes.apply(child, force=True)  # server-side apply: create or update
+            log.info("wrote ConfigMap %s", name)
+        await self.set_index(req, name)
         await self.set_ready(gen, "True", "Generated", f"ConfigMap {name} is up to date", name)
-        return None
 
-    async def cleanup(self, gen: DynamicObject) -> Result | None:
-        await self.set_index(gen.namespace, gen.name, None)
-        # The garbage collector would delete the child too (owner reference), but only
-        # after the generator is gone and at its own pace; deleting it here is immediate.
+    async def cleanup(self, req: Request, gen: ConfigMapGenerator) -> None:
+        await self.set_index(req, None)
+        # Garbage collection would delete the child too, but only once the generator is gone.
         with contextlib.suppress(NotFound):
-            await self.client.request(
-                "DELETE", CONFIGMAP.path(gen.namespace, f"{gen.name}-generated"))
-        log.info("cleaned up after %s", gen.name)
-        return None
+            await self.writes.delete(f"{req.name}-generated", namespace=req.namespace)
 
-    async def set_index(self, namespace: str, key: str, value: str | None) -> None:
-        index = self.configmaps.store.get(Request(namespace, INDEX))
-        if index is not None and (index.get("data") or {}).get(key) == value:
+    async def set_index(self, req: Request, value: str | None) -> None:
+        index = self.configmaps.store.get(Request(req.namespace, INDEX))
+        if index is not None and (index.data or {}).get(req.name) == value:
             return
         try:
-            await self.client.request("PATCH", CONFIGMAP.path(namespace, INDEX),
-                                      body={"data": {key: value}}, content_type=MERGE)
+            await self.writes.patch(INDEX, {"data": {req.name: value}}, namespace=req.namespace)
         except NotFound:
-            if value is None:
-                return
-            body = {"metadata": {"name": INDEX, "namespace": namespace}, "data": {key: value}}
-            await self.client.request("POST", CONFIGMAP.path(namespace), body=body)
+            if value is not None:
+                await self.writes.create(ConfigMap(data={req.name: value}, metadata=ObjectMeta(
+                    name=INDEX, namespace=req.namespace)))
 
-    async def set_ready(self, gen: DynamicObject, status: Any, reason: str, message: str,
-                        configmap: str | None = None) -> None:
+    async def set_ready(self, gen: ConfigMapGenerator, status: Status, reason: str,
+                        message: str, configmap: str | None = None) -> None:
         generation = gen.metadata.generation
-
-        def mutate(obj: dict[str, Any]) -> None:
-            st = obj["status"]
-            st["observedGeneration"] = generation
-            if configmap:
-                st["configMapName"] = configmap
-            st["conditions"] = set_condition(st.get("conditions"), "Ready", status, reason,
-                                             message, observed_generation=generation)
-
-        await update_status(self.client, GENERATOR, gen.key, mutate, current=gen)
+        conditions = gen.status.conditions if gen.status else None
+        new: dict[str, Any] = {"observedGeneration": generation, "conditions": set_condition(
+            conditions, "Ready", status, reason, message, observed_generation=generation)}
+        if configmap:
+            new["configMapName"] = configmap
+        await self.status.patch_status(gen.name, {"status": new}, namespace=gen.namespace)
 
 
 async def run(kubeconfig: str | None, namespace: str | None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    client = Client(await load_config(kubeconfig))
-    try:
-        await apply_manifests(client, load_manifests(Path(__file__).with_name("crd.yaml")))
+    async with Client(await load_config(kubeconfig)) as client:
+        await apply_manifests(client, [crd_for(ConfigMapGenerator)])
         await wait_crd_established(client, "configmapgenerators.examples.kuar.dev")
-        cache = InformerCache(client)
-        reconciler = Generator(client, cache, namespace)
-        controller = (
-            # Status writes do not change the generation: skip them; the child's changes
-            # (which have no generation) go through the owns() watch unfiltered.
-            controller_for(GENERATOR, WatchConfig(namespace=namespace), cache=cache,
+        manager = Manager(client, ManagerSettings(health=None))  # stops on SIGINT/SIGTERM
+        scope = WatchConfig(namespace=namespace)
+        # Status writes do not change the generation: skip them; the child's changes (which
+        # have no generation) go through the owns() watch unfiltered.
+        manager.add(
+            controller_for(ConfigMapGenerator, scope, cache=manager.cache,
                            predicates=[generation_changed])
-            .owns(CONFIGMAP)
+            .owns(ConfigMap)
             .named("configmap-generator")
-            .build(reconciler.reconcile)
+            .build(Reconciler(manager, scope))
         )
-        async with cache:
-            log.info("running")
-            task = asyncio.ensure_future(controller.run())
-            await asyncio.wait([task, asyncio.ensure_future(stop.wait())],
-                               return_when=asyncio.FIRST_COMPLETED)
-            controller.stop()  # graceful: drains running reconciles
-            await task
-    finally:
-        await client.close()
+        await manager.run()
 
 
 def main() -> None:
@@ -174,12 +151,9 @@ def main() -> None:
     parser.add_argument("--kubeconfig", help="kubeconfig path (default: like kubectl)")
     parser.add_argument("--namespace", help="only this namespace (default: all)")
     args = parser.parse_args()
-    handler = logging.StreamHandler()
-    handler.addFilter(ReconcileContextFilter())
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s key=%(key)s reconcile_id=%(reconcile_id)s "
-        "%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s "
+                        "key=%(key)s reconcile_id=%(reconcile_id)s %(message)s")
+    logging.getLogger().handlers[0].addFilter(ReconcileContextFilter())
     asyncio.run(run(args.kubeconfig, args.namespace))
     log.info("stopped")
 

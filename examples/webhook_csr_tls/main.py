@@ -20,7 +20,7 @@ import asyncio
 import signal
 from typing import Any
 
-from kuar.client import Client, load_config
+from kuar.client import Client, load_config, whoami
 from kuar.webhook import (
     RAW,
     Admission,
@@ -48,13 +48,6 @@ class NeedsAppLabel(Validator[dict[str, Any]]):
         if "app" not in ((obj.get("metadata") or {}).get("labels") or {}):
             errors.required("metadata.labels[app]", "every ConfigMap here names its app")
         errors.raise_if_any()
-
-
-async def whoami(client: Client) -> str:
-    review = await client.request(
-        "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
-    return str(review["status"]["userInfo"]["username"])
 
 
 async def main(kubeconfig: str | None, namespace: str) -> None:

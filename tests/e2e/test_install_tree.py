@@ -81,7 +81,7 @@ def test_default_tree_holds_every_object_and_agrees_with_the_code() -> None:
     [container] = pod["containers"]
     assert spec["replicas"] == 2
     assert pod["serviceAccountName"] == rbac.NAME == one(docs, "ServiceAccount")["metadata"]["name"]
-    assert container["image"] == "kuar.dev/kuar-operator:0.1.0"
+    assert container["image"] == "kuar.dev/operator:0.1.0"
 
     params = run_params(container)
     assert params["leader_elect"] and params["lease_namespace"] == rbac.NAMESPACE

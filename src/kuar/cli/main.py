@@ -19,6 +19,7 @@ from kuar.cli._common import KuarGroup
 from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
 from kuar.cli.generate import generate
+from kuar.cli.image import image
 
 
 @click.group(cls=KuarGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +32,7 @@ cli.add_command(controlplane)
 cli.add_command(up)
 cli.add_command(apply)
 cli.add_command(generate)
+cli.add_command(image)
 
 
 def _load_plugins() -> None:

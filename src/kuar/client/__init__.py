@@ -5,7 +5,7 @@ on :class:`Client`.
 """
 
 from kuar.client.access import Permission, can_i, missing_access, permissions_for, whoami
-from kuar.client.api import Api, ObjectList
+from kuar.client.api import Api, ApiWatchEvent, ObjectList
 from kuar.client.config import ClientConfig, ConfigError, load_config
 from kuar.client.discovery import (
     Discovery,
@@ -45,6 +45,7 @@ __all__ = [
     "AlreadyExists",
     "Api",
     "ApiError",
+    "ApiWatchEvent",
     "BadRequest",
     "Cause",
     "Client",

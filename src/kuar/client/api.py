@@ -17,6 +17,8 @@ Guarantees:
   silently pruned.
 - :meth:`Api.apply` sends only the fields set on the object (server-side apply owns exactly
   those); applying the same object twice changes nothing on the server.
+- :meth:`Api.watch` raises an ``ERROR`` event as the matching error (410 -> ``Gone``), so a
+  caller lists again exactly as after an HTTP 410.
 Caveats: :meth:`Api.list_all` follows ``continue`` tokens; if the server expires a token
 (after ~5 minutes) it raises :class:`~kuar.client.errors.Gone` and the caller lists again.
 """
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import TypeAdapter
 
+from kuar.client.errors import error_from_status
 from kuar.client.transport import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -48,6 +51,7 @@ T = TypeVar("T", bound=Resource)
 PatchType = Literal["merge", "json", "strategic"]
 FieldValidation = Literal["Strict", "Warn", "Ignore"]
 Propagation = Literal["Foreground", "Background", "Orphan"]
+WatchEventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
 
 _PATCH_TYPES: dict[str, str] = {
     "merge": MERGE_PATCH,
@@ -80,6 +84,21 @@ class ObjectList(Generic[T]):
     def continue_token(self) -> str | None:
         """Pass to the next ``list(continue_=...)`` call; ``None`` on the last page."""
         return self.metadata.continue_ or None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiWatchEvent(Generic[T]):
+    """One event of :meth:`Api.watch` (``kube::api::WatchEvent`` in kube-rs).
+
+    Not the runtime's :class:`kuar.runtime.WatchEvent`: this is one line of one watch
+    request, without relisting or resuming.
+    """
+
+    type: WatchEventType
+    object: T | None
+    """The object as it is now (its last state for ``DELETED``); ``None`` for ``BOOKMARK``."""
+    resource_version: str
+    """Where to resume a watch after this event."""
 
 
 class Api(Generic[T]):
@@ -165,6 +184,34 @@ class Api(Generic[T]):
         """The object ``name``; raises :class:`~kuar.client.errors.NotFound` if absent."""
         return self.decode(await self.client.request("GET", self._path(name, namespace)))
 
+    def _collection(self, namespace: str | None) -> str:
+        return self.info.path((namespace or self.namespace) if self.info.namespaced else None)
+
+    async def list_raw(
+        self,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+        timeout: float | None = 60.0,
+    ) -> dict[str, Any]:
+        """One page as the server sent it (decoded JSON, items not validated).
+
+        For callers that transform objects before decoding them (the runtime's watcher);
+        :meth:`list` is this page, typed.
+        """
+        body: dict[str, Any] = await self.client.request(
+            "GET",
+            self._collection(namespace),
+            params={"labelSelector": label_selector, "fieldSelector": field_selector,
+                    "limit": limit, "continue": continue_, "resourceVersion": resource_version},
+            timeout=timeout,
+        )
+        return body
+
     async def list(
         self,
         *,
@@ -177,13 +224,9 @@ class Api(Generic[T]):
         timeout: float | None = 60.0,
     ) -> ObjectList[T]:
         """One page of objects (all of them when ``limit`` is ``None``)."""
-        ns = (namespace or self.namespace) if self.info.namespaced else None
-        body = await self.client.request(
-            "GET",
-            self.info.path(ns),
-            params={"labelSelector": label_selector, "fieldSelector": field_selector,
-                    "limit": limit, "continue": continue_, "resourceVersion": resource_version},
-            timeout=timeout,
+        body = await self.list_raw(
+            namespace=namespace, label_selector=label_selector, field_selector=field_selector,
+            limit=limit, continue_=continue_, resource_version=resource_version, timeout=timeout,
         )
         items = _list_adapter(self.model).validate_python(body.get("items") or [])
         return ObjectList(items=items, metadata=ListMeta.model_validate(body.get("metadata") or {}))
@@ -209,6 +252,38 @@ class Api(Generic[T]):
             if not token:
                 return
 
+    async def watch(
+        self,
+        *,
+        resource_version: str | None = None,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        bookmarks: bool = False,
+    ) -> AsyncIterator[ApiWatchEvent[T]]:
+        """One watch request: events from ``resource_version`` until the server ends it.
+
+        An ``ERROR`` event is raised as its error (410 Expired -> ``Gone``). Resuming,
+        relisting and backoff are the caller's (the runtime's watcher does all three).
+        """
+        params: dict[str, str | int | bool | None] = {
+            "watch": "1", "resourceVersion": resource_version,
+            "labelSelector": label_selector, "fieldSelector": field_selector,
+            "timeoutSeconds": timeout_seconds,
+        }
+        if bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        async for line in self.client.stream(self._collection(namespace), params=params):
+            kind, raw = line.get("type"), line.get("object") or {}
+            if kind == "ERROR":
+                raise error_from_status(int(raw.get("code") or 500), raw)
+            rv = str((raw.get("metadata") or {}).get("resourceVersion") or "")
+            if kind == "BOOKMARK":
+                yield ApiWatchEvent("BOOKMARK", None, rv)
+            elif kind in ("ADDED", "MODIFIED", "DELETED"):
+                yield ApiWatchEvent(kind, self.decode(raw), rv)
+
     # -- writing -----------------------------------------------------------------------------
 
     async def create(self, obj: T, *, namespace: str | None = None, dry_run: bool = False) -> T:
@@ -220,12 +295,19 @@ class Api(Generic[T]):
         )
         return self.decode(body)
 
-    async def replace(self, obj: T, *, namespace: str | None = None, dry_run: bool = False) -> T:
-        """Replace the whole object (PUT); a stale ``resourceVersion`` raises ``Conflict``."""
+    async def replace(
+        self, obj: T, *, namespace: str | None = None, dry_run: bool = False,
+        subresource: str | None = None,
+    ) -> T:
+        """Replace the whole object (PUT); a stale ``resourceVersion`` raises ``Conflict``.
+
+        ``subresource`` writes through one (``"status"``, a CSR's ``"approval"``): the server
+        takes only that part of ``obj``.
+        """
         self._check(obj)
         body = await self.client.request(
-            "PUT", self._path(obj.name, namespace, obj), params=self._write_params(dry_run),
-            body=self._body(obj),
+            "PUT", self._path(obj.name, namespace, obj, sub=subresource),
+            params=self._write_params(dry_run), body=self._body(obj),
         )
         return self.decode(body)
 
@@ -314,12 +396,7 @@ class Api(Generic[T]):
 
     async def replace_status(self, obj: T, *, namespace: str | None = None) -> T:
         """Write ``obj.status`` (PUT on ``/status``); spec changes in ``obj`` are ignored."""
-        self._check(obj)
-        body = await self.client.request(
-            "PUT", self._path(obj.name, namespace, obj, sub="status"),
-            params=self._write_params(False), body=self._body(obj),
-        )
-        return self.decode(body)
+        return await self.replace(obj, namespace=namespace, subresource="status")
 
     async def patch_status(
         self,

@@ -32,7 +32,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuar.client import ApiError, Client, Conflict, NotFound, TransportError
+from kuar.client import Api, ApiError, Client, Conflict, NotFound, TransportError
+from kuar.models.coordination.v1 import Lease, LeaseSpec
+from kuar.resources import ObjectMeta
 
 log = logging.getLogger("kuar.manager.leader")
 
@@ -68,10 +70,6 @@ class LeaderElectionSettings:
             )
 
 
-def _micro(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class LeaderElector:
     """Campaigns for a Lease; call :meth:`run` with the work to do while leading."""
 
@@ -79,66 +77,59 @@ class LeaderElector:
         """Prepare a candidate; nothing happens until :meth:`run`."""
         self.client = client
         self.settings = settings
-        self._observed: dict[str, Any] | None = None
+        self.leases = Api(client, Lease, namespace=settings.namespace,
+                          field_manager="kuar-leader-election")
+        self._observed: Lease | None = None
         self._observed_at = 0.0
         self.is_leader = False
 
-    @property
-    def _path(self) -> str:
-        s = self.settings
-        return f"/apis/coordination.k8s.io/v1/namespaces/{s.namespace}/leases/{s.name}"
-
-    def _spec(self, *, acquire: bool, previous: dict[str, Any]) -> dict[str, Any]:
-        now = _micro(dt.datetime.now(dt.UTC))
-        transitions = int(previous.get("leaseTransitions") or 0)
-        if acquire and previous.get("holderIdentity") != self.settings.identity:
+    def _spec(self, *, acquire: bool, previous: LeaseSpec) -> LeaseSpec:
+        # MicroTime fields: aware datetimes, written back with six fractional digits.
+        now = dt.datetime.now(dt.UTC)
+        transitions = previous.lease_transitions or 0
+        if acquire and previous.holder_identity != self.settings.identity:
             transitions += 1
-        return {
-            "holderIdentity": self.settings.identity,
-            "leaseDurationSeconds": max(1, round(self.settings.lease_duration)),
-            "acquireTime": now if acquire else previous.get("acquireTime", now),
-            "renewTime": now,
-            "leaseTransitions": transitions,
-        }
+        return LeaseSpec(
+            holder_identity=self.settings.identity,
+            lease_duration_seconds=max(1, round(self.settings.lease_duration)),
+            acquire_time=now if acquire else (previous.acquire_time or now),
+            renew_time=now,
+            lease_transitions=transitions,
+        )
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt (client-go's ``tryAcquireOrRenew``); True if we hold the Lease now."""
         loop = asyncio.get_running_loop()
         s = self.settings
         try:
-            lease = await self.client.request("GET", self._path)
+            lease = await self.leases.get(s.name)
         except NotFound:
-            body = {
-                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": s.name, "namespace": s.namespace},
-                "spec": self._spec(acquire=True, previous={}),
-            }
+            new = Lease(metadata=ObjectMeta(name=s.name, namespace=s.namespace),
+                        spec=self._spec(acquire=True, previous=LeaseSpec()))
             try:
-                created = await self.client.request(
-                    "POST", self._path.rsplit("/", 1)[0], body=body
-                )
+                created = await self.leases.create(new)
             except Conflict:  # someone else created it first
                 return False
             self._observe(created, loop.time())
             return True
-        spec = lease.get("spec") or {}
-        if self._observed is None or spec != self._observed.get("spec"):
+        spec = lease.spec or LeaseSpec()
+        if self._observed is None or spec != (self._observed.spec or LeaseSpec()):
             self._observe(lease, loop.time())
-        holder = spec.get("holderIdentity") or ""
+        holder = spec.holder_identity or ""
         ours = holder == s.identity
-        duration = float(spec.get("leaseDurationSeconds") or s.lease_duration)
+        duration = float(spec.lease_duration_seconds or s.lease_duration)
         expired = self._observed_at + duration <= loop.time()
         if holder and not ours and not expired:
             return False
-        lease["spec"] = self._spec(acquire=not ours, previous=spec)
+        lease.spec = self._spec(acquire=not ours, previous=spec)
         try:
-            updated = await self.client.request("PUT", self._path, body=lease)
+            updated = await self.leases.replace(lease)
         except Conflict:  # someone renewed or took it between our read and write
             return False
         self._observe(updated, loop.time())
         return True
 
-    def _observe(self, lease: dict[str, Any], at: float) -> None:
+    def _observe(self, lease: Lease, at: float) -> None:
         self._observed = lease
         self._observed_at = at
 
@@ -146,30 +137,27 @@ class LeaderElector:
         """Give the Lease up if we hold it (empty holder, 1 s duration)."""
         if self._observed is None:
             return
-        lease = dict(self._observed)
-        spec = dict(lease.get("spec") or {})
-        if spec.get("holderIdentity") != self.settings.identity:
+        lease = self._observed.model_copy(deep=True)
+        if lease.spec is None or lease.spec.holder_identity != self.settings.identity:
             return
-        now = _micro(dt.datetime.now(dt.UTC))
-        spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=now, acquireTime=now)
-        lease["spec"] = spec
+        now = dt.datetime.now(dt.UTC)
+        lease.spec = lease.spec.model_copy(update={
+            "holder_identity": "", "lease_duration_seconds": 1, "renew_time": now,
+            "acquire_time": now})
         with contextlib.suppress(ApiError, TransportError):
-            await self.client.request("PUT", self._path, body=lease)
+            await self.leases.replace(lease)
             log.info("released lease %s/%s", self.settings.namespace, self.settings.name)
 
     async def _watch_lease(self, changed: asyncio.Event) -> None:
         """Set ``changed`` on every change of the Lease, so a release is seen at once."""
         s = self.settings
-        collection = self._path.rsplit("/", 1)[0]
         while True:
             try:
-                params: dict[str, str | int | bool | None] = {
-                    "watch": "1", "fieldSelector": f"metadata.name={s.name}",
-                    "timeoutSeconds": 60,
-                }
-                if self._observed is not None:
-                    params["resourceVersion"] = self._observed["metadata"]["resourceVersion"]
-                async for _event in self.client.stream(collection, params=params):
+                rv = self._observed.metadata.resource_version if self._observed else None
+                async for _event in self.leases.watch(
+                    resource_version=rv, field_selector=f"metadata.name={s.name}",
+                    timeout_seconds=60,
+                ):
                     changed.set()
             except (ApiError, TransportError, OSError):
                 pass

@@ -39,6 +39,7 @@ from kuar.runtime.owners import (
     AlreadyOwned,
     controller_reference,
     is_controlled_by,
+    owner_reference,
     set_controller_reference,
 )
 from kuar.runtime.predicates import (
@@ -138,6 +139,7 @@ __all__ = [
     "is_true",
     "labels_changed",
     "negate",
+    "owner_reference",
     "patch_status",
     "reconcile_context",
     "reflector",

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from kuar.resources import Condition
+
 Status = Literal["True", "False", "Unknown"]
 
 _REASON = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
@@ -33,7 +35,7 @@ def now_rfc3339() -> str:
 
 
 def set_condition(
-    conditions: Iterable[Mapping[str, Any]] | None,
+    conditions: Iterable[Mapping[str, Any] | Condition] | None,
     type: str,
     status: Status,
     reason: str,
@@ -42,7 +44,11 @@ def set_condition(
     observed_generation: int | None = None,
     now: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Return ``conditions`` with the condition ``type`` set (see the module's guarantees)."""
+    """Return ``conditions`` with the condition ``type`` set (see the module's guarantees).
+
+    ``conditions`` are dicts (JSON names) or typed :class:`~kuar.resources.Condition` objects;
+    the result is JSON-ready dicts either way (a status patch takes them as they are).
+    """
     if status not in ("True", "False", "Unknown"):
         raise ValueError(f"condition status must be True, False or Unknown, not {status!r}")
     if len(type) > 316 or not _TYPE.match(type):
@@ -54,7 +60,8 @@ def set_condition(
     result: list[dict[str, Any]] = []
     found = False
     for existing in conditions or ():
-        item = dict(existing)
+        item = (existing.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if isinstance(existing, Condition) else dict(existing))
         if item.get("type") == type:
             found = True
             if item.get("status") != status or not item.get("lastTransitionTime"):

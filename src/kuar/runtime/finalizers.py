@@ -28,16 +28,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from kuar.client import Client, NotFound, ResourceInfo
-from kuar.client.transport import MERGE_PATCH
+from kuar.client import Api, Client, NotFound, ResourceInfo
+from kuar.resources import DynamicObject, ObjectMeta
 from kuar.runtime.reconcile import Result
 
 Step = Callable[[], Awaitable[Result | None]]
+Meta = Mapping[str, Any] | ObjectMeta
+"""An object's metadata: a mapping with JSON names (a cached view's) or a typed object's."""
 
 
-def has_finalizer(meta: Mapping[str, Any], name: str) -> bool:
+def _fields(meta: Meta) -> Mapping[str, Any]:
+    if isinstance(meta, ObjectMeta):
+        return meta.model_dump(by_alias=True, exclude_none=True, exclude={"managed_fields"})
+    return meta
+
+
+def has_finalizer(meta: Meta, name: str) -> bool:
     """Whether ``metadata.finalizers`` contains ``name``."""
-    return name in (meta.get("finalizers") or ())
+    return name in (_fields(meta).get("finalizers") or ())
 
 
 async def _patch_finalizers(
@@ -50,17 +58,16 @@ async def _patch_finalizers(
             "resourceVersion": meta["resourceVersion"],
         }
     }
-    path = resource.path(meta.get("namespace") or None, meta["name"])
-    result: dict[str, Any] = await client.request(
-        "PATCH", path, body=body, content_type=MERGE_PATCH
-    )
-    return result
+    api = Api(client, DynamicObject, resource=resource, field_validation=None)
+    patched = await api.patch(meta["name"], body, namespace=meta.get("namespace") or None)
+    return patched.encode()
 
 
 async def add_finalizer(
-    client: Client, resource: ResourceInfo, meta: Mapping[str, Any], name: str
+    client: Client, resource: ResourceInfo, meta: Meta, name: str
 ) -> dict[str, Any] | None:
     """Add ``name`` to the object's finalizers; returns the patched object (``None`` if present)."""
+    meta = _fields(meta)
     current = list(meta.get("finalizers") or ())
     if name in current:
         return None
@@ -68,9 +75,10 @@ async def add_finalizer(
 
 
 async def remove_finalizer(
-    client: Client, resource: ResourceInfo, meta: Mapping[str, Any], name: str
+    client: Client, resource: ResourceInfo, meta: Meta, name: str
 ) -> dict[str, Any] | None:
     """Remove ``name`` from the object's finalizers; ``None`` if absent or the object is gone."""
+    meta = _fields(meta)
     current = list(meta.get("finalizers") or ())
     if name not in current:
         return None
@@ -83,7 +91,7 @@ async def remove_finalizer(
 async def finalizer(
     client: Client,
     resource: ResourceInfo,
-    meta: Mapping[str, Any],
+    meta: Meta,
     name: str,
     *,
     apply: Step,
@@ -91,9 +99,10 @@ async def finalizer(
 ) -> Result:
     """Run ``apply`` or ``cleanup`` for the object whose metadata is ``meta`` (see the flow).
 
-    ``meta`` is the object's metadata as read (e.g. ``obj.metadata`` of a cached object);
-    ``name`` is this controller's finalizer, e.g. ``"example.com/cleanup"``.
+    ``meta`` is the object's metadata as read (``obj.metadata`` of a cached view or of a typed
+    object); ``name`` is this controller's finalizer, e.g. ``"example.com/cleanup"``.
     """
+    meta = _fields(meta)
     deleting = bool(meta.get("deletionTimestamp"))
     present = has_finalizer(meta, name)
     if deleting:

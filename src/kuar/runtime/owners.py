@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kuar.client import ResourceInfo
+from kuar.resources import OwnerReference, Resource
 
 
 class AlreadyOwned(ValueError):
@@ -68,9 +69,27 @@ def set_controller_reference(
     return child
 
 
-def is_controlled_by(child: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
-    """Whether ``child``'s controller reference points at ``owner`` (by uid)."""
-    uid = (owner.get("metadata") or {}).get("uid")
+def owner_reference(owner: Resource, *, block_owner_deletion: bool = True) -> OwnerReference:
+    """A typed controller ``ownerReference`` to a typed ``owner``.
+
+    For a typed child's metadata: ``ObjectMeta(owner_references=[owner_reference(parent)])``.
+    """
+    meta = {"metadata": {"name": owner.metadata.name, "uid": owner.metadata.uid}}
+    return OwnerReference.model_validate(controller_reference(
+        meta, type(owner).resource_info(), block_owner_deletion=block_owner_deletion))
+
+
+def is_controlled_by(
+    child: Mapping[str, Any] | Resource, owner: Mapping[str, Any] | Resource
+) -> bool:
+    """Whether ``child``'s controller reference points at ``owner`` (by uid).
+
+    Either may be a cached view, a dict or a typed object.
+    """
+    uid = (owner.metadata.uid if isinstance(owner, Resource)
+           else (owner.get("metadata") or {}).get("uid"))
+    if isinstance(child, Resource):
+        return any(r.controller and r.uid == uid for r in child.metadata.owner_references or ())
     for ref in (child.get("metadata") or {}).get("ownerReferences") or ():
         if ref.get("controller") and ref.get("uid") == uid:
             return True

@@ -1,7 +1,8 @@
 """The Event recorder: events.k8s.io/v1 Events about objects, aggregated and rate limited.
 
-Place in the pipeline: called by reconcilers (``recorder.event(obj, ...)``); writes through
-:class:`kuar.client.Client`. Known as ``tools/events.EventRecorder`` in client-go.
+Place in the pipeline: called by reconcilers (``recorder.event(obj, ...)``); writes
+:class:`kuar.models.events.v1.Event` objects through ``Api[Event]``. Known as
+``tools/events.EventRecorder`` in client-go.
 
 Semantics, as client-go does it:
 - isomorphic Events (same object, type, reason, action and note) within ``series_window``
@@ -29,9 +30,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kuar.client import ApiError, Client, NotFound, TransportError
-from kuar.client.transport import MERGE_PATCH
-from kuar.resources import Resource
+from kuar.client import Api, ApiError, Client, NotFound, TransportError
+from kuar.models.core.v1 import ObjectReference
+from kuar.models.events.v1 import Event, EventSeries
+from kuar.resources import ObjectMeta, Resource
 
 log = logging.getLogger("kuar.runtime.recorder")
 
@@ -76,25 +78,22 @@ class _Bucket:
     stamp: float
 
 
-def _micro(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _time(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)  # a MicroTime: written with 6 digits
 
 
-def _reference(obj: Mapping[str, Any] | Resource) -> dict[str, str]:
+def _reference(obj: Mapping[str, Any] | Resource) -> ObjectReference:
     if isinstance(obj, Resource):
         m = obj.metadata
-        ref = {"apiVersion": obj.api_version, "kind": obj.kind, "name": m.name or "",
-               "uid": m.uid or "", "resourceVersion": m.resource_version or ""}
-        if m.namespace:
-            ref["namespace"] = m.namespace
-        return ref
+        return ObjectReference(api_version=obj.api_version, kind=obj.kind, name=m.name or "",
+                               uid=m.uid or "", resource_version=m.resource_version or "",
+                               namespace=m.namespace or None)
     meta = obj.get("metadata") or {}
-    ref = {"apiVersion": str(obj.get("apiVersion", "")), "kind": str(obj.get("kind", "")),
-           "name": str(meta.get("name", "")), "uid": str(meta.get("uid", "")),
-           "resourceVersion": str(meta.get("resourceVersion", ""))}
-    if meta.get("namespace"):
-        ref["namespace"] = str(meta["namespace"])
-    return ref
+    return ObjectReference(
+        api_version=str(obj.get("apiVersion", "")), kind=str(obj.get("kind", "")),
+        name=str(meta.get("name", "")), uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        namespace=str(meta["namespace"]) if meta.get("namespace") else None)
 
 
 class EventRecorder:
@@ -104,6 +103,7 @@ class EventRecorder:
         """A recorder writing through ``client``."""
         self.client = client
         self.settings = settings
+        self._events = Api(client, Event, field_manager="kuar-recorder")
         self._series: dict[tuple[str, ...], _Series] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -128,7 +128,7 @@ class EventRecorder:
         ref = _reference(obj)
         note = note[:MAX_NOTE]
         action = action or reason
-        key = (ref["uid"] or f"{ref['kind']}/{ref.get('namespace', '')}/{ref['name']}",
+        key = (ref.uid or f"{ref.kind}/{ref.namespace or ''}/{ref.name}",
                type, reason, action, note)
         series = self._series.get(key)
         if series is not None and now - series.last <= self.settings.series_window:
@@ -141,22 +141,18 @@ class EventRecorder:
             self._ensure_refresher()
             return
         if not self._allow(key[0], now):
-            log.debug("event about %s dropped by rate limit: %s", ref["name"], reason)
+            log.debug("event about %s dropped by rate limit: %s", ref.name, reason)
             return
-        namespace = ref.get("namespace") or "default"
-        name = f"{ref['name']}.{secrets.token_hex(8)}"
+        namespace = ref.namespace or "default"
+        name = f"{ref.name}.{secrets.token_hex(8)}"
         self._series[key] = _Series(name, namespace, 1, now, 1)
-        body: dict[str, Any] = {
-            "apiVersion": "events.k8s.io/v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
-            "eventTime": _micro(now), "type": type, "reason": reason, "action": action,
-            "note": note, "regarding": ref,
-            "reportingController": self.settings.controller,
-            "reportingInstance": self.settings.instance,
-        }
-        if related is not None:
-            body["related"] = _reference(related)
-        self._spawn(self._create(body))
+        self._spawn(self._create(Event(
+            metadata=ObjectMeta(name=name, namespace=namespace),
+            event_time=_time(now), type=type, reason=reason, action=action, note=note,
+            regarding=ref, related=_reference(related) if related is not None else None,
+            reporting_controller=self.settings.controller,
+            reporting_instance=self.settings.instance,
+        )))
 
     def _allow(self, obj_key: str, now: float) -> bool:
         s = self.settings
@@ -173,24 +169,20 @@ class EventRecorder:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _create(self, body: dict[str, Any]) -> None:
-        ns = body["metadata"]["namespace"]
+    async def _create(self, event: Event) -> None:
         try:
-            await self.client.request(
-                "POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events", body=body
-            )
+            await self._events.create(event)
         except (ApiError, TransportError, OSError) as exc:
-            log.warning("event %s %s not recorded: %s", body["reason"], body["note"], exc)
+            log.warning("event %s %s not recorded: %s", event.reason, event.note, exc)
 
     async def _write_series(self, series: _Series) -> None:
         series.pending = False
         count, last = series.count, series.last
         try:
-            await self.client.request(
-                "PATCH",
-                f"/apis/events.k8s.io/v1/namespaces/{series.namespace}/events/{series.name}",
-                body={"series": {"count": count, "lastObservedTime": _micro(last)}},
-                content_type=MERGE_PATCH,
+            update = EventSeries(count=count, last_observed_time=_time(last))
+            await self._events.patch(
+                series.name, {"series": update.model_dump(mode="json", by_alias=True)},
+                namespace=series.namespace,
             )
             series.written_count = max(series.written_count, count)
         except NotFound:

@@ -19,14 +19,14 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kuar.client import Client, Conflict, ResourceInfo
-from kuar.client.transport import MERGE_PATCH
+from kuar.client import Api, Client, Conflict, ResourceInfo
+from kuar.resources import DynamicObject
 from kuar.runtime.objects import ObjectKey, thaw
 
 
-def _status_path(resource: ResourceInfo, key: ObjectKey, subresource: bool) -> str:
-    path = resource.path(key.namespace or None, key.name)
-    return f"{path}/status" if subresource else path
+def _api(client: Client, resource: ResourceInfo) -> Api[DynamicObject]:
+    # No fieldValidation: the server prunes unknown status fields, as a plain PUT/PATCH does.
+    return Api(client, DynamicObject, resource=resource, field_validation=None)
 
 
 async def patch_status(
@@ -42,10 +42,11 @@ async def patch_status(
     ``subresource=False`` for kinds without a status subresource.
     """
     body = {"status": thaw(status) if not isinstance(status, dict) else status}
-    result: dict[str, Any] = await client.request(
-        "PATCH", _status_path(resource, key, subresource), body=body, content_type=MERGE_PATCH
+    patched = await _api(client, resource).patch(
+        key.name, body, namespace=key.namespace or None,
+        subresource="status" if subresource else None,
     )
-    return result
+    return patched.encode()
 
 
 async def update_status(
@@ -63,21 +64,22 @@ async def update_status(
     ``current`` (e.g. the cached object) saves the first read; a stale one only costs a
     conflict and a retry. Returns the object as written (or as read when nothing changed).
     """
+    api = _api(client, resource)
     obj: dict[str, Any] | None = thaw(current) if current is not None else None
     for attempt in range(attempts):
         if obj is None:
-            obj = await client.request("GET", resource.path(key.namespace or None, key.name))
-        assert obj is not None
+            obj = (await api.get(key.name, namespace=key.namespace or None)).encode()
         before = thaw(obj.get("status"))
         obj.setdefault("status", {})
         mutate(obj)
         if obj.get("status") == (before or {}):
             return obj
         try:
-            written: dict[str, Any] = await client.request(
-                "PUT", _status_path(resource, key, subresource), body=obj
+            written = await api.replace(
+                DynamicObject.model_validate(obj), namespace=key.namespace or None,
+                subresource="status" if subresource else None,
             )
-            return written
+            return written.encode()
         except Conflict:
             if attempt == attempts - 1:
                 raise

@@ -50,7 +50,16 @@ from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from prometheus_client import CollectorRegistry
 
-from kuar.client import ApiError, Client, Gone, ResourceInfo, TooManyRequests, TransportError
+from kuar.client import (
+    Api,
+    ApiError,
+    Client,
+    Gone,
+    ResourceInfo,
+    TooManyRequests,
+    TransportError,
+)
+from kuar.resources import DynamicObject as UntypedResource
 from kuar.resources import Resource
 from kuar.runtime.backoff import Backoff, BackoffSettings
 from kuar.runtime.clock import SYSTEM_CLOCK, Clock
@@ -271,6 +280,8 @@ class _Watcher(Generic[T]):
         self.resource = resource
         self.config = config
         self.path = resource.path(config.namespace)
+        # Pages come raw: objects are transformed and compacted before they are decoded.
+        self.pages = Api(client, UntypedResource, resource=resource, namespace=config.namespace)
         self.selectors: dict[str, str] = {}
         if config.label_selector:
             self.selectors["labelSelector"] = config.label_selector
@@ -364,18 +375,22 @@ class _Watcher(Generic[T]):
         """Listing: one full list in pages (INIT, INIT_APPLY..., INIT_DONE), then watching."""
         self.m_relists.inc()
         yield WatchEvent(EventType.INIT, None, None, "")
-        params: dict[str, str | int] = {**self.selectors, "limit": self.config.page_size}
+        limit: int | None = self.config.page_size
+        token: str | None = None
         api_version, kind = self.resource.api_version, self.resource.kind
         while True:
             try:
-                page = await self.client.request("GET", self.path, params=params)
+                page = await self.pages.list_raw(
+                    label_selector=self.config.label_selector or None,
+                    field_selector=self.config.field_selector or None, limit=limit,
+                    continue_=token)
             except Gone:
-                if "continue" not in params:
+                if token is None:
                     raise
                 # The continue token expired (compaction during a long list): list again,
                 # in one request, as client-go's pager does.
                 log.info("list continue token of %s expired; listing without pages", self.label)
-                params = dict(self.selectors)
+                limit = token = None
                 yield WatchEvent(EventType.INIT, None, None, "")
                 continue
             for item in page.get("items") or ():
@@ -393,7 +408,6 @@ class _Watcher(Generic[T]):
                 step.next = _Watching(rv) if rv else _Listing()
                 yield WatchEvent(EventType.INIT_DONE, None, None, rv)
                 return
-            params["continue"] = token
 
     async def _watch(self, rv: str, step: _Step) -> AsyncGenerator[WatchEvent[T]]:
         """Watching from ``rv``: events until the stream ends; then watching again or listing.

@@ -36,14 +36,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kuar.client import Client, Gone, NotFound, TransportError
+from kuar.client import Api, Client, Gone, NotFound, TransportError
+from kuar.models.certificates.v1 import (
+    CertificateSigningRequest,
+    CertificateSigningRequestCondition,
+    CertificateSigningRequestSpec,
+)
+from kuar.models.core.v1 import ConfigMap
+from kuar.resources import ObjectMeta
 from kuar.webhook.tls import ServingCertificate
 
 log = logging.getLogger("kuar.webhook.certificates")
 
 PrivateKey = ec.EllipticCurvePrivateKey
 SERVER_USAGES = ("digital signature", "key encipherment", "server auth")
-CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+CSR_PATH = CertificateSigningRequest.resource_info().path()
+"""The CSR collection's URL (for tests that read CSRs raw)."""
 
 
 def generate_key() -> PrivateKey:
@@ -242,10 +250,12 @@ class CertificateRequestError(RuntimeError):
     """A CertificateSigningRequest was denied, failed, or not issued in time."""
 
 
-def _condition(csr: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for cond in (csr.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind and cond.get("status", "True") == "True":
-            return dict(cond)
+def _condition(
+    csr: CertificateSigningRequest, kind: str
+) -> CertificateSigningRequestCondition | None:
+    for cond in (csr.status and csr.status.conditions) or ():
+        if cond.type == kind and cond.status == "True":
+            return cond
     return None
 
 
@@ -278,8 +288,8 @@ class CsrSource:
         if self.ca_pem is not None:
             return self.ca_pem
         ns, name, key = self.ca_configmap
-        cm = await self.client.request("GET", f"/api/v1/namespaces/{ns}/configmaps/{name}")
-        data = (cm.get("data") or {}).get(key)
+        cm = await Api(self.client, ConfigMap, namespace=ns).get(name)
+        data = (cm.data or {}).get(key)
         if not data:
             raise CertificateRequestError(f"ConfigMap {ns}/{name} has no {key!r}")
         return str(data).encode()
@@ -288,15 +298,14 @@ class CsrSource:
         """Submit a new CSR and wait until it is issued (see the class docstring)."""
         key = generate_key()
         csr_pem = make_csr(key, list(self.dns_names), list(self.ips))
-        body = {
-            "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
-            "metadata": {"generateName": self.name_prefix},
-            "spec": {"request": base64.b64encode(csr_pem).decode(),
-                     "signerName": self.signer_name, "usages": list(SERVER_USAGES),
-                     "expirationSeconds": self.expiration_seconds},
-        }
-        created = await self.client.request("POST", CSR_PATH, body=body)
-        name = created["metadata"]["name"]
+        request = CertificateSigningRequest(
+            metadata=ObjectMeta(generate_name=self.name_prefix),
+            spec=CertificateSigningRequestSpec(
+                request=base64.b64encode(csr_pem).decode(), signer_name=self.signer_name,
+                usages=list(SERVER_USAGES), expiration_seconds=self.expiration_seconds),
+        )
+        created = await self._csrs.create(request)
+        name = created.name
         self.last_csr_name = name
         log.info("submitted CertificateSigningRequest %s for %s", name,
                  ", ".join([*self.dns_names, *self.ips]))
@@ -308,36 +317,40 @@ class CsrSource:
                 f"CertificateSigningRequest {name} not issued in {self.timeout:g} s") from None
         return ServingCertificate(cert_pem=cert, key_pem=key_pem(key), ca_pem=await self._ca())
 
-    def _issued(self, name: str, csr: dict[str, Any]) -> bytes | None:
+    @property
+    def _csrs(self) -> Api[CertificateSigningRequest]:
+        return Api(self.client, CertificateSigningRequest)
+
+    def _issued(self, name: str, csr: CertificateSigningRequest) -> bytes | None:
         for kind in ("Denied", "Failed"):
             cond = _condition(csr, kind)
             if cond is not None:
                 raise CertificateRequestError(
                     f"CertificateSigningRequest {name} {kind.lower()}: "
-                    f"{cond.get('reason', '')}: {cond.get('message', '')}")
-        certificate = (csr.get("status") or {}).get("certificate")
+                    f"{cond.reason or ''}: {cond.message or ''}")
+        certificate = csr.status.certificate if csr.status else None
         return base64.b64decode(certificate) if certificate else None
 
-    async def _wait_issued(self, name: str, csr: dict[str, Any]) -> bytes:
+    async def _wait_issued(self, name: str, csr: CertificateSigningRequest) -> bytes:
         while True:
             issued = self._issued(name, csr)
             if issued is not None:
                 return issued
             try:
-                csr = await self.client.request("GET", f"{CSR_PATH}/{name}")
+                csr = await self._csrs.get(name)
             except NotFound:
                 raise CertificateRequestError(
                     f"CertificateSigningRequest {name} was deleted") from None
             issued = self._issued(name, csr)
             if issued is not None:
                 return issued
-            params = {"watch": True, "fieldSelector": f"metadata.name={name}",
-                      "resourceVersion": csr["metadata"]["resourceVersion"],
-                      "timeoutSeconds": 30}
             try:
-                async for event in self.client.stream(CSR_PATH, params=params):
-                    if event.get("type") in ("ADDED", "MODIFIED"):
-                        csr = event["object"]
+                async for event in self._csrs.watch(
+                    resource_version=csr.metadata.resource_version,
+                    field_selector=f"metadata.name={name}", timeout_seconds=30,
+                ):
+                    if event.type in ("ADDED", "MODIFIED") and event.object is not None:
+                        csr = event.object
                         issued = self._issued(name, csr)
                         if issued is not None:
                             return issued

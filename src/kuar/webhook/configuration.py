@@ -27,11 +27,19 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from kuar.client import Client, NotFound
+from kuar.client import Api, Client, NotFound
+from kuar.models.admissionregistration.v1 import (
+    MutatingWebhookConfiguration,
+    ValidatingWebhookConfiguration,
+)
 from kuar.webhook.admission import AdmissionWebhook, MutatingWebhook, ValidatingWebhook
 from kuar.webhook.conversion import ConversionWebhook
 
 ADMISSION_GROUP = "admissionregistration.k8s.io/v1"
+_KINDS: dict[str, type[ValidatingWebhookConfiguration | MutatingWebhookConfiguration]] = {
+    "ValidatingWebhookConfiguration": ValidatingWebhookConfiguration,
+    "MutatingWebhookConfiguration": MutatingWebhookConfiguration,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,17 +179,13 @@ async def apply_configurations(
 ) -> None:
     """Create or update configurations by server-side apply (forcing ownership)."""
     for config in configurations:
-        plural = config["kind"].lower() + "s"
-        path = f"/apis/{ADMISSION_GROUP}/{plural}/{config['metadata']['name']}"
-        await client.request("PATCH", path, body=config,
-                             content_type="application/apply-patch+yaml",
-                             params={"fieldManager": field_manager, "force": True})
+        model = _KINDS[config["kind"]]
+        await Api(client, model).apply(model.model_validate(config),
+                                       field_manager=field_manager, force=True)
 
 
 async def delete_configurations(client: Client, configurations: Sequence[dict[str, Any]]) -> None:
     """Delete configurations (missing ones are fine)."""
     for config in configurations:
-        plural = config["kind"].lower() + "s"
         with contextlib.suppress(NotFound):
-            await client.request(
-                "DELETE", f"/apis/{ADMISSION_GROUP}/{plural}/{config['metadata']['name']}")
+            await Api(client, _KINDS[config["kind"]]).delete(config["metadata"]["name"])

@@ -16,37 +16,42 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from kuar.client import Client, Conflict, NotFound
+from kuar.client import Api, Client, Conflict, NotFound
+from kuar.models.admissionregistration.v1 import (
+    MutatingWebhookConfiguration,
+    ValidatingWebhookConfiguration,
+)
+from kuar.models.apiextensions.v1 import CustomResourceDefinition, WebhookClientConfig
+from kuar.resources import Resource
 
 log = logging.getLogger("kuar.webhook.injection")
 
-VALIDATING = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
-MUTATING = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+T = TypeVar("T", bound=Resource)
+WebhookConfiguration = ValidatingWebhookConfiguration | MutatingWebhookConfiguration
 
 
-def _set_webhooks(obj: dict[str, Any], bundle: str) -> bool:
+def _set_webhooks(obj: WebhookConfiguration, bundle: str) -> bool:
     changed = False
-    for hook in obj.get("webhooks") or []:
-        config = hook.setdefault("clientConfig", {})
-        if config.get("caBundle") != bundle:
-            config["caBundle"] = bundle
+    for hook in obj.webhooks or ():
+        if hook.client_config.ca_bundle != bundle:
+            hook.client_config.ca_bundle = bundle
             changed = True
     return changed
 
 
-def _set_conversion(obj: dict[str, Any], bundle: str) -> bool:
-    conversion = (obj.get("spec") or {}).get("conversion") or {}
-    if conversion.get("strategy") != "Webhook":
+def _set_conversion(crd: CustomResourceDefinition, bundle: str) -> bool:
+    conversion = crd.spec.conversion
+    if conversion is None or conversion.strategy != "Webhook" or conversion.webhook is None:
+        return False  # the API server refuses a Webhook strategy without its webhook stanza
+    webhook = conversion.webhook
+    webhook.client_config = webhook.client_config or WebhookClientConfig()
+    if webhook.client_config.ca_bundle == bundle:
         return False
-    config = conversion.setdefault("webhook", {}).setdefault("clientConfig", {})
-    if config.get("caBundle") == bundle:
-        return False
-    config["caBundle"] = bundle
+    webhook.client_config.ca_bundle = bundle
     return True
 
 
@@ -62,17 +67,20 @@ class CaBundleInjector:
     crds: Sequence[str] = ()
     """Names of CRDs whose conversion webhook is served here."""
 
-    async def _update(self, base: str, name: str, bundle: str, setter: Any) -> None:
+    async def _update(
+        self, model: type[T], name: str, bundle: str, setter: Callable[[T, str], bool]
+    ) -> None:
+        api = Api(self.client, model, field_manager="kuar-cainjector")
         for _ in range(5):
             try:
-                obj = await self.client.request("GET", f"{base}/{name}")
+                obj = await api.get(name)
             except NotFound:
-                log.info("caBundle: %s/%s does not exist (yet); skipped", base, name)
+                log.info("caBundle: %s %s does not exist (yet); skipped", model.__name__, name)
                 return
             if not setter(obj, bundle):
                 return
             try:
-                await self.client.request("PUT", f"{base}/{name}", body=obj)
+                await api.replace(obj)
                 log.info("caBundle injected into %s", name)
                 return
             except Conflict:
@@ -84,8 +92,8 @@ class CaBundleInjector:
         """Write ``ca_pem`` (one or more PEM certificates) everywhere this injector covers."""
         bundle = base64.b64encode(ca_pem).decode()
         for name in self.validating:
-            await self._update(VALIDATING, name, bundle, _set_webhooks)
+            await self._update(ValidatingWebhookConfiguration, name, bundle, _set_webhooks)
         for name in self.mutating:
-            await self._update(MUTATING, name, bundle, _set_webhooks)
+            await self._update(MutatingWebhookConfiguration, name, bundle, _set_webhooks)
         for name in self.crds:
-            await self._update(CRDS, name, bundle, _set_conversion)
+            await self._update(CustomResourceDefinition, name, bundle, _set_conversion)

@@ -33,14 +33,30 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from kuar.client import AlreadyExists, ApiError, Client, Conflict, Gone, NotFound, TransportError
-from kuar.webhook.certificates import CSR_PATH, CertificateAuthority
+from kuar.client import (
+    AlreadyExists,
+    Api,
+    ApiError,
+    Client,
+    Conflict,
+    Gone,
+    NotFound,
+    TransportError,
+)
+from kuar.models.certificates.v1 import (
+    CertificateSigningRequest,
+    CertificateSigningRequestCondition,
+    CertificateSigningRequestStatus,
+)
+from kuar.models.core.v1 import ConfigMap, Secret
+from kuar.resources import ObjectMeta
+from kuar.webhook.certificates import CertificateAuthority
 
 log = logging.getLogger("kuar.webhook.signer")
 
@@ -87,15 +103,15 @@ def _deny(message: str, reason: str = "KuarSignerPolicy") -> Decision:
     return Decision(False, reason, message)
 
 
-def review_csr(csr: dict[str, Any], settings: SignerSettings) -> Decision:
+def review_csr(csr: CertificateSigningRequest, settings: SignerSettings) -> Decision:
     """Pure policy: approve this CertificateSigningRequest or not (see module guarantees)."""
-    spec = csr.get("spec") or {}
-    user = spec.get("username", "")
+    spec = csr.spec
+    user = spec.username or ""
     if user not in settings.allowed_requesters:
         return _deny(f"requester {user!r} is not allowed to get {settings.signer_name} "
                      "certificates")
     try:
-        request = x509.load_pem_x509_csr(base64.b64decode(spec.get("request", "")))
+        request = x509.load_pem_x509_csr(base64.b64decode(spec.request))
     except ValueError as exc:
         return _deny(f"spec.request is not a PEM certificate request: {exc}")
     if not request.is_signature_valid:
@@ -109,7 +125,7 @@ def review_csr(csr: dict[str, Any], settings: SignerSettings) -> Decision:
             return _deny(f"RSA key of {key.key_size} bits is too small")
     else:
         return _deny(f"key type {type(key).__name__} is not allowed")
-    usages = set(spec.get("usages") or [])
+    usages = set(spec.usages or [])
     if not usages <= ALLOWED_USAGES or "server auth" not in usages:
         return _deny(f"usages {sorted(usages)} must include 'server auth' and stay within "
                      f"{sorted(ALLOWED_USAGES)}")
@@ -134,8 +150,8 @@ def review_csr(csr: dict[str, Any], settings: SignerSettings) -> Decision:
                     f"{user} may serve {', '.join(sorted(dns | ips))}")
 
 
-def _has_condition(csr: dict[str, Any], kind: str) -> bool:
-    return any(c.get("type") == kind for c in (csr.get("status") or {}).get("conditions") or [])
+def _has_condition(csr: CertificateSigningRequest, kind: str) -> bool:
+    return any(c.type == kind for c in (csr.status and csr.status.conditions) or ())
 
 
 @dataclass
@@ -152,61 +168,58 @@ class Signer:
     needs_leader_election: ClassVar[bool] = True
     """Under a manager, only the leader signs (two signers would race on one CSR)."""
 
+    @property
+    def _csrs(self) -> Api[CertificateSigningRequest]:
+        return Api(self.client, CertificateSigningRequest, field_manager="kuar-signer")
+
     async def ensure_ca(self) -> CertificateAuthority:
         """Load the CA from its Secret, creating both (and the ConfigMap) when missing."""
         s = self.settings
-        path = f"/api/v1/namespaces/{s.namespace}/secrets/{s.ca_secret}"
+        secrets = Api(self.client, Secret, namespace=s.namespace, field_manager="kuar-signer")
         try:
-            secret = await self.client.request("GET", path)
+            ca = self._ca_from(await secrets.get(s.ca_secret))
         except NotFound:
             ca = CertificateAuthority.create(f"{s.signer_name} CA", s.ca_validity)
-            body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                    "metadata": {"name": s.ca_secret, "namespace": s.namespace},
-                    "data": {"tls.crt": base64.b64encode(ca.cert_pem).decode(),
-                             "tls.key": base64.b64encode(ca.key_pem).decode()}}
+            secret = Secret(
+                metadata=ObjectMeta(name=s.ca_secret, namespace=s.namespace),
+                type="kubernetes.io/tls",
+                data={"tls.crt": base64.b64encode(ca.cert_pem).decode(),
+                      "tls.key": base64.b64encode(ca.key_pem).decode()})
             try:
-                await self.client.request(
-                    "POST", f"/api/v1/namespaces/{s.namespace}/secrets", body=body)
+                await secrets.create(secret)
                 log.info("created signer CA Secret %s/%s", s.namespace, s.ca_secret)
             except AlreadyExists:  # another replica won the race: use its CA
-                secret = await self.client.request("GET", path)
-                ca = self._ca_from(secret)
-        else:
-            ca = self._ca_from(secret)
+                ca = self._ca_from(await secrets.get(s.ca_secret))
         self.ca = ca
-        cm = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": s.ca_configmap, "namespace": s.namespace},
-              "data": {"ca.crt": ca.cert_pem.decode()}}
-        await self.client.request(
-            "PATCH", f"/api/v1/namespaces/{s.namespace}/configmaps/{s.ca_configmap}", body=cm,
-            content_type="application/apply-patch+yaml",
-            params={"fieldManager": "kuar-signer", "force": True})
+        published = ConfigMap(metadata=ObjectMeta(name=s.ca_configmap, namespace=s.namespace),
+                              data={"ca.crt": ca.cert_pem.decode()})
+        await Api(self.client, ConfigMap, namespace=s.namespace).apply(
+            published, field_manager="kuar-signer", force=True)
         return ca
 
     @staticmethod
-    def _ca_from(secret: dict[str, Any]) -> CertificateAuthority:
-        data = secret.get("data") or {}
+    def _ca_from(secret: Secret) -> CertificateAuthority:
+        data = secret.data or {}
         return CertificateAuthority.from_pem(base64.b64decode(data["tls.crt"]),
                                              base64.b64decode(data["tls.key"]))
 
-    async def handle(self, csr: dict[str, Any]) -> None:
+    async def handle(self, csr: CertificateSigningRequest) -> None:
         """Approve or deny, then sign: one step of the loop for one CSR."""
-        spec = csr.get("spec") or {}
-        if spec.get("signerName") != self.settings.signer_name:
+        if csr.spec.signer_name != self.settings.signer_name:
             return
-        if (csr.get("status") or {}).get("certificate") or _has_condition(csr, "Denied") \
+        if (csr.status and csr.status.certificate) or _has_condition(csr, "Denied") \
                 or _has_condition(csr, "Failed"):
             return
-        name = csr["metadata"]["name"]
+        name = csr.name
         decision = review_csr(csr, self.settings)
         if not _has_condition(csr, "Approved"):
             kind = "Approved" if decision.approve else "Denied"
-            status = csr.setdefault("status", {})
-            status.setdefault("conditions", []).append({
-                "type": kind, "status": "True", "reason": decision.reason,
-                "message": decision.message,
-                "lastUpdateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
-            csr = await self.client.request("PUT", f"{CSR_PATH}/{name}/approval", body=csr)
+            status = csr.status or CertificateSigningRequestStatus()
+            status.conditions = [*(status.conditions or ()), CertificateSigningRequestCondition(
+                type=kind, status="True", reason=decision.reason, message=decision.message,
+                last_update_time=dt.datetime.now(dt.UTC))]
+            csr.status = status
+            csr = await self._csrs.replace(csr, subresource="approval")
             if not decision.approve:
                 self.denied.append(name)
                 log.warning("denied CertificateSigningRequest %s: %s", name, decision.message)
@@ -218,25 +231,26 @@ class Signer:
             return
         await self._sign(name, csr)
 
-    async def _sign(self, name: str, csr: dict[str, Any]) -> None:
+    async def _sign(self, name: str, csr: CertificateSigningRequest) -> None:
         assert self.ca is not None
-        spec = csr["spec"]
-        request = x509.load_pem_x509_csr(base64.b64decode(spec["request"]))
+        spec = csr.spec
+        request = x509.load_pem_x509_csr(base64.b64decode(spec.request))
         sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         lifetime = self.settings.max_expiration
-        if spec.get("expirationSeconds"):
-            lifetime = min(lifetime, dt.timedelta(seconds=int(spec["expirationSeconds"])))
+        if spec.expiration_seconds:
+            lifetime = min(lifetime, dt.timedelta(seconds=spec.expiration_seconds))
         pem = self.ca.sign(
             request.public_key(), subject=request.subject,
             dns_names=sans.get_values_for_type(x509.DNSName),
             ips=[str(ip) for ip in sans.get_values_for_type(x509.IPAddress)],
             validity=lifetime)
-        csr.setdefault("status", {})["certificate"] = base64.b64encode(pem).decode()
-        await self.client.request("PUT", f"{CSR_PATH}/{name}/status", body=csr)
+        csr.status = csr.status or CertificateSigningRequestStatus()
+        csr.status.certificate = base64.b64encode(pem).decode()
+        await self._csrs.replace_status(csr)
         self.signed.append(name)
         log.info("signed CertificateSigningRequest %s (valid %s)", name, lifetime)
 
-    async def _handle_all(self, items: Iterable[dict[str, Any]]) -> None:
+    async def _handle_all(self, items: Iterable[CertificateSigningRequest]) -> None:
         for csr in items:
             try:
                 await self.handle(csr)
@@ -251,21 +265,18 @@ class Signer:
             try:
                 if self.ca is None:
                     await self.ensure_ca()
-                listed = await self.client.request("GET", CSR_PATH,
-                                                   params={"fieldSelector": selector})
-                await self._handle_all(listed.get("items") or [])
+                listed = await self._csrs.list(field_selector=selector)
+                await self._handle_all(listed.items)
                 self.ready.set()
-                rv = listed["metadata"]["resourceVersion"]
+                rv = listed.resource_version
                 while True:
-                    params = {"watch": True, "fieldSelector": selector, "resourceVersion": rv,
-                              "allowWatchBookmarks": True, "timeoutSeconds": 300}
-                    async for event in self.client.stream(CSR_PATH, params=params):
-                        kind, obj = event.get("type"), event.get("object") or {}
-                        if kind == "ERROR":
-                            raise Gone(code=410, reason="Expired", message=str(obj))
-                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
-                        if kind in ("ADDED", "MODIFIED"):
-                            await self._handle_all([obj])
+                    async for event in self._csrs.watch(
+                        resource_version=rv, field_selector=selector, bookmarks=True,
+                        timeout_seconds=300,
+                    ):
+                        rv = event.resource_version or rv
+                        if event.type in ("ADDED", "MODIFIED") and event.object is not None:
+                            await self._handle_all([event.object])
             except asyncio.CancelledError:
                 raise
             except Gone:

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from kuar.models.certificates.v1 import CertificateSigningRequest
 from kuar.webhook import SignerSettings, review_csr
 from kuar.webhook.certificates import generate_key, make_csr
 
@@ -20,10 +21,10 @@ SETTINGS = SignerSettings(allowed_requesters=frozenset({"system:serviceaccount:s
 
 def csr(request: bytes, *, user: str = "system:serviceaccount:sys:hook",
         usages: tuple[str, ...] = ("digital signature", "key encipherment", "server auth"),
-        ) -> dict[str, Any]:
-    return {"metadata": {"name": "c"}, "spec": {
+        ) -> CertificateSigningRequest:
+    return CertificateSigningRequest.model_validate({"metadata": {"name": "c"}, "spec": {
         "request": base64.b64encode(request).decode(), "username": user,
-        "signerName": SETTINGS.signer_name, "usages": list(usages)}}
+        "signerName": SETTINGS.signer_name, "usages": list(usages)}})
 
 
 def test_expected_requester_and_names_are_approved() -> None:
