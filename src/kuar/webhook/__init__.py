@@ -37,13 +37,13 @@ Use (see ``examples/webhook_configmap_policy`` and ``kuar_loadtest.webhooks``)::
 
 from kuar.webhook.admission import (
     Admission,
+    AdmissionRule,
     AdmissionWebhook,
     Defaulter,
     Denied,
     FieldErrors,
     MatchCondition,
     MutatingWebhook,
-    Rule,
     ValidatingWebhook,
     Validator,
 )
@@ -77,6 +77,7 @@ __all__ = [
     "RAW",
     "Admission",
     "AdmissionRequest",
+    "AdmissionRule",
     "AdmissionWebhook",
     "CaBundleInjector",
     "CertificateAuthority",
@@ -100,7 +101,6 @@ __all__ = [
     "ReloadableTls",
     "ReviewError",
     "RotationSettings",
-    "Rule",
     "SelfSignedSource",
     "ServiceTarget",
     "ServingCertificate",

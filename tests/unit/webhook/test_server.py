@@ -25,11 +25,11 @@ from kuar.webhook import (
     WebhookServer,
     WebhookServerSettings,
 )
-from kuar.webhook.admission import Rule
+from kuar.webhook.admission import AdmissionRule
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
 from tests.unit.webhook.conftest import admission_review, client_context, loadtest
 
-RULE = Rule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
+RULE = AdmissionRule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
 
 
 class NoFtp(Validator[dict[str, Any]]):
