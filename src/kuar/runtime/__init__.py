@@ -15,16 +15,17 @@ Helpers for reconcilers: :mod:`.finalizers`, :mod:`.status`, :mod:`.conditions`,
 metrics: :mod:`.metrics`; time: :mod:`.clock`.
 """
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
+from kuar.base.metrics import REGISTRY
 from kuar.runtime.backoff import Backoff, BackoffSettings
 from kuar.runtime.builder import Builder, controller_for
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
 from kuar.runtime.conditions import find_condition, is_true, remove_condition, set_condition
 from kuar.runtime.controller import Controller, ControllerSettings, Watch
 from kuar.runtime.finalizers import add_finalizer, finalizer, has_finalizer, remove_finalizer
 from kuar.runtime.handlers import enqueue_mapped, enqueue_object, enqueue_owner
 from kuar.runtime.informer import Informer, InformerCache
 from kuar.runtime.log import ReconcileContext, ReconcileContextFilter, reconcile_context
-from kuar.runtime.metrics import REGISTRY, runtime_metrics
+from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.objects import (
     FrozenDict,
     FrozenList,

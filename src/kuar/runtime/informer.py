@@ -31,10 +31,10 @@ from typing import Any, Generic, TypeVar, overload
 
 from prometheus_client import CollectorRegistry
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.client import Client, ResourceInfo
 from kuar.resources import Resource
 from kuar.runtime.backoff import Backoff
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.objects import ObjectView
 from kuar.runtime.reflector import reflector
 from kuar.runtime.store import Change, Store

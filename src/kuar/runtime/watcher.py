@@ -50,6 +50,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from prometheus_client import CollectorRegistry
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.client import (
     Api,
     ApiError,
@@ -61,7 +62,6 @@ from kuar.client import (
 )
 from kuar.resources import DynamicObject, Resource
 from kuar.runtime.backoff import Backoff, BackoffSettings
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.objects import (
     MetaView,
