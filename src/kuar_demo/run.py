@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import socket
 import subprocess
 import sys
@@ -26,10 +27,10 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kuar.base.pki import CertificateAuthority
 from kuar.client import Api, Client, apply_manifests, load_config, parse_manifests
 from kuar.testing import ControlPlane, ControlPlaneSettings
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
-from kuar.testing.pki import CertificateAuthority
 from kuar.testing.process import Process
 from kuar_loadtest.api.v1 import LoadTest, LoadTestStatus
 from kuar_loadtest.cli import fetch_report_data, print_report
@@ -88,10 +89,10 @@ async def demo_service(
     client: Client, node: LocalNode, workdir: Path, options: DemoOptions
 ) -> AsyncIterator[Path]:
     """Run the HTTPS demo service and publish it as Service ``my-service``; yields the CA path."""
-    ca = CertificateAuthority("kuar-demo-ca")
+    ca = CertificateAuthority.create("kuar-demo-ca")
     names = [SERVICE, f"{SERVICE}.{NAMESPACE}", f"{SERVICE}.{NAMESPACE}.svc",
              f"{SERVICE}.{NAMESPACE}.svc.cluster.local"]
-    pair = ca.issue_serving(SERVICE, dns_names=names)
+    pair = ca.issue_serving(names, validity=dt.timedelta(days=1))
     (workdir / "ca.crt").write_bytes(ca.cert_pem)
     (workdir / "tls.crt").write_bytes(pair.cert_pem)
     (workdir / "tls.key").write_bytes(pair.key_pem)
