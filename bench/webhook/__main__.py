@@ -52,6 +52,7 @@ from kuar.webhook import (
     UrlTarget,
     apply_configurations,
     delete_configurations,
+    issue_serving_certificate,
     webhook_configurations,
 )
 from kuar_loadtest.api import v1
@@ -87,7 +88,7 @@ def build_go() -> Path | None:
 
 def write_certs(folder: Path) -> None:
     ca = CertificateAuthority.create("kuar-bench-ca")
-    cert = ca.issue(["localhost"], ["127.0.0.1"])
+    cert = issue_serving_certificate(ca, ["localhost"], ["127.0.0.1"])
     (folder / "tls.crt").write_bytes(cert.cert_pem)
     (folder / "tls.key").write_bytes(cert.key_pem)
     (folder / "ca.crt").write_bytes(ca.cert_pem)

@@ -25,11 +25,11 @@ from kuar.client import Client, load_config
 from kuar.webhook import (
     RAW,
     Admission,
+    AdmissionRule,
     CaBundleInjector,
     CertificateManager,
     FieldErrors,
     MutatingWebhook,
-    Rule,
     SelfSignedSource,
     UrlTarget,
     ValidatingWebhook,
@@ -41,7 +41,7 @@ from kuar.webhook import (
     webhook_configurations,
 )
 
-CONFIGMAPS = Rule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
+CONFIGMAPS = AdmissionRule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
                   operations=("CREATE", "UPDATE"))
 SUSPICIOUS = ("password", "token", "secret")
 OWNER = "examples.kuar.dev/owner"

@@ -24,11 +24,11 @@ from kuar.client import Client, load_config, whoami
 from kuar.webhook import (
     RAW,
     Admission,
+    AdmissionRule,
     CaBundleInjector,
     CertificateManager,
     CsrSource,
     FieldErrors,
-    Rule,
     Signer,
     SignerSettings,
     UrlTarget,
@@ -68,7 +68,7 @@ async def main(kubeconfig: str | None, namespace: str) -> None:
     hook = ValidatingWebhook(
         name="app-label.examples.kuar.dev", path="/app-label", codec=RAW,
         validator=NeedsAppLabel(), configuration=configuration,
-        rules=(Rule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
+        rules=(AdmissionRule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
                     operations=("CREATE",)),),
         namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": namespace}})
     server = WebhookServer(webhooks=[hook], certificates=manager,

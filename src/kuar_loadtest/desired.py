@@ -55,7 +55,7 @@ class PlanError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class ResolvedTarget:
     """Where the workers send requests."""
 
     url: str
@@ -70,7 +70,7 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
-def resolve_target(lt: LoadTest, service: Service | None) -> Target:
+def resolve_target(lt: LoadTest, service: Service | None) -> ResolvedTarget:
     """The URL of the LoadTest's Service (see the module's port rule)."""
     spec = lt.spec
     ns = lt.metadata.namespace
@@ -94,7 +94,7 @@ def resolve_target(lt: LoadTest, service: Service | None) -> Target:
     else:
         chosen = next((p for p in ports if p.name == spec.scheme), ports[0])
     port = chosen.port
-    return Target(f"{spec.scheme}://{spec.service}.{ns}.svc:{port}", port)
+    return ResolvedTarget(f"{spec.scheme}://{spec.service}.{ns}.svc:{port}", port)
 
 
 def worker_count(lt: LoadTest, settings: OperatorSettings) -> int:
@@ -116,7 +116,8 @@ def job_name(lt: LoadTest) -> str:
 
 
 def load_spec(
-    lt: LoadTest, target: Target, settings: OperatorSettings, *, workers: int, start_at: float
+    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
+    start_at: float,
 ) -> LoadSpec:
     """The worker contract for this run (each pod reads its shard index from the Job)."""
     return LoadSpec(
@@ -132,7 +133,7 @@ def load_spec(
 
 
 def desired_job(
-    lt: LoadTest, target: Target, settings: OperatorSettings, *, start_at: float
+    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, start_at: float
 ) -> Job:
     """The Indexed Job of worker pods, owned by the LoadTest."""
     workers = worker_count(lt, settings)

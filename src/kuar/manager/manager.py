@@ -40,11 +40,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
 
+from kuar.base.metrics import REGISTRY
 from kuar.client import ApiError, Client, Permission, TransportError, missing_access
 from kuar.manager.health import HealthServer, HealthSettings
 from kuar.manager.leader import LeaderElectionSettings, LeaderElector
 from kuar.runtime.informer import InformerCache
-from kuar.runtime.metrics import REGISTRY
 
 log = logging.getLogger("kuar.manager")
 

@@ -15,23 +15,24 @@ Helpers for reconcilers: :mod:`.finalizers`, :mod:`.status`, :mod:`.conditions`,
 metrics: :mod:`.metrics`; time: :mod:`.clock`.
 """
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
+from kuar.base.metrics import REGISTRY
 from kuar.runtime.backoff import Backoff, BackoffSettings
 from kuar.runtime.builder import Builder, controller_for
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
 from kuar.runtime.conditions import find_condition, is_true, remove_condition, set_condition
 from kuar.runtime.controller import Controller, ControllerSettings, Watch
 from kuar.runtime.finalizers import add_finalizer, finalizer, has_finalizer, remove_finalizer
 from kuar.runtime.handlers import enqueue_mapped, enqueue_object, enqueue_owner
 from kuar.runtime.informer import Informer, InformerCache
 from kuar.runtime.log import ReconcileContext, ReconcileContextFilter, reconcile_context
-from kuar.runtime.metrics import REGISTRY, runtime_metrics
+from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.objects import (
-    DynamicObject,
     FrozenDict,
     FrozenList,
+    MetaView,
     ObjectKey,
-    ObjectMeta,
-    dynamic_object,
+    ObjectView,
+    object_view,
     strip_managed_fields,
     thaw,
 )
@@ -89,7 +90,6 @@ __all__ = [
     "Clock",
     "Controller",
     "ControllerSettings",
-    "DynamicObject",
     "EventRecorder",
     "EventType",
     "FrozenDict",
@@ -99,8 +99,9 @@ __all__ = [
     "ItemExponentialFailureRateLimiter",
     "ManualClock",
     "MaxOfRateLimiter",
+    "MetaView",
     "ObjectKey",
-    "ObjectMeta",
+    "ObjectView",
     "Predicate",
     "QueueShutDown",
     "RateLimiter",
@@ -127,7 +128,6 @@ __all__ = [
     "controller_reference",
     "decode_with_events",
     "default_controller_rate_limiter",
-    "dynamic_object",
     "enqueue_mapped",
     "enqueue_object",
     "enqueue_owner",
@@ -139,6 +139,7 @@ __all__ = [
     "is_true",
     "labels_changed",
     "negate",
+    "object_view",
     "owner_reference",
     "patch_status",
     "reconcile_context",

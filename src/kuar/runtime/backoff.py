@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True, kw_only=True)

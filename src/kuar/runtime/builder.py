@@ -32,9 +32,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.client import ResourceInfo
 from kuar.resources import Resource
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.controller import Controller, ControllerSettings, Watch
 from kuar.runtime.handlers import enqueue_mapped, enqueue_object, enqueue_owner
 from kuar.runtime.informer import Informer, InformerCache

@@ -35,8 +35,8 @@ from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.client import TooManyRequests
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.handlers import EventHandler
 from kuar.runtime.informer import Informer
 from kuar.runtime.log import ReconcileContext, reconcile_context

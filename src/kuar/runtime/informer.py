@@ -31,11 +31,11 @@ from typing import Any, Generic, TypeVar, overload
 
 from prometheus_client import CollectorRegistry
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.client import Client, ResourceInfo
 from kuar.resources import Resource
 from kuar.runtime.backoff import Backoff
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
-from kuar.runtime.objects import DynamicObject
+from kuar.runtime.objects import ObjectView
 from kuar.runtime.reflector import reflector
 from kuar.runtime.store import Change, Store
 from kuar.runtime.watcher import (
@@ -188,7 +188,7 @@ class InformerCache:
     @overload
     def informer(
         self, resource: ResourceInfo, config: WatchConfig | None = None, *, decode: None = None
-    ) -> Informer[DynamicObject]: ...
+    ) -> Informer[ObjectView]: ...
     @overload
     def informer(
         self, resource: ResourceInfo | type[Resource], config: WatchConfig | None = None, *,

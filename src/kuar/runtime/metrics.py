@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-"""The kuar-wide default registry (separate from prometheus_client's global one)."""
+from kuar.base.metrics import REGISTRY
 
 # controller-runtime: prometheus.ExponentialBuckets(10e-9, 10, 12) for the workqueue.
 WORKQUEUE_BUCKETS = tuple(1e-8 * 10**i for i in range(12))

@@ -1,10 +1,11 @@
 """Objects as the runtime hands them out: read-only views over decoded JSON, and their keys.
 
 Place in the pipeline: the watcher turns each JSON object from the API server into a
-:class:`DynamicObject` (unless a ``decode`` hook makes a typed model instead); the store keeps
+:class:`ObjectView` (unless a ``decode`` hook makes a typed model instead); the store keeps
 it; event handlers, predicates and reconcilers read it. Known as ``unstructured.Unstructured``
-in client-go and ``DynamicObject`` in kube-rs; :class:`ObjectKey` is client-go's
-``NamespacedName`` / kube-rs's ``ObjectRef``.
+in client-go and ``DynamicObject`` in kube-rs (kuar's pydantic ``DynamicObject`` is the
+untyped *model* in :mod:`kuar.resources`; this is the read-only *view*); :class:`ObjectKey`
+is client-go's ``NamespacedName`` / kube-rs's ``ObjectRef``.
 
 Guarantees:
 - Views are read-only all the way down: :class:`FrozenDict` and :class:`FrozenList` wrap nested
@@ -190,7 +191,7 @@ class FrozenList(Sequence[Any]):
 _EMPTY: dict[str, Any] = {}
 
 
-class ObjectMeta(FrozenDict):
+class MetaView(FrozenDict):
     """A read-only view of ``metadata`` with typed accessors for the fields the runtime uses."""
 
     __slots__ = ()
@@ -260,7 +261,7 @@ class ObjectMeta(FrozenDict):
         return None
 
 
-class DynamicObject(FrozenDict):
+class ObjectView(FrozenDict):
     """A read-only Kubernetes object of any kind, with accessors for common fields."""
 
     __slots__ = ()
@@ -276,9 +277,9 @@ class DynamicObject(FrozenDict):
         return str(self._data.get("kind") or "")
 
     @property
-    def metadata(self) -> ObjectMeta:
-        """``metadata`` as an :class:`ObjectMeta` view."""
-        return ObjectMeta(self._data.get("metadata") or _EMPTY)
+    def metadata(self) -> MetaView:
+        """``metadata`` as a :class:`MetaView`."""
+        return MetaView(self._data.get("metadata") or _EMPTY)
 
     @property
     def key(self) -> ObjectKey:
@@ -307,9 +308,9 @@ class DynamicObject(FrozenDict):
         return FrozenDict(self._data.get("status") or _EMPTY)
 
 
-def dynamic_object(raw: dict[str, Any]) -> DynamicObject:
-    """The default ``decode`` hook: wrap the decoded JSON in a read-only :class:`DynamicObject`."""
-    return DynamicObject(raw)
+def object_view(raw: dict[str, Any]) -> ObjectView:
+    """The default ``decode`` hook: wrap the decoded JSON in a read-only :class:`ObjectView`."""
+    return ObjectView(raw)
 
 
 def strip_managed_fields(raw: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 
 
 class RateLimiter(Protocol):

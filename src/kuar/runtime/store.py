@@ -28,7 +28,7 @@ import builtins
 from collections.abc import Callable, Iterable
 from typing import Generic, NamedTuple, TypeVar
 
-from kuar.runtime.objects import ObjectKey, ObjectMeta
+from kuar.runtime.objects import MetaView, ObjectKey
 from kuar.runtime.watcher import EventType, WatchEvent
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ T = TypeVar("T")
 NAMESPACE_INDEX = "namespace"
 OWNER_INDEX = "owner"
 
-IndexFunc = Callable[[T, ObjectMeta], Iterable[str]]
+IndexFunc = Callable[[T, MetaView], Iterable[str]]
 """Computes the index values of an object from the object and its metadata."""
 
 
@@ -44,7 +44,7 @@ class Cached(NamedTuple, Generic[T]):
     """One stored object and its metadata."""
 
     object: T
-    meta: ObjectMeta
+    meta: MetaView
 
 
 class Change(NamedTuple, Generic[T]):
@@ -71,11 +71,11 @@ class Change(NamedTuple, Generic[T]):
         return state
 
 
-def _namespace_index(obj: object, meta: ObjectMeta) -> Iterable[str]:
+def _namespace_index(obj: object, meta: MetaView) -> Iterable[str]:
     return (meta.namespace,)
 
 
-def _owner_index(obj: object, meta: ObjectMeta) -> Iterable[str]:
+def _owner_index(obj: object, meta: MetaView) -> Iterable[str]:
     refs = meta._data.get("ownerReferences")
     if not refs:
         return ()

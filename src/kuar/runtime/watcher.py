@@ -27,7 +27,7 @@ Guarantees:
   a 429 waits at least the server's ``Retry-After``.
 - Each object passes through ``transform`` (default: drop ``managedFields``), is compacted
   (interned strings; see :mod:`kuar.runtime.objects`) and then ``decode`` (default: a read-only
-  :class:`~kuar.runtime.objects.DynamicObject`). An object that fails either hook is logged,
+  :class:`~kuar.runtime.objects.ObjectView`). An object that fails either hook is logged,
   counted in ``kuar_decode_errors_total`` and skipped; the stream goes on.
 Caveats: the stream never ends on its own; stop it by closing the iterator (``aclose``) or
 cancelling its task. Events between two lists may be missed only as intermediate states: the
@@ -50,6 +50,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from prometheus_client import CollectorRegistry
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.client import (
     Api,
     ApiError,
@@ -59,16 +60,14 @@ from kuar.client import (
     TooManyRequests,
     TransportError,
 )
-from kuar.resources import DynamicObject as UntypedResource
-from kuar.resources import Resource
+from kuar.resources import DynamicObject, Resource
 from kuar.runtime.backoff import Backoff, BackoffSettings
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.objects import (
-    DynamicObject,
-    ObjectMeta,
+    MetaView,
+    ObjectView,
     compact,
-    dynamic_object,
+    object_view,
     strip_managed_fields,
 )
 
@@ -101,7 +100,7 @@ class WatchEvent(NamedTuple, Generic[T]):
     object: T | None
     """The decoded object; ``None`` for ``INIT``/``INIT_DONE`` (and for a ``DELETE`` whose
     object could not be decoded: ``meta`` still names it)."""
-    meta: ObjectMeta | None
+    meta: MetaView | None
     """The object's metadata as a read-only view (present whenever an object is)."""
     resource_version: str
     """The object's resourceVersion, or the list's for ``INIT_DONE``."""
@@ -221,7 +220,7 @@ def watcher(
     settings: WatcherSettings | None = None,
     clock: Clock = SYSTEM_CLOCK,
     registry: CollectorRegistry | None = None,
-) -> AsyncIterator[WatchEvent[DynamicObject]]: ...
+) -> AsyncIterator[WatchEvent[ObjectView]]: ...
 @overload
 def watcher(
     client: Client,
@@ -261,7 +260,7 @@ def resolve_resource(
 ) -> tuple[ResourceInfo, Decode[Any]]:
     """The resource info and decode hook of a typed class, or of an info plus ``decode``."""
     if isinstance(resource, ResourceInfo):
-        return resource, decode or dynamic_object
+        return resource, decode or object_view
     return resource.resource_info(), decode or resource.decode
 
 
@@ -281,7 +280,7 @@ class _Watcher(Generic[T]):
         self.config = config
         self.path = resource.path(config.namespace)
         # Pages come raw: objects are transformed and compacted before they are decoded.
-        self.pages = Api(client, UntypedResource, resource=resource, namespace=config.namespace)
+        self.pages = Api(client, DynamicObject, resource=resource, namespace=config.namespace)
         self.selectors: dict[str, str] = {}
         if config.label_selector:
             self.selectors["labelSelector"] = config.label_selector
@@ -313,7 +312,7 @@ class _Watcher(Generic[T]):
                 raw = self.config.transform(raw)
             if self.settings.compact:
                 raw = compact(raw)
-            meta = ObjectMeta(raw["metadata"])
+            meta = MetaView(raw["metadata"])
         except Exception:
             self.m_decode_errors.inc()
             log.exception("transform failed for %s %s; skipped", self.label, _describe(meta_raw))

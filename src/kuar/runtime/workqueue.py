@@ -34,7 +34,7 @@ from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from kuar.runtime.clock import SYSTEM_CLOCK, Clock
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.ratelimit import RateLimiter, default_controller_rate_limiter
 

@@ -21,6 +21,7 @@ watch from a compacted version fail with 410 right after :meth:`compact`, start 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import shutil
 import socket
@@ -35,8 +36,9 @@ from typing import Any
 
 import yaml
 
+from kuar.base.pki import CertificateAuthority, KeyPair
 from kuar.testing.assets import Assets, AssetsError, find_assets, install
-from kuar.testing.pki import CertificateAuthority, KeyPair, service_account_keys
+from kuar.testing.pki import service_account_keys
 from kuar.testing.process import Process
 
 SERVICE_CIDR = "10.0.0.0/24"
@@ -257,12 +259,12 @@ class ControlPlane:
     # --- pki ---------------------------------------------------------------------------
     def _write_pki(self) -> None:
         pki = self._dir("pki")
-        self._ca = CertificateAuthority()
+        self._ca = CertificateAuthority.create("kuar-local-ca")
         serving = self._ca.issue_serving(
-            "kube-apiserver",
-            dns_names=["localhost", "kubernetes", "kubernetes.default",
-                       "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
-            ips=["127.0.0.1", "10.0.0.1"],
+            ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             "kubernetes.default.svc.cluster.local"],
+            ["127.0.0.1", "10.0.0.1"],
+            common_name="kube-apiserver", validity=dt.timedelta(days=365),
         )
         sa = service_account_keys()
         self._admin = self._ca.issue_client("kuar-admin", ["system:masters"])

@@ -35,25 +35,26 @@ Use (see ``examples/webhook_configmap_policy`` and ``kuar_loadtest.webhooks``)::
         ...  # kuar generate webhooks MODULE writes the configuration
 """
 
+from kuar.base.pki import CertificateAuthority
 from kuar.webhook.admission import (
     Admission,
+    AdmissionRule,
     AdmissionWebhook,
     Defaulter,
     Denied,
     FieldErrors,
     MatchCondition,
     MutatingWebhook,
-    Rule,
     ValidatingWebhook,
     Validator,
 )
 from kuar.webhook.certificates import (
-    CertificateAuthority,
     CertificateRequestError,
     CertificateSource,
     CsrSource,
     FileSource,
     SelfSignedSource,
+    issue_serving_certificate,
 )
 from kuar.webhook.codec import RAW, Codec, FieldCause
 from kuar.webhook.configuration import (
@@ -77,6 +78,7 @@ __all__ = [
     "RAW",
     "Admission",
     "AdmissionRequest",
+    "AdmissionRule",
     "AdmissionWebhook",
     "CaBundleInjector",
     "CertificateAuthority",
@@ -100,7 +102,6 @@ __all__ = [
     "ReloadableTls",
     "ReviewError",
     "RotationSettings",
-    "Rule",
     "SelfSignedSource",
     "ServiceTarget",
     "ServingCertificate",
@@ -116,6 +117,7 @@ __all__ = [
     "conversion_stanza",
     "delete_configurations",
     "find_webhooks",
+    "issue_serving_certificate",
     "renewal_time",
     "review_csr",
     "webhook_configurations",

@@ -174,7 +174,7 @@ class Defaulter(Protocol[T]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Rule:
+class AdmissionRule:
     """Which requests a webhook gets (``RuleWithOperations``)."""
 
     api_groups: tuple[str, ...]
@@ -255,9 +255,9 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-def _resource_rule(model: Any, operations: Sequence[str]) -> tuple[Rule, str]:
+def _resource_rule(model: Any, operations: Sequence[str]) -> tuple[AdmissionRule, str]:
     info = model.resource_info()
-    rule = Rule(api_groups=(info.group,), api_versions=(info.version,),
+    rule = AdmissionRule(api_groups=(info.group,), api_versions=(info.version,),
                 resources=(info.plural,), operations=tuple(operations),  # type: ignore[arg-type]
                 scope="Namespaced" if info.namespaced else "Cluster")
     slug = f"{info.group.replace('.', '-')}-{info.version}-{info.kind.lower()}"
@@ -272,7 +272,7 @@ class AdmissionWebhook(Generic[T]):
     """Fully qualified webhook name, e.g. ``validator.kuar.com``."""
     path: str
     """URL path on the webhook server, e.g. ``/validate-beta-kuar-com-v1-loadtest``."""
-    rules: tuple[Rule, ...]
+    rules: tuple[AdmissionRule, ...]
     """Which resources and operations the API server sends."""
     codec: Codec[T] = RAW  # type: ignore[assignment]
     """How raw objects become ``T``; :data:`~kuar.webhook.codec.RAW` keeps dicts."""

@@ -24,18 +24,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 
+from kuar.base.pki import (
+    CertificateAuthority,
+    generate_key,
+    key_pem,
+    make_csr,
+)
 from kuar.client import Api, Client, Gone, NotFound, TransportError
 from kuar.models.certificates.v1 import (
     CertificateSigningRequest,
@@ -48,128 +51,18 @@ from kuar.webhook.tls import ServingCertificate
 
 log = logging.getLogger("kuar.webhook.certificates")
 
-PrivateKey = ec.EllipticCurvePrivateKey
 SERVER_USAGES = ("digital signature", "key encipherment", "server auth")
 CSR_PATH = CertificateSigningRequest.resource_info().path()
 """The CSR collection's URL (for tests that read CSRs raw)."""
 
 
-def generate_key() -> PrivateKey:
-    """A new ECDSA P-256 private key."""
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def key_pem(key: PrivateKey) -> bytes:
-    """PKCS#8 PEM of a private key (unencrypted: it is written only to a 0600 file or memory)."""
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _sans(dns_names: Sequence[str], ips: Sequence[str]) -> x509.SubjectAlternativeName:
-    names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
-    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    return x509.SubjectAlternativeName(names)
-
-
-def make_csr(key: PrivateKey, dns_names: Sequence[str], ips: Sequence[str] = ()) -> bytes:
-    """A PEM PKCS#10 request for a serving certificate (CN = first DNS name)."""
-    if not dns_names and not ips:
-        raise ValueError("a serving certificate needs at least one DNS name or IP address")
-    cn = dns_names[0] if dns_names else ips[0]
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .add_extension(_sans(dns_names, ips), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM)
-
-
-class CertificateAuthority:
-    """A CA that signs serving certificates: made here, or loaded from PEM (e.g. a Secret)."""
-
-    def __init__(self, cert: x509.Certificate, key: PrivateKey) -> None:
-        """Wrap an existing CA certificate and key."""
-        self.cert = cert
-        self._key = key
-
-    def __repr__(self) -> str:
-        return f"CertificateAuthority({self.cert.subject.rfc4514_string()})"
-
-    @classmethod
-    def create(cls, common_name: str = "kuar-webhook-ca",
-               validity: dt.timedelta = dt.timedelta(days=365)) -> CertificateAuthority:
-        """A new self-signed CA."""
-        key = generate_key()
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + validity)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        return cls(cert, key)
-
-    @classmethod
-    def from_pem(cls, cert_pem: bytes, key_pem_bytes: bytes) -> CertificateAuthority:
-        """Load a CA from PEM; the key must be ECDSA (what :meth:`create` makes)."""
-        cert = x509.load_pem_x509_certificate(cert_pem)
-        key = serialization.load_pem_private_key(key_pem_bytes, password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError("the CA key must be an ECDSA key")
-        return cls(cert, key)
-
-    @property
-    def cert_pem(self) -> bytes:
-        """The CA certificate in PEM (what goes into ``caBundle``)."""
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def key_pem(self) -> bytes:
-        """The CA key in PEM (to store in a Secret; never log it)."""
-        return key_pem(self._key)
-
-    def sign(self, public_key: Any, *, subject: x509.Name, dns_names: Sequence[str],
-             ips: Sequence[str] = (), validity: dt.timedelta,
-             now: dt.datetime | None = None) -> bytes:
-        """A PEM serving certificate (``serverAuth``) for ``public_key``."""
-        now = now or dt.datetime.now(dt.UTC)
-        not_after = min(now + validity, self.cert.not_valid_after_utc)
-        cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject)
-            .public_key(public_key).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self._key.public_key()), critical=False)
-            .add_extension(_sans(dns_names, ips), critical=False)
-            .sign(self._key, hashes.SHA256())
-        )
-        return cert.public_bytes(serialization.Encoding.PEM)
-
-    def issue(self, dns_names: Sequence[str], ips: Sequence[str] = (), *,
-              validity: dt.timedelta = dt.timedelta(days=7)) -> ServingCertificate:
-        """A new key and serving certificate, with this CA as the bundle."""
-        key = generate_key()
-        cn = dns_names[0] if dns_names else ips[0]
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        cert = self.sign(key.public_key(), subject=subject, dns_names=dns_names, ips=ips,
-                         validity=validity)
-        return ServingCertificate(cert_pem=cert, key_pem=key_pem(key), ca_pem=self.cert_pem)
+def issue_serving_certificate(
+    ca: CertificateAuthority, dns_names: Sequence[str], ips: Sequence[str] = (), *,
+    validity: dt.timedelta = dt.timedelta(days=7),
+) -> ServingCertificate:
+    """A new key and serving certificate from ``ca``, with ``ca`` as the bundle to trust."""
+    pair = ca.issue_serving(dns_names, ips, validity=validity)
+    return ServingCertificate(cert_pem=pair.cert_pem, key_pem=pair.key_pem, ca_pem=pair.ca_pem)
 
 
 class CertificateSource(Protocol):
@@ -205,7 +98,7 @@ class SelfSignedSource:
                 self.ca = CertificateAuthority.from_pem(
                     (self.ca_dir / "ca.crt").read_bytes(), (self.ca_dir / "ca.key").read_bytes())
             else:
-                self.ca = CertificateAuthority.create()
+                self.ca = CertificateAuthority.create("kuar-webhook-ca")
                 if self.ca_dir is not None:
                     self.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
                     (self.ca_dir / "ca.crt").write_bytes(self.ca.cert_pem)
@@ -216,7 +109,8 @@ class SelfSignedSource:
 
     async def fetch(self) -> ServingCertificate:
         """Issue a new serving certificate from the CA."""
-        return self._ca().issue(list(self.dns_names), list(self.ips), validity=self.validity)
+        return issue_serving_certificate(self._ca(), list(self.dns_names), list(self.ips),
+                                         validity=self.validity)
 
 
 @dataclass(kw_only=True)

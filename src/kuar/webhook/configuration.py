@@ -78,10 +78,10 @@ class UrlTarget:
         return {"url": self.base_url.rstrip("/") + path}
 
 
-Target = ServiceTarget | UrlTarget
+WebhookTarget = ServiceTarget | UrlTarget
 
 
-def _client_config(target: Target, path: str, ca_bundle: bytes | None) -> dict[str, Any]:
+def _client_config(target: WebhookTarget, path: str, ca_bundle: bytes | None) -> dict[str, Any]:
     config = target.client_config(path)
     if ca_bundle:
         config["caBundle"] = base64.b64encode(ca_bundle).decode()
@@ -94,7 +94,7 @@ def configuration_name(webhook: AdmissionWebhook[Any]) -> str:
 
 
 def webhook_entry(
-    webhook: AdmissionWebhook[Any], target: Target, ca_bundle: bytes | None = None
+    webhook: AdmissionWebhook[Any], target: WebhookTarget, ca_bundle: bytes | None = None
 ) -> dict[str, Any]:
     """One ``webhooks[]`` entry."""
     entry: dict[str, Any] = {
@@ -119,7 +119,7 @@ def webhook_entry(
 
 def webhook_configurations(
     webhooks: Iterable[AdmissionWebhook[Any]],
-    target: Target,
+    target: WebhookTarget,
     *,
     ca_bundle: bytes | None = None,
     labels: dict[str, str] | None = None,
@@ -147,7 +147,7 @@ def webhook_configurations(
 
 
 def conversion_stanza(
-    target: Target, path: str = "/convert", ca_bundle: bytes | None = None
+    target: WebhookTarget, path: str = "/convert", ca_bundle: bytes | None = None
 ) -> dict[str, Any]:
     """The CRD ``spec.conversion`` that sends conversions to the webhook server."""
     return {"strategy": "Webhook",

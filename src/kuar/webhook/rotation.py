@@ -28,21 +28,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.webhook.certificates import CertificateSource
 from kuar.webhook.injection import CaBundleInjector
 from kuar.webhook.tls import ReloadableTls, ServingCertificate, ca_fingerprints, merge_bundles
 
 log = logging.getLogger("kuar.webhook.rotation")
 
-Clock = Callable[[], dt.datetime]
-Sleep = Callable[[float], Awaitable[None]]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +75,7 @@ class CertificateManager:
         injector: CaBundleInjector | None = None,
         settings: RotationSettings | None = None,
         tls: ReloadableTls | None = None,
-        clock: Clock = _utcnow,
-        sleep: Sleep = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Prepare; nothing is fetched until :meth:`start`."""
         self.source = source
@@ -90,7 +83,6 @@ class CertificateManager:
         self.settings = settings or RotationSettings()
         self.tls = tls or ReloadableTls()
         self._clock = clock
-        self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
         self._bundle = b""
         self.rotations = 0
@@ -120,7 +112,7 @@ class CertificateManager:
                 await self.injector.inject(bundle)
                 if old is not None and ca_fingerprints(cert.ca_pem) != ca_fingerprints(
                         old.ca_pem):
-                    await self._sleep(self.settings.ca_settle)
+                    await self._clock.sleep(self.settings.ca_settle)
             self._bundle = bundle
         self.tls.load(cert)
         if old is not None:
@@ -149,7 +141,7 @@ class CertificateManager:
 
     def _next_wait(self) -> float:
         assert self.current is not None
-        wait = (renewal_time(self.current, self.settings) - self._clock()).total_seconds()
+        wait = (renewal_time(self.current, self.settings) - self._clock.now()).total_seconds()
         if self.source.poll_interval is not None:
             wait = min(wait, self.source.poll_interval)
         return max(0.0, wait)
@@ -157,9 +149,9 @@ class CertificateManager:
     async def _loop(self) -> None:
         delay = self.settings.retry_min
         while True:
-            await self._sleep(self._next_wait())
+            await self._clock.sleep(self._next_wait())
             assert self.current is not None
-            due = self._clock() >= renewal_time(self.current, self.settings)
+            due = self._clock.now() >= renewal_time(self.current, self.settings)
             if self.source.poll_interval is None and not due:
                 continue
             try:
@@ -169,7 +161,7 @@ class CertificateManager:
             except Exception as exc:
                 log.warning("certificate renewal failed (%s: %s); retrying in %.0f s",
                             type(exc).__name__, exc, delay)
-                await self._sleep(delay)
+                await self._clock.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max)
                 continue
             delay = self.settings.retry_min
@@ -177,4 +169,4 @@ class CertificateManager:
                 log.warning("certificate %s is due for renewal (expires %s) but the source "
                             "still has the same one", self.current.fingerprint[:16],
                             self.current.not_after.isoformat())
-                await self._sleep(self.settings.retry_max)
+                await self._clock.sleep(self.settings.retry_max)

@@ -20,7 +20,8 @@ Guarantees:
   webhook's time budget (see :mod:`kuar.webhook.admission`).
 - :meth:`WebhookServer.stop` stops accepting, lets requests in flight finish (up to
   ``shutdown_timeout``), then closes connections.
-Metrics (controller-runtime's names, in the registry given, else Prometheus' default):
+Metrics (controller-runtime's names; in the registry given, else kuar's
+:data:`kuar.base.metrics.REGISTRY`, which the manager's ``/metrics`` serves):
 ``controller_runtime_webhook_requests_total{webhook,code}``,
 ``controller_runtime_webhook_latency_seconds{webhook}``,
 ``controller_runtime_webhook_requests_in_flight{webhook}``.
@@ -39,8 +40,9 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from kuar.base.metrics import REGISTRY
 from kuar.webhook.admission import AdmissionWebhook
 from kuar.webhook.conversion import ConversionWebhook
 from kuar.webhook.review import (

@@ -39,6 +39,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from kuar.base.pki import CertificateAuthority
 from kuar.client import (
     AlreadyExists,
     Api,
@@ -56,7 +57,6 @@ from kuar.models.certificates.v1 import (
 )
 from kuar.models.core.v1 import ConfigMap, Secret
 from kuar.resources import ObjectMeta
-from kuar.webhook.certificates import CertificateAuthority
 
 log = logging.getLogger("kuar.webhook.signer")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kuar.testing.pki import CertificateAuthority
+from kuar.base.pki import CertificateAuthority
 from kuar.testing.process import Process
 from tests.integration.image.conftest import Built, Podman, free_port
 
@@ -22,8 +22,8 @@ from tests.integration.image.conftest import Built, Podman, free_port
 @pytest.fixture
 def demo_service(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """kuar's HTTPS demo service on 127.0.0.1; yields (port, CA file)."""
-    ca = CertificateAuthority("kuar-image-test-ca")
-    pair = ca.issue_serving("localhost", dns_names=["localhost"], ips=["127.0.0.1"])
+    ca = CertificateAuthority.create("kuar-image-test-ca")
+    pair = ca.issue_serving(["localhost"], ["127.0.0.1"])
     (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
     (tmp_path / "tls.crt").write_bytes(pair.cert_pem)
     (tmp_path / "tls.key").write_bytes(pair.key_pem)

@@ -20,9 +20,9 @@ from kuar.client import (
     wait_crd_established,
 )
 from kuar.runtime import (
-    DynamicObject,
     InformerCache,
     ObjectKey,
+    ObjectView,
     Request,
     Result,
     WatchConfig,
@@ -77,7 +77,7 @@ async def test_update_status_retries_on_conflict_and_skips_unchanged_writes(
         obj["status"]["configMapName"] = "x"
 
     written = await update_status(kube_client, GEN, ObjectKey(gens, "s1"), mutate,
-                                  current=DynamicObject(stale))
+                                  current=ObjectView(stale))
     assert calls == 2, "the stale write conflicted, was re-read and re-applied"
     assert written["status"]["configMapName"] == "x"
     assert written["spec"]["data"] == {"a": "2"}, "the other writer's change survived"
@@ -92,8 +92,8 @@ async def test_finalizer_runs_apply_then_cleanup_before_deletion(
     await create_gen(kube_client, gens, "f1")
     steps: list[str] = []
 
-    async def read() -> DynamicObject:
-        return DynamicObject(await kube_client.request("GET", GEN.path(gens, "f1")))
+    async def read() -> ObjectView:
+        return ObjectView(await kube_client.request("GET", GEN.path(gens, "f1")))
 
     async def apply() -> Result | None:
         steps.append("apply")
@@ -128,7 +128,7 @@ async def test_finalizer_runs_apply_then_cleanup_before_deletion(
 async def test_adding_a_finalizer_from_stale_metadata_conflicts(
     kube_client: Client, gens: str
 ) -> None:
-    stale = DynamicObject(await create_gen(kube_client, gens, "c1"))
+    stale = ObjectView(await create_gen(kube_client, gens, "c1"))
     await kube_client.request(
         "PATCH", GEN.path(gens, "c1"), body={"metadata": {"labels": {"x": "y"}}},
         content_type="application/merge-patch+json")
@@ -139,10 +139,10 @@ async def test_adding_a_finalizer_from_stale_metadata_conflicts(
 async def test_controller_skips_undecodable_objects_and_keeps_running(
     kube_client: Client, namespace: str
 ) -> None:
-    def decode(raw: dict[str, Any]) -> DynamicObject:
+    def decode(raw: dict[str, Any]) -> ObjectView:
         if raw["metadata"]["name"].startswith("bad"):
             raise ValueError("bad input")
-        return DynamicObject(raw)
+        return ObjectView(raw)
 
     registry = CollectorRegistry()
     cache = InformerCache(kube_client, registry=registry)

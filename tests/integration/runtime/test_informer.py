@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kuar.client import Client
-from kuar.runtime import Change, DynamicObject, InformerCache, ObjectKey, WatchConfig
+from kuar.runtime import Change, InformerCache, ObjectKey, ObjectView, WatchConfig
 
 from .helpers import CM, create_cm, wait_for
 
@@ -22,7 +22,7 @@ async def test_informer_lists_existing_objects_then_follows_changes(
         await create_cm(kube_client, namespace, f"before-{i}")
     cache = InformerCache(kube_client)
     informer = cache.informer(CM, WatchConfig(namespace=namespace))
-    changes: list[Change[DynamicObject]] = []
+    changes: list[Change[ObjectView]] = []
     informer.add_handler(changes.append)
     async with cache:
         await informer.wait_until_synced(10)

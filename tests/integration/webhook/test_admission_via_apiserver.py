@@ -12,8 +12,8 @@ from kuar.client import ApiError, Client
 from kuar.webhook import (
     RAW,
     Admission,
+    AdmissionRule,
     MatchCondition,
-    Rule,
     SelfSignedSource,
     UrlTarget,
     ValidatingWebhook,
@@ -27,7 +27,7 @@ from kuar.webhook import (
 
 pytestmark = pytest.mark.controlplane
 
-CONFIGMAPS = Rule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
+CONFIGMAPS = AdmissionRule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
                   operations=("CREATE",))
 
 

@@ -21,6 +21,7 @@ from kuar.webhook import (
     RotationSettings,
     SelfSignedSource,
     WebhookServer,
+    issue_serving_certificate,
 )
 from kuar.webhook.tls import ca_fingerprints
 from tests.integration.webhook.conftest import loadtest, loadtest_webhooks
@@ -117,7 +118,7 @@ async def test_mounted_files_replaced_by_a_new_ca_under_load_drop_no_request(
     admin: Client, ns: str, tmp_path: Path
 ) -> None:
     old_ca, new_ca = CertificateAuthority.create("old-ca"), CertificateAuthority.create("new-ca")
-    first = old_ca.issue(["localhost"], ["127.0.0.1"])
+    first = issue_serving_certificate(old_ca, ["localhost"], ["127.0.0.1"])
     write_secret_mount(tmp_path, {"tls.crt": first.cert_pem, "tls.key": first.key_pem,
                                   "ca.crt": old_ca.cert_pem}, 1)
     source = FileSource(cert_file=tmp_path / "tls.crt", key_file=tmp_path / "tls.key",
@@ -129,7 +130,7 @@ async def test_mounted_files_replaced_by_a_new_ca_under_load_drop_no_request(
 
         async def replace_later() -> None:
             await asyncio.sleep(2)
-            second = new_ca.issue(["localhost"], ["127.0.0.1"])
+            second = issue_serving_certificate(new_ca, ["localhost"], ["127.0.0.1"])
             write_secret_mount(tmp_path, {"tls.crt": second.cert_pem,
                                           "tls.key": second.key_pem,
                                           "ca.crt": new_ca.cert_pem}, 2)

@@ -13,8 +13,8 @@ from kuar.manager import Manager, ManagerSettings
 from kuar.webhook import (
     RAW,
     Admission,
+    AdmissionRule,
     FieldErrors,
-    Rule,
     SelfSignedSource,
     Signer,
     SignerSettings,
@@ -43,7 +43,7 @@ async def test_webhook_server_and_signer_run_under_the_manager(admin: Client, ns
     registry = CollectorRegistry()
     hook = ValidatingWebhook(
         name="noempty.kuar.dev", path="/noempty", codec=RAW, validator=NoEmpty(),
-        rules=(Rule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
+        rules=(AdmissionRule(api_groups=("",), api_versions=("v1",), resources=("configmaps",),
                     operations=("CREATE",)),),
         namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": ns}},
         configuration="kuar-test-noempty")

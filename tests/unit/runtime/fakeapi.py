@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from kuar.base.clock import SystemClock
 from kuar.client import Client, ClientConfig
-from kuar.runtime.clock import SystemClock
 
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

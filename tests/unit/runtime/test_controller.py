@@ -291,10 +291,10 @@ async def test_cancelling_run_still_lets_the_running_reconcile_finish(
 
 
 def test_watch_predicates_filter_changes_before_the_handler() -> None:
-    from kuar.runtime import Cached, Change, DynamicObject, Watch, generation_changed
+    from kuar.runtime import Cached, Change, ObjectView, Watch, generation_changed
 
-    def state(gen: int) -> Cached[DynamicObject]:
-        o = DynamicObject({"metadata": {"name": "a", "namespace": "ns", "generation": gen}})
+    def state(gen: int) -> Cached[ObjectView]:
+        o = ObjectView({"metadata": {"name": "a", "namespace": "ns", "generation": gen}})
         return Cached(o, o.metadata)
 
     controller = Controller("p", lambda r: asyncio.sleep(0), watches=[],  # type: ignore[arg-type,return-value]

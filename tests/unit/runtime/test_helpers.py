@@ -11,8 +11,8 @@ from kuar.runtime import (
     AlreadyOwned,
     Cached,
     Change,
-    DynamicObject,
     ObjectKey,
+    ObjectView,
     Request,
     Result,
     annotations_changed,
@@ -30,12 +30,12 @@ from kuar.runtime import (
 GEN = ResourceInfo("examples.kuar.dev", "v1", "Generator", "generators", True)
 
 
-def cached(**meta: Any) -> Cached[DynamicObject]:
-    o = DynamicObject({"metadata": {"name": "c", "namespace": "ns", **meta}})
+def cached(**meta: Any) -> Cached[ObjectView]:
+    o = ObjectView({"metadata": {"name": "c", "namespace": "ns", **meta}})
     return Cached(o, o.metadata)
 
 
-def change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change[DynamicObject]:
+def change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change[ObjectView]:
     return Change(
         ObjectKey("ns", "c"),
         cached(**old) if old is not None else None,

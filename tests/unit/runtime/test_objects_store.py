@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from kuar.runtime import (
-    DynamicObject,
     EventType,
     FrozenDict,
+    MetaView,
     ObjectKey,
-    ObjectMeta,
+    ObjectView,
     Store,
     WatchEvent,
     thaw,
@@ -34,12 +34,12 @@ def obj(name: str, rv: str = "1", ns: str = "ns", **meta: Any) -> dict[str, Any]
 def ev(kind: EventType, raw: dict[str, Any] | None = None, rv: str = "") -> WatchEvent[Any]:
     if raw is None:
         return WatchEvent(kind, None, None, rv)
-    meta = ObjectMeta(raw["metadata"])
-    return WatchEvent(kind, DynamicObject(raw), meta, meta.resource_version)
+    meta = MetaView(raw["metadata"])
+    return WatchEvent(kind, ObjectView(raw), meta, meta.resource_version)
 
 
 def test_views_are_read_only_all_the_way_down() -> None:
-    view = DynamicObject(
+    view = ObjectView(
         {"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"l": [{"a": 1}]}}
     )
     with pytest.raises(TypeError):
@@ -55,7 +55,7 @@ def test_views_are_read_only_all_the_way_down() -> None:
 
 def test_thaw_returns_an_independent_mutable_copy() -> None:
     raw = {"metadata": {"name": "a"}, "spec": {"l": [1, {"b": 2}]}}
-    view = DynamicObject(raw)
+    view = ObjectView(raw)
     copy = view.thaw()
     copy["spec"]["l"][1]["b"] = 3
     assert raw["spec"]["l"][1]["b"] == 2
@@ -64,7 +64,7 @@ def test_thaw_returns_an_independent_mutable_copy() -> None:
 
 
 def test_object_accessors() -> None:
-    view = DynamicObject(obj("a", generation=3, labels={"l": "1"}, finalizers=["f"],
+    view = ObjectView(obj("a", generation=3, labels={"l": "1"}, finalizers=["f"],
                              ownerReferences=[{"uid": "o", "controller": True, "kind": "X"}]))
     assert view.key == ObjectKey("ns", "a") and str(view.key) == "ns/a"
     meta = view.metadata
@@ -95,7 +95,7 @@ def names(store: Store[Any]) -> list[str]:
 
 
 def test_store_applies_adds_updates_deletes_and_reports_changes() -> None:
-    store: Store[DynamicObject] = Store()
+    store: Store[ObjectView] = Store()
     assert list(store.apply(ev(EventType.INIT))) == []
     assert list(store.apply(ev(EventType.INIT_APPLY, obj("a")))) == []
     assert store.get("ns/a") is None, "a list in progress is not visible"
@@ -112,7 +112,7 @@ def test_store_applies_adds_updates_deletes_and_reports_changes() -> None:
 
 
 def test_store_relist_swaps_atomically_and_reports_only_real_changes() -> None:
-    store: Store[DynamicObject] = Store()
+    store: Store[ObjectView] = Store()
     store.apply(ev(EventType.INIT))
     for name in ("same", "changed", "gone", "recreated"):
         store.apply(ev(EventType.INIT_APPLY, obj(name)))
@@ -135,7 +135,7 @@ def test_store_relist_swaps_atomically_and_reports_only_real_changes() -> None:
 
 
 def test_store_indexes_namespace_owner_and_custom() -> None:
-    store: Store[DynamicObject] = Store()
+    store: Store[ObjectView] = Store()
     store.apply(ev(EventType.INIT))
     store.apply(ev(EventType.INIT_DONE, rv="1"))
     store.apply(ev(EventType.APPLY, obj("a", ns="x", ownerReferences=[{"uid": "o1"}])))
@@ -154,7 +154,7 @@ def test_store_indexes_namespace_owner_and_custom() -> None:
 
 
 async def test_store_wait_until_synced() -> None:
-    store: Store[DynamicObject] = Store()
+    store: Store[ObjectView] = Store()
     with pytest.raises(TimeoutError):
         await store.wait_until_synced(timeout=0.01)
     waiter = asyncio.ensure_future(store.wait_until_synced(timeout=1))

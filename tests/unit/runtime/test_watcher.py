@@ -17,7 +17,7 @@ from kuar.runtime import (
     WatchConfig,
     WatcherSettings,
     WatchEvent,
-    dynamic_object,
+    object_view,
     watcher,
 )
 from kuar.runtime.backoff import BackoffSettings
@@ -211,7 +211,7 @@ async def test_informer_starts_over_after_a_malformed_answer(fake: Any) -> None:
 
     api.lists = [no_version, page([cm("a", "5")], "10")]
     clock = RecordingClock()
-    informer = Informer(client, CM, WatchConfig(), decode=dynamic_object, clock=clock,
+    informer = Informer(client, CM, WatchConfig(), decode=object_view, clock=clock,
                         registry=CollectorRegistry())
     informer.start()
     try:

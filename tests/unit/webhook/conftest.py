@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kuar.webhook import CertificateAuthority, ServingCertificate
+from kuar.webhook import CertificateAuthority, ServingCertificate, issue_serving_certificate
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def ca() -> CertificateAuthority:
 
 @pytest.fixture
 def serving(ca: CertificateAuthority) -> ServingCertificate:
-    return ca.issue(["localhost"], ["127.0.0.1"])
+    return issue_serving_certificate(ca, ["localhost"], ["127.0.0.1"])
 
 
 def client_context(ca_pem: bytes) -> ssl.SSLContext:

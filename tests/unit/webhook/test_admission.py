@@ -13,18 +13,18 @@ from pydantic import BaseModel, Field
 from kuar.webhook import (
     RAW,
     Admission,
+    AdmissionRule,
     Codec,
     Denied,
     FieldErrors,
     MutatingWebhook,
-    Rule,
     ValidatingWebhook,
     Validator,
 )
 from kuar.webhook.review import parse_admission_review
 from tests.unit.webhook.conftest import admission_review, body
 
-RULE = Rule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
+RULE = AdmissionRule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
 
 
 class Spec(BaseModel):

@@ -14,6 +14,7 @@ from kuar.webhook import (
     RotationSettings,
     SelfSignedSource,
     ServingCertificate,
+    issue_serving_certificate,
     renewal_time,
 )
 from kuar.webhook.tls import ca_fingerprints
@@ -24,7 +25,7 @@ T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 def test_renewal_time_defaults_to_two_thirds_of_the_lifetime(
     ca: CertificateAuthority,
 ) -> None:
-    cert = ca.issue(["a"], validity=dt.timedelta(hours=3))
+    cert = issue_serving_certificate(ca, ["a"], validity=dt.timedelta(hours=3))
     lifetime = cert.not_after - cert.not_before
     assert renewal_time(cert, RotationSettings()) == cert.not_before + lifetime * 2 / 3
     fixed = RotationSettings(renew_before=dt.timedelta(minutes=30))
@@ -32,17 +33,22 @@ def test_renewal_time_defaults_to_two_thirds_of_the_lifetime(
 
 
 class FakeClock:
+    """A kuar.base Clock whose sleeps move time at once."""
+
     def __init__(self, now: dt.datetime) -> None:
-        self.now = now
+        self.wall = now
         self.sleeps: list[float] = []
         self.wake = asyncio.Event()
 
-    def __call__(self) -> dt.datetime:
-        return self.now
+    def now(self) -> dt.datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.wall.timestamp()
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.now += dt.timedelta(seconds=seconds)
+        self.wall += dt.timedelta(seconds=seconds)
         await asyncio.sleep(0)
 
 
@@ -84,14 +90,14 @@ async def test_manager_renews_before_expiry_and_injects_a_new_ca_first(
     ca: CertificateAuthority,
 ) -> None:
     other = CertificateAuthority.create("other")
-    certs = [ca.issue(["a"], validity=dt.timedelta(hours=1)),
-             ca.issue(["a"], validity=dt.timedelta(hours=1)),
-             other.issue(["a"], validity=dt.timedelta(hours=1))]
+    certs = [issue_serving_certificate(ca, ["a"], validity=dt.timedelta(hours=1)),
+             issue_serving_certificate(ca, ["a"], validity=dt.timedelta(hours=1)),
+             issue_serving_certificate(other, ["a"], validity=dt.timedelta(hours=1))]
     events: list[str] = []
     injector = Recorder(events)
     clock = FakeClock(dt.datetime.now(dt.UTC))
     manager = CertificateManager(Source(list(certs), events), injector=injector,  # type: ignore[arg-type]
-                                 clock=clock, sleep=clock.sleep)
+                                 clock=clock)
     original_load = manager.tls.load
 
     def load(cert: ServingCertificate) -> None:
@@ -110,7 +116,7 @@ async def test_manager_renews_before_expiry_and_injects_a_new_ca_first(
     assert RotationSettings().ca_settle in clock.sleeps
     # the first renewal waited until 2/3 of the first certificate's lifetime
     assert clock.sleeps[0] == pytest.approx(
-        (renewal_time(certs[0], RotationSettings()) - (clock.now - dt.timedelta(
+        (renewal_time(certs[0], RotationSettings()) - (clock.wall - dt.timedelta(
             seconds=sum(clock.sleeps)))).total_seconds(), abs=5)
     assert manager.current is not None and manager.current.ca_pem == other.cert_pem
 
@@ -118,13 +124,13 @@ async def test_manager_renews_before_expiry_and_injects_a_new_ca_first(
 async def test_failed_renewal_keeps_serving_and_retries_with_backoff(
     ca: CertificateAuthority,
 ) -> None:
-    certs = [ca.issue(["a"], validity=dt.timedelta(hours=1)),
-             ca.issue(["a"], validity=dt.timedelta(hours=1))]
+    certs = [issue_serving_certificate(ca, ["a"], validity=dt.timedelta(hours=1)),
+             issue_serving_certificate(ca, ["a"], validity=dt.timedelta(hours=1))]
     events: list[str] = []
     clock = FakeClock(dt.datetime.now(dt.UTC))
     settings = RotationSettings(retry_min=3, retry_max=10)
     manager = CertificateManager(Source(list(certs), events, fail_at=2),  # type: ignore[arg-type]
-                                 settings=settings, clock=clock, sleep=clock.sleep)
+                                 settings=settings, clock=clock)
     await manager.start()
     first = manager.current
     await wait_for(lambda: manager.rotations == 1)
@@ -135,8 +141,8 @@ async def test_failed_renewal_keeps_serving_and_retries_with_backoff(
 
 
 async def test_a_broken_pair_is_neither_injected_nor_served(ca: CertificateAuthority) -> None:
-    good = ca.issue(["a"])
-    other = CertificateAuthority.create("x").issue(["a"])
+    good = issue_serving_certificate(ca, ["a"])
+    other = issue_serving_certificate(CertificateAuthority.create("x"), ["a"])
     broken = ServingCertificate(cert_pem=other.cert_pem, key_pem=good.key_pem,
                                 ca_pem=other.ca_pem)
     events: list[str] = []

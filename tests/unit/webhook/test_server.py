@@ -24,12 +24,13 @@ from kuar.webhook import (
     Validator,
     WebhookServer,
     WebhookServerSettings,
+    issue_serving_certificate,
 )
-from kuar.webhook.admission import Rule
+from kuar.webhook.admission import AdmissionRule
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
 from tests.unit.webhook.conftest import admission_review, client_context, loadtest
 
-RULE = Rule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
+RULE = AdmissionRule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
 
 
 class NoFtp(Validator[dict[str, Any]]):
@@ -266,7 +267,7 @@ async def test_reload_serves_the_new_certificate_to_new_connections(
     assert (await post(http, server.url + "/validate", review))[0] == 200
     before = await asyncio.to_thread(_peer_fingerprint, server.port, ca.cert_pem)
     assert before == serving.fingerprint
-    fresh = ca.issue(["localhost"], ["127.0.0.1"])
+    fresh = issue_serving_certificate(ca, ["localhost"], ["127.0.0.1"])
     server.reload(fresh)
     after = await asyncio.to_thread(_peer_fingerprint, server.port, ca.cert_pem)
     assert after == fresh.fingerprint != before
@@ -278,7 +279,7 @@ async def test_reload_with_a_mismatched_pair_keeps_the_old_one(
 ) -> None:
     from kuar.webhook import CertificateError
 
-    other = ca.issue(["localhost"], ["127.0.0.1"])
+    other = issue_serving_certificate(ca, ["localhost"], ["127.0.0.1"])
     broken = ServingCertificate(cert_pem=other.cert_pem, key_pem=serving.key_pem,
                                 ca_pem=serving.ca_pem)
     with pytest.raises(CertificateError) as info:

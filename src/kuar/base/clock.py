@@ -1,7 +1,8 @@
-"""Time for the runtime: a small :class:`Clock` protocol, the system clock and a manual one.
+"""Time: a small :class:`Clock` protocol, the system clock and a manual one.
 
-Place in the pipeline: below every timed part of the runtime (watcher backoff, workqueue delays
-and rate limiters, metrics of durations). Known as ``k8s.io/utils/clock`` in client-go.
+Place in the pipeline: the base layer, below every timed part of the runtime (watcher backoff,
+workqueue delays and rate limiters, metrics of durations) and of the webhooks (certificate
+renewal). Known as ``k8s.io/utils/clock`` in client-go.
 
 Tests inject :class:`ManualClock` so backoff and delay logic runs without real sleeping: time
 moves only when the test calls :meth:`ManualClock.advance`.
@@ -10,6 +11,7 @@ moves only when the test calls :meth:`ManualClock.advance`.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import heapq
 import itertools
 import time
@@ -17,10 +19,14 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """What the runtime needs from time: a monotonic reading and an awaitable sleep."""
+    """What kuar needs from time: a monotonic reading, the wall time and an awaitable sleep."""
 
     def monotonic(self) -> float:
         """Seconds on a clock that never goes backwards (only differences are meaningful)."""
+        ...
+
+    def now(self) -> dt.datetime:
+        """The wall time, timezone-aware UTC (certificate lifetimes, timestamps)."""
         ...
 
     async def sleep(self, seconds: float) -> None:
@@ -34,6 +40,10 @@ class SystemClock:
     def monotonic(self) -> float:
         """See :meth:`Clock.monotonic`."""
         return time.monotonic()
+
+    def now(self) -> dt.datetime:
+        """See :meth:`Clock.now`."""
+        return dt.datetime.now(dt.UTC)
 
     async def sleep(self, seconds: float) -> None:
         """See :meth:`Clock.sleep`."""
@@ -52,8 +62,16 @@ class ManualClock:
     wake-up (for example by sleeping again) sees the time of that wake-up.
     """
 
-    def __init__(self, start: float = 1000.0) -> None:
-        """Start at ``start`` seconds (not zero, so "time 0 means unset" bugs show up)."""
+    def __init__(
+        self, start: float = 1000.0, *,
+        wall: dt.datetime = dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    ) -> None:
+        """Start at ``start`` seconds (not zero, so "time 0 means unset" bugs show up).
+
+        :meth:`now` starts at ``wall`` and moves with the manual time.
+        """
+        self._start = start
+        self._wall = wall
         self._now = start
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
@@ -63,6 +81,10 @@ class ManualClock:
     def monotonic(self) -> float:
         """The current manual time."""
         return self._now
+
+    def now(self) -> dt.datetime:
+        """``wall`` plus the manual time that has passed."""
+        return self._wall + dt.timedelta(seconds=self._now - self._start)
 
     async def sleep(self, seconds: float) -> None:
         """Wait until :meth:`advance` has moved time ``seconds`` forward."""

@@ -1,4 +1,4 @@
-"""The control plane's CA issues certificates Kubernetes reads users and groups from."""
+"""The one CA (kuar.base.pki) issues certificates Kubernetes reads users and groups from."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import ipaddress
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kuar.testing.pki import CertificateAuthority
+from kuar.base.pki import CertificateAuthority
 
 
 def test_client_certificate_carries_user_and_groups_and_chains_to_ca() -> None:
-    ca = CertificateAuthority()
+    ca = CertificateAuthority.create()
     pair = ca.issue_client("alice", ["dev", "ops"])
     cert = x509.load_pem_x509_certificate(pair.cert_pem)
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice"
@@ -24,9 +24,9 @@ def test_client_certificate_carries_user_and_groups_and_chains_to_ca() -> None:
 
 
 def test_serving_certificate_has_dns_and_ip_names() -> None:
-    ca = CertificateAuthority()
+    ca = CertificateAuthority.create()
     cert = x509.load_pem_x509_certificate(
-        ca.issue_serving("api", dns_names=["localhost"], ips=["127.0.0.1"]).cert_pem
+        ca.issue_serving(["localhost"], ["127.0.0.1"], common_name="api").cert_pem
     )
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["localhost"]

@@ -1,0 +1,29 @@
+"""The base layer: what the runtime, the webhooks and the test harness share.
+
+Place in the pipeline: below :mod:`kuar.runtime`, :mod:`kuar.webhook`, :mod:`kuar.manager` and
+:mod:`kuar.testing`; imports no other kuar package (import-linter contract).
+
+- :mod:`kuar.base.clock`: :class:`Clock` (monotonic time, wall time, sleep), the system clock
+  and :class:`ManualClock` for tests;
+- :mod:`kuar.base.metrics`: :data:`REGISTRY`, the Prometheus registry every part records into
+  and the manager's ``/metrics`` serves;
+- :mod:`kuar.base.pki`: ECDSA keys, CSRs and the one :class:`CertificateAuthority` (webhook
+  serving certificates, the CSR signer, the local control plane's CA and users).
+"""
+
+from kuar.base.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
+from kuar.base.metrics import REGISTRY
+from kuar.base.pki import CertificateAuthority, KeyPair, generate_key, key_pem, make_csr
+
+__all__ = [
+    "REGISTRY",
+    "SYSTEM_CLOCK",
+    "CertificateAuthority",
+    "Clock",
+    "KeyPair",
+    "ManualClock",
+    "SystemClock",
+    "generate_key",
+    "key_pem",
+    "make_csr",
+]
