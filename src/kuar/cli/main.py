@@ -14,6 +14,7 @@ from kuar.cli.generate import generate
 from kuar.cli.generate_models import models
 from kuar.cli.generate_rbac import rbac
 from kuar.cli.image import image
+from kuar.cli.scaffold import create, init
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +30,8 @@ generate.add_command(rbac)
 generate.add_command(models)
 cli.add_command(generate)
 cli.add_command(image)
+cli.add_command(init)
+cli.add_command(create)
 
 
 def _load_plugins() -> None:
