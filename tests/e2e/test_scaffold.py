@@ -91,13 +91,20 @@ def test_the_generated_project_installs_and_passes_its_own_tests(
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / "kuar-parent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # addsitedir, not a bare path: the parent's own .pth files (editable kuar) must run too
+    parent = sysconfig.get_paths()["purelib"]
+    (site / "kuar-parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
     started = time.monotonic()
     install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q",
                               "--no-deps", "-e", str(project)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
     (venv / ".installed").touch()
+    # pytest itself comes from this repository's venv (seen through the .pth): a launcher
+    launcher = venv / "bin/pytest"
+    launcher.write_text(f"#!{venv / 'bin/python'}\nimport sys\nimport pytest\n"
+                        "sys.exit(pytest.main())\n")
+    launcher.chmod(0o755)
     installed = time.monotonic() - started
     started = time.monotonic()
     env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}

@@ -11,6 +11,7 @@ been written then. A failing ``kuar generate`` afterwards is reported with its o
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -142,15 +143,18 @@ def run_generators(folder: Path, p: Project) -> list[str]:
                          "-o", "deploy/webhooks"])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(folder / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = []
-    for args in commands:
-        proc = subprocess.run([sys.executable, "-m", "kuar.cli", "generate", *args],
-                              cwd=folder, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise ScaffoldError(f"kuar generate {' '.join(args)} failed after the files were "
-                                f"written: {proc.stderr.strip()}")
-        done.append(f"kuar generate {' '.join(args)}")
-    return done
+    # one interpreter for every generator: importing kuar is most of each one's time
+    script = ("import json, sys\nfrom kuar.cli.main import cli\n"
+              "for args in json.loads(sys.argv[1]):\n"
+              "    try:\n"
+              "        cli.main(['generate', *args], standalone_mode=False)\n"
+              "    except Exception as exc:\n"
+              "        sys.exit(f'kuar generate {\" \".join(args)}: {exc}')\n")
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(commands)],
+                          cwd=folder, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ScaffoldError(f"{proc.stderr.strip()} (after the files were written)")
+    return [f"kuar generate {' '.join(args)}" for args in commands]
 
 
 __all__ = ["PROJECT_FILE", "Outcome", "create_api", "create_webhook", "init_project",
