@@ -13,10 +13,10 @@ author's code.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 from kuar.cli.main import cli
 from kuar.testing.pytest_plugin import Kubectl
+from tests.e2e.scaffolding import make, project_venv
 
 BIN = Path(sys.executable).parent
 KUAR = BIN / "kuar"
@@ -83,37 +84,28 @@ def test_the_project_holds_what_kubebuilder_scaffolds(project: Path) -> None:
     assert "Yours:" in (project / "src/guestbook/controllers/cron_job.py").read_text()
 
 
+PUBLIC = ("kuar.resources", "kuar.models", "kuar.client", "kuar.runtime", "kuar.manager",
+          "kuar.webhook", "kuar.testing")
+
+
+def test_the_scaffolded_code_uses_only_kuars_public_api(project: Path) -> None:
+    for path in sorted(project.rglob("*.py")):
+        for module in re.findall(r"^\s*(?:from|import) (kuar[\w.]*)", path.read_text(), re.M):
+            assert module.startswith(PUBLIC), f"{path.relative_to(project)}: {module}"
+            assert not any(part.startswith("_") for part in module.split(".")), module
+            if module.startswith("kuar.testing"):
+                assert path.parts[-2] == "tests", path
+
+
 def test_the_generated_project_installs_and_passes_its_own_tests(
     project: Path, tmp_path: Path
 ) -> None:
-    # One real install of the project (its build backend from the package index), in a venv
-    # that sees this repository's packages instead of downloading kuar's dependencies.
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    # addsitedir, not a bare path: the parent's own .pth files (editable kuar) must run too
-    parent = sysconfig.get_paths()["purelib"]
-    (site / "kuar-parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
     started = time.monotonic()
-    install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q",
-                              "--no-deps", "-e", str(project)],
-                             capture_output=True, text=True, timeout=300)
-    assert install.returncode == 0, install.stderr
-    (venv / ".installed").touch()
-    # pytest itself comes from this repository's venv (seen through the .pth): a launcher
-    launcher = venv / "bin/pytest"
-    launcher.write_text(f"#!{venv / 'bin/python'}\nimport sys\nimport pytest\n"
-                        "sys.exit(pytest.main())\n")
-    launcher.chmod(0o755)
+    venv = project_venv(project, tmp_path / "venv")
     installed = time.monotonic() - started
     started = time.monotonic()
-    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
-    env.pop("PYTEST_ADDOPTS", None)
-    proc = subprocess.run(["make", "-C", str(project), "test", f"VENV={venv}"],
-                          capture_output=True, text=True, timeout=300, env=env)
-    tested = time.monotonic() - started
-    print(f"\ninstall {installed:.1f} s, make test {tested:.1f} s")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    proc = make(project, venv, "test")
+    print(f"\ninstall {installed:.1f} s, make test {time.monotonic() - started:.1f} s")
     assert " 5 passed" in proc.stdout, proc.stdout[-2000:]
     assert shutil.which("guestbook", path=str(venv / "bin"))  # the manager's console script
 
