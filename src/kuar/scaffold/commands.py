@@ -118,7 +118,7 @@ def create_webhook(folder: Path, *, group: str, version: str, kind: str, default
         raise ScaffoldError(
             f"{kind} has one version ({r.hub}): nothing to convert. `kuar create api --group "
             f"{group} --version <new> --kind {kind}` adds a version with its conversion")
-    if (r.defaulting or r.validation) and not force:
+    if (defaulting or validation) and (r.defaulting or r.validation) and not force:
         raise ScaffoldError(f"{kind} already has webhooks (PROJECT); --force scaffolds them "
                             "again, overwriting their files")
     files: list[File] = []
