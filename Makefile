@@ -42,7 +42,7 @@ dist: install
 
 # the operator and load-worker OCI images (build/images/*.oci.tar, digests in images.json)
 images: install image-tools
-	$(BIN)/kuar image build --output build/images
+	$(BIN)/kuar image build --output-dir build/images
 
 demo: controlplane
 	$(BIN)/kuar demo
@@ -51,10 +51,10 @@ lint: install
 	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/kuar generate crds kuar_loadtest.api --conversion-service kuar-system/kuar-webhook -o deploy/crds --check
-	$(BIN)/kuar generate rbac kuar_loadtest.rbac -o deploy/rbac --check
-	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks -o deploy/webhooks --check
-	$(BIN)/kuar generate models -o src/kuar/models --check
+	$(BIN)/kuar generate crds kuar_loadtest.api --conversion-service kuar-system/kuar-webhook --output-dir deploy/crds --check
+	$(BIN)/kuar generate rbac kuar_loadtest.rbac --output-dir deploy/rbac --check
+	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks --output-dir deploy/webhooks --check
+	$(BIN)/kuar generate models --output-dir src/kuar/models --check
 
 test: controlplane image-tools lint
 	$(BIN)/pytest

@@ -135,7 +135,7 @@ def _decode(pods: list[dict[str, Any]], runs: int) -> list[tuple[str, float]]:
 
 
 def _generation() -> tuple[float, float, int, int, int]:
-    from kuar.cli.generate_models import fetch_api
+    from kuar.cli.generate.models import fetch_api
     from kuar.resources.modelgen import render_models
     from kuar.testing import ControlPlane, ControlPlaneSettings
 

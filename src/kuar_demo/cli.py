@@ -21,9 +21,9 @@ from kuar_demo.run import DemoOptions, run_demo
 @click.option("--duration", default=None,
               help="Override my-loadtest's duration (e.g. 20s); the seed's object has none, "
                    "so the CRD default (60s) applies.")
-@click.option("--report-dir", type=click.Path(path_type=Path), default=Path("."),
-              show_default=True, help="Where to write the HTML report.")
-def demo(keep: bool, kubeconfig: Path | None, duration: str | None, report_dir: Path) -> None:
+@click.option("-d", "--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("."), show_default=True, help="Folder for the HTML report.")
+def demo(keep: bool, kubeconfig: Path | None, duration: str | None, output_dir: Path) -> None:
     """The seed's LoadTest end to end on a local cluster: CRD, operator, webhooks, load."""
     console = Console()
     if find_assets() is None:
@@ -39,7 +39,7 @@ def demo(keep: bool, kubeconfig: Path | None, duration: str | None, report_dir: 
         kept = asyncio.Event()
         work = asyncio.create_task(run_demo(
             DemoOptions(keep=keep, kubeconfig=kubeconfig, duration=duration,
-                        report_dir=report_dir), console, stop, kept))
+                        report_dir=output_dir), console, stop, kept))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if work not in done and not kept.is_set():
@@ -54,6 +54,5 @@ def demo(keep: bool, kubeconfig: Path | None, duration: str | None, report_dir: 
     try:
         code = asyncio.run(main())
     except StartError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from exc
+        raise click.ClickException(str(exc)) from exc
     raise SystemExit(code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import socket
 import subprocess
@@ -27,16 +28,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kuar.base.pki import CertificateAuthority
-from kuar.client import Client, apply_manifests, load_config, parse_manifests
+from kuar.client import Api, Client, apply_manifests, load_config, parse_manifests
 from kuar.testing import ControlPlane, ControlPlaneSettings
-from kuar.testing.localnode import LocalNode, LocalNodeSettings, loadgen_runner
+from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.testing.process import Process
+from kuar_loadtest.api.v1 import LoadTest, LoadTestStatus
 from kuar_loadtest.cli import fetch_report_data, print_report
 from kuar_loadtest.desired import parse_duration
-from kuar_loadtest.local import local_webhooks
+from kuar_loadtest.local import RESOLVE_ENV, local_runners, local_webhooks
 from kuar_loadtest.operator import OperatorOptions, build_manager
 from kuar_loadtest.report import write_html
-from kuar_loadtest.settings import LOADGEN_IMAGE, OperatorSettings
+from kuar_loadtest.settings import OperatorSettings
 
 NAMESPACE = "default"
 SERVICE = "my-service"
@@ -111,22 +113,22 @@ async def demo_service(
         await asyncio.to_thread(process.stop, 5.0)
 
 
-async def _follow(client: Client, name: str, duration: float, console: Console) -> dict[str, Any]:
+async def _follow(client: Client, name: str, duration: float, console: Console) -> LoadTest:
     """Show the run's progress until it ends; return the final LoadTest."""
-    path = f"/apis/beta.kuar.com/v1/namespaces/{NAMESPACE}/loadtests/{name}"
+    loadtests = Api(client, LoadTest, namespace=NAMESPACE)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task("waiting for the controller", total=duration)
         started: float | None = None
         while True:
-            lt: dict[str, Any] = await client.request("GET", path)
-            status = lt.get("status") or {}
-            phase = status.get("phase") or "Pending"
+            lt = await loadtests.get(name)
+            status = lt.status or LoadTestStatus()
+            phase = status.phase or "Pending"
             if phase == "Running" and started is None:
                 started = time.monotonic()
             elapsed = 0.0 if started is None else time.monotonic() - started
             bar.update(task, completed=min(elapsed, duration),
-                       description=f"{name}: {phase} - {status.get('message', '')[:60]}")
+                       description=f"{name}: {phase} - {(status.message or '')[:60]}")
             if phase in ("Succeeded", "Failed"):
                 bar.update(task, completed=duration)
                 return lt
@@ -175,10 +177,11 @@ async def _with_cluster(
     kubectl: Callable[..., Any], stop: asyncio.Event, kept: asyncio.Event, kubectl_bin: str,
     config: Path,
 ) -> int:
-    node = LocalNode(client, LocalNodeSettings(
-        runners={LOADGEN_IMAGE.rsplit(":", 1)[0]: loadgen_runner}))
+    settings = OperatorSettings()
+    node = LocalNode(client, LocalNodeSettings(runners=local_runners(settings),
+                                               resolve_env=RESOLVE_ENV))
     await node.start()
-    console.print(f"local node {node.name} registered; it runs {LOADGEN_IMAGE} pods as "
+    console.print(f"local node {node.name} registered; it runs {settings.image} pods as "
                   "processes")
     try:
         async with demo_service(client, node, workdir, options) as ca_file, \
@@ -189,7 +192,7 @@ async def _with_cluster(
                           "kuar_loadtest.api with status, printer columns and v2)")
             await kubectl("get", "loadtests")
             operator = build_manager(client, OperatorOptions(
-                settings=OperatorSettings(ca_file=str(ca_file)), handle_signals=False,
+                settings=dataclasses.replace(settings, ca_file=str(ca_file)), handle_signals=False,
                 health=None,
             ))
             running = asyncio.create_task(operator.run())
@@ -205,12 +208,12 @@ async def _with_cluster(
                 duration = parse_duration(lt["spec"].get("duration") or "60s")
                 final = await _follow(client, lt["metadata"]["name"], duration, console)
                 await kubectl("get", "loadtests")
-                lt_dict, result = await fetch_report_data(client, "my-loadtest", NAMESPACE)
-                print_report(lt_dict, result, console)
+                finished, result = await fetch_report_data(client, "my-loadtest", NAMESPACE)
+                print_report(finished, result, console)
                 report = write_html(options.report_dir / "loadtest-my-loadtest.html",
-                                    lt_dict, result)
+                                    finished.encode(), result)
                 console.print(f"report: {report.resolve()}")
-                phase = (final.get("status") or {}).get("phase")
+                phase = final.status.phase if final.status else None
                 if options.keep:
                     console.print(f"\nkubeconfig: {config}\ntry: {kubectl_bin} --kubeconfig "
                                   f"{config} get lt\npress Ctrl-C to stop")

@@ -1,7 +1,10 @@
 """``kuar loadtest ...``: run the LoadTest operator, and report on a finished LoadTest.
 
 Registered as a plugin of the ``kuar`` command (entry point group ``kuar.cli``), so the
-toolkit's CLI does not depend on this application.
+toolkit's CLI does not depend on this application. Follows kuar's flag scheme (README,
+"Command-line conventions"): ``-o/--output`` is the output format of a command that prints
+results; failures raise :class:`click.ClickException`, which ``kuar`` prints as one
+``error:`` line.
 """
 
 from __future__ import annotations
@@ -11,20 +14,29 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from kuar import __version__
-from kuar.client import ApiError, Client, ConfigError, NotFound, TransportError, load_config
+from kuar.client import (
+    Api,
+    ApiError,
+    Client,
+    ConfigError,
+    NotFound,
+    TransportError,
+    load_config,
+)
 from kuar.manager import HealthSettings, LeaderElectionSettings, LeadershipLost
 from kuar.manager.leader import pod_namespace
 from kuar.manager.logs import LEVELS, configure_logging
+from kuar.models.core.v1 import ConfigMap
 from kuar.webhook import ServiceTarget
 from kuar_loadgen.result import LoadResult
-from kuar_loadtest.controller import LOADTESTS, RESULTS_SUFFIX
+from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.controller import RESULTS_SUFFIX
 from kuar_loadtest.operator import OperatorOptions, WebhookOptions, build_manager
 from kuar_loadtest.rbac import LEASE
 from kuar_loadtest.report import summary_rows, write_html
@@ -33,11 +45,6 @@ from kuar_loadtest.webhooks import LoadTestWebhookSettings
 
 log = logging.getLogger("kuar_loadtest.operator")
 SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(1)
 
 
 @click.group("loadtest")
@@ -191,40 +198,48 @@ def _describe(webhooks: WebhookOptions | None) -> str:
 
 async def fetch_report_data(
     client: Client, name: str, namespace: str
-) -> tuple[dict[str, Any], LoadResult | None]:
-    """The LoadTest (as a dict) and its merged result, if the controller stored one."""
-    lt: dict[str, Any] = await client.request("GET", LOADTESTS.path(namespace, name))
+) -> tuple[LoadTest, LoadResult | None]:
+    """The LoadTest and its merged result, if the controller stored one."""
+    lt = await Api(client, LoadTest, namespace=namespace).get(name)
     try:
-        cm = await client.request(
-            "GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}{RESULTS_SUFFIX}"
-        )
+        cm = await Api(client, ConfigMap, namespace=namespace).get(f"{name}{RESULTS_SUFFIX}")
     except NotFound:
         return lt, None
-    raw = (cm.get("data") or {}).get("result.json")
+    raw = (cm.data or {}).get("result.json")
     return lt, LoadResult.from_dict(json.loads(raw)) if raw else None
 
 
-def print_report(lt: dict[str, Any], result: LoadResult | None, console: Console) -> None:
+def print_report(lt: LoadTest, result: LoadResult | None, console: Console) -> None:
     """The report's table on the terminal."""
-    table = Table(title=f"LoadTest {lt['metadata']['name']}", show_header=False)
+    table = Table(title=f"LoadTest {lt.name}", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    for label, value in summary_rows(lt, result):
+    for label, value in summary_rows(lt.encode(), result):
         table.add_row(label, value)
     console.print(table)
+
+
+def report_json(lt: LoadTest, result: LoadResult | None) -> str:
+    """``kuar loadtest report -o json``: the LoadTest as stored and its merged result."""
+    return json.dumps({"loadTest": lt.encode(),
+                       "result": result.to_dict() if result is not None else None}, indent=2)
 
 
 @loadtest.command("report")
 @click.argument("name")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
 @click.option("--kubeconfig", default=None, help="Kubeconfig (default: $KUBECONFIG).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="HTML file to write (default: ./loadtest-NAME.html).")
-def report(name: str, namespace: str | None, kubeconfig: str | None,
-           output: Path | None) -> None:
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True,
+              help="table: a summary and an HTML report; json: the LoadTest and its result on "
+                   "stdout, nothing written unless --html is given.")
+@click.option("--html", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="HTML file to write (default with -o table: ./loadtest-NAME.html).")
+def report(name: str, namespace: str | None, kubeconfig: str | None, output: str,
+           html: Path | None) -> None:
     """Print a LoadTest's results and write an HTML report with plots."""
 
-    async def main() -> tuple[dict[str, Any], LoadResult | None]:
+    async def main() -> tuple[LoadTest, LoadResult | None]:
         client = Client(await load_config(kubeconfig))
         try:
             return await fetch_report_data(client, name, namespace or client.namespace)
@@ -234,11 +249,14 @@ def report(name: str, namespace: str | None, kubeconfig: str | None,
     try:
         lt, result = asyncio.run(main())
     except NotFound:
-        _fail(f'LoadTest "{name}" not found')
-        return
+        raise click.ClickException(f'LoadTest "{name}" not found') from None
     except (ConfigError, ApiError, TransportError) as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from None
+    if output == "json":
+        click.echo(report_json(lt, result))
+        if html is not None:
+            click.echo(f"report: {write_html(html, lt.encode(), result).resolve()}", err=True)
         return
     print_report(lt, result, Console())
-    path = write_html(output or Path(f"loadtest-{name}.html"), lt, result)
+    path = write_html(html or Path(f"loadtest-{name}.html"), lt.encode(), result)
     click.echo(f"report: {path.resolve()}")

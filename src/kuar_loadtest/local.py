@@ -1,4 +1,4 @@
-"""The LoadTest webhooks for local development: served on 127.0.0.1, called by URL.
+"""The LoadTest app on a local cluster: webhooks served on 127.0.0.1, the local node's runner.
 
 Place in the pipeline: ``kuar demo`` and tests use :func:`local_webhooks` to run the
 validator, the defaulter and the v1/v2 conversion webhook against a local API server. A
@@ -6,15 +6,23 @@ self-signed CA (kuar.webhook's :class:`SelfSignedSource`) signs the serving cert
 caBundle is injected into the webhook configurations and into the CRD's conversion stanza,
 which this function installs (v1 storage, v2 served). In a cluster, ``deploy/`` holds the
 Service-based configurations instead.
+
+kuar's local node (``kuar.testing.localnode``) runs only what the application allows:
+:func:`local_runners` maps the operator's load-worker image (:data:`OperatorSettings.image`,
+one constant) to ``python -m kuar_loadgen``, and :data:`RESOLVE_ENV` is the variable in which
+the worker expects the Service map. This module does not import the test harness; the runner
+is a plain function of the container's JSON.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from kuar.client import Client, NotFound, wait_crd_established
+from kuar.client import Api, Client, NotFound, wait_crd_established
+from kuar.models.apiextensions.v1 import CustomResourceDefinition
 from kuar.resources import crd_for
 from kuar.webhook import (
     CaBundleInjector,
@@ -29,11 +37,35 @@ from kuar.webhook import (
     webhook_configurations,
 )
 from kuar.webhook.configuration import configuration_name
+from kuar_loadgen.spec import RESOLVE_ENV
 from kuar_loadtest.api import v1, v2
+from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.webhooks import LoadTestWebhookSettings, build
 
-CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 CRD_NAME = "loadtests.beta.kuar.com"
+
+__all__ = ["CRD_NAME", "RESOLVE_ENV", "install_crd", "loadgen_runner", "loadtest_crd",
+           "local_runners", "local_webhooks"]
+
+
+def loadgen_runner(container: Mapping[str, Any]) -> list[str]:
+    """Run the load worker as a local process: ``python -m kuar_loadgen`` plus the args.
+
+    In a cluster the image's entry point is ``kuar-loadgen``; the container's args are the
+    same either way.
+    """
+    return [sys.executable, "-m", "kuar_loadgen", *(container.get("args") or [])]
+
+
+def local_runners(
+    settings: OperatorSettings | None = None,
+) -> dict[str, Callable[[Mapping[str, Any]], list[str]]]:
+    """Image -> runner for kuar's local node: the operator's load-worker image, exact tag.
+
+    Pass it as ``LocalNodeSettings(runners=local_runners(), resolve_env=RESOLVE_ENV)``; give
+    the same ``settings`` as the operator's when it runs another image.
+    """
+    return {(settings or OperatorSettings()).image: loadgen_runner}
 
 
 def loadtest_crd(url: str, ca_bundle: bytes | None = None) -> dict[str, Any]:
@@ -44,11 +76,9 @@ def loadtest_crd(url: str, ca_bundle: bytes | None = None) -> dict[str, Any]:
 
 async def install_crd(client: Client, crd: dict[str, Any], *, manager: str = "kuar") -> None:
     """Server-side apply a CRD and wait until it is Established."""
-    name = crd["metadata"]["name"]
-    await client.request("PATCH", f"{CRD_PATH}/{name}", body=crd,
-                         content_type="application/apply-patch+yaml",
-                         params={"fieldManager": manager, "force": True})
-    await wait_crd_established(client, name, timeout=30)
+    applied = await Api(client, CustomResourceDefinition).apply(
+        CustomResourceDefinition.decode(crd), field_manager=manager, force=True)
+    await wait_crd_established(client, applied.name, timeout=30)
 
 
 @contextlib.asynccontextmanager

@@ -22,11 +22,11 @@ import pytest
 
 from kuar.client import Client, load_config
 from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
-from kuar.testing.localnode import LocalNode, LocalNodeSettings, loadgen_runner
+from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.testing.process import Process
-from kuar_loadtest.local import local_webhooks
+from kuar_loadtest.local import RESOLVE_ENV, local_runners, local_webhooks
 from kuar_loadtest.operator import OperatorOptions, build_manager
-from kuar_loadtest.settings import LOADGEN_IMAGE, OperatorSettings
+from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.webhooks import LoadTestWebhookSettings
 
 CRASHER_IMAGE = "kuar.dev/crasher"
@@ -57,8 +57,8 @@ def e2e_plane() -> Iterator[ControlPlane]:
 async def cluster(e2e_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
                   ) -> AsyncIterator[Cluster]:
     client = Client(await load_config(e2e_plane.kubeconfig))
-    node = LocalNode(client, LocalNodeSettings(runners={
-        LOADGEN_IMAGE.rsplit(":", 1)[0]: loadgen_runner, CRASHER_IMAGE: crasher_runner}))
+    node = LocalNode(client, LocalNodeSettings(
+        runners={**local_runners(), CRASHER_IMAGE: crasher_runner}, resolve_env=RESOLVE_ENV))
     await node.start()
     try:
         async with local_webhooks(client, LoadTestWebhookSettings(max_requests_per_second=20_000)):

@@ -60,7 +60,7 @@ def test_kuar_demo_runs_the_seed_loadtest_end_to_end_and_keeps_serving(tmp_path:
     kubeconfig = tmp_path / "demo.kubeconfig"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kuar.cli", "demo", "--duration", "5s", "--keep",
-         "--kubeconfig", str(kubeconfig), "--report-dir", str(tmp_path)],
+         "--kubeconfig", str(kubeconfig), "--output-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "200"},
     )

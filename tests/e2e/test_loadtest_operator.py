@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -72,13 +73,21 @@ async def test_loadtest_runs_at_the_requested_rate_and_is_garbage_collected(
     html = tmp_path / "steady.html"
     report = await asyncio.to_thread(subprocess.run, [
         sys.executable, "-m", "kuar.cli", "loadtest", "report", "steady", "-n", ns,
-        "--kubeconfig", str(cluster.plane.kubeconfig), "-o", str(html)],
+        "--kubeconfig", str(cluster.plane.kubeconfig), "--html", str(html)],
         capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, "COLUMNS": "200"})
     assert report.returncode == 0, report.stderr
     assert "achieved rate" in report.stdout and "Succeeded" in report.stdout
     page = html.read_text()
     assert page.count("data:image/png;base64,") == 2  # latency and rate plots
+    as_json = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "kuar.cli", "loadtest", "report", "steady", "-n", ns,
+        "--kubeconfig", str(cluster.plane.kubeconfig), "-o", "json"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["loadTest"]["status"]["phase"] == "Succeeded"
+    assert data["result"]["version"] >= 1
 
     await cluster.client.request("DELETE", f"/apis/beta.kuar.com/v1/namespaces/{ns}/"
                                            "loadtests/steady")

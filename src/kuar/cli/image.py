@@ -30,7 +30,7 @@ def image() -> None:
 
 
 @image.command("build")
-@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-d", "--output-dir", "output", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build/images"), show_default=True,
               help="Folder for KEY.oci.tar, images.json, images.env, kustomization.yaml.")
 @click.option("--project", type=click.Path(file_okay=False, exists=True, path_type=Path),

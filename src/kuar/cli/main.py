@@ -1,4 +1,12 @@
-"""The ``kuar`` entry point: registers the subcommands."""
+"""The ``kuar`` entry point: registers the subcommands and the application plugins.
+
+Place in the pipeline: the console script ``kuar`` and ``python -m kuar.cli`` call
+:func:`main`. Flag scheme of every command (README, "Command-line conventions"):
+``-o/--output FORMAT`` is how a command prints its results (``json``, or the command's human
+form, the default), only on commands that print results; ``-d/--output-dir DIR`` is the
+folder a command writes files into; single files have their own names (``--kubeconfig``,
+``--html``, ``-f/--filename``); failures are one ``error: ...`` line (:class:`KuarGroup`).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,16 @@ from importlib.metadata import entry_points
 
 import click
 
-import kuar.cli.generate_webhooks  # noqa: F401 - registers `kuar generate webhooks`
 from kuar import __version__
+from kuar.cli._common import KuarGroup
 from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
 from kuar.cli.generate import generate
-from kuar.cli.generate_models import models
-from kuar.cli.generate_rbac import rbac
 from kuar.cli.image import image
 from kuar.cli.scaffold import create, init
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=KuarGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kuar")
 def cli() -> None:
     """kuar: a Python toolkit for extending Kubernetes."""
@@ -26,8 +32,6 @@ def cli() -> None:
 cli.add_command(controlplane)
 cli.add_command(up)
 cli.add_command(apply)
-generate.add_command(rbac)
-generate.add_command(models)
 cli.add_command(generate)
 cli.add_command(image)
 cli.add_command(init)

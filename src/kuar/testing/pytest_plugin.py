@@ -19,11 +19,11 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from kuar.client import Client, NotFound, load_config
+from kuar.client import Api, Client, NotFound, load_config
+from kuar.resources import ObjectMeta
 from kuar.testing.controlplane import ControlPlane, ControlPlaneSettings
 from kuar.testing.eventually import eventually_async
 
@@ -92,18 +92,18 @@ async def namespace(kube_client: Client, control_plane: ControlPlane) -> AsyncIt
     With the controller-manager running, it is handed over once its ``default``
     ServiceAccount exists, since Pods cannot be created before that.
     """
+    # imported here, not at plugin load: pytest loads this plugin in every session, and
+    # core/v1 is the largest models module
+    from kuar.models.core.v1 import Namespace, ServiceAccount
+
     name = f"t-{uuid.uuid4().hex[:10]}"
-    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    await kube_client.request("POST", "/api/v1/namespaces", body=body)
+    namespaces = Api(kube_client, Namespace)
+    await namespaces.create(Namespace(metadata=ObjectMeta(name=name)))
     if control_plane.settings.with_controller_manager:
-        await eventually_async(
-            lambda: kube_client.request(
-                "GET", f"/api/v1/namespaces/{name}/serviceaccounts/default"
-            ),
-            timeout=30,
-        )
+        accounts = Api(kube_client, ServiceAccount, namespace=name)
+        await eventually_async(lambda: accounts.get("default"), timeout=30)
     try:
         yield name
     finally:
         with contextlib.suppress(NotFound):
-            await kube_client.request("DELETE", f"/api/v1/namespaces/{name}")
+            await namespaces.delete(name)

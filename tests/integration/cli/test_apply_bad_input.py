@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,17 @@ async def test_valid_file_applies_every_object(
     assert proc.stdout.splitlines() == ["configmap/one applied", "configmap/two applied"]
     for name in ("one", "two"):
         await kube_client.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+
+
+def test_output_json_prints_the_applied_objects_as_a_list(
+    tmp_path: Path, control_plane: ControlPlane, namespace: str
+) -> None:
+    good = tmp_path / "one.yaml"
+    good.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: as-json}\n")
+    proc = _kuar("apply", "-f", str(good), "-n", namespace, "-o", "json",
+                 kubeconfig=control_plane.kubeconfig)
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(proc.stdout)
+    assert listed["kind"] == "List"
+    assert [o["metadata"]["name"] for o in listed["items"]] == ["as-json"]
+    assert listed["items"][0]["metadata"]["uid"]

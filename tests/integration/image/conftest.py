@@ -39,7 +39,7 @@ class Built:
 def build(output: Path, dist: Path, *extra: str, env: dict[str, str] | None = None
           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(KUAR), "image", "build", "--project", str(ROOT),
-                           "--output", str(output), "--dist", str(dist), *extra],
+                           "--output-dir", str(output), "--dist", str(dist), *extra],
                           capture_output=True, text=True, env=env, timeout=1200)
 
 

@@ -67,7 +67,7 @@ def test_unreachable_debian_mirror_is_named(tmp_path: Path) -> None:
         'entrypoint = ["x"]\n')
     proc = subprocess.run([str(KUAR), "image", "build", "--project", str(project),
                            "--no-build", "--dist", str(tmp_path / "dist"),
-                           "--output", str(tmp_path / "out"), "--cache",
+                           "--output-dir", str(tmp_path / "out"), "--cache",
                            str(tmp_path / "cache")],
                           capture_output=True, text=True, timeout=300)
     _assert_one_error(proc, "mmdebstrap", "Debian bookworm root file system", "127.0.0.1:9")
@@ -98,6 +98,6 @@ def test_full_disk_is_named_and_leaves_no_image(built_images: Built, tiny_disk: 
 
 def test_project_without_images_is_named(tmp_path: Path) -> None:
     proc = subprocess.run([str(KUAR), "image", "build", "--project", str(ROOT / "loadgen"),
-                           "--no-build", "--output", str(tmp_path / "out")],
+                           "--no-build", "--output-dir", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=60)
     _assert_one_error(proc, "declares no images")

@@ -14,9 +14,10 @@ from aiohttp import web
 
 from kuar.client import Client, NotFound
 from kuar.testing import eventually_async
-from kuar.testing.localnode import LOADGEN_IMAGE, LocalNode, LocalNodeSettings, loadgen_runner
+from kuar.testing.localnode import LocalNode, LocalNodeSettings
 
 SH_IMAGE = "example.test/sh"
+RESOLVE_ENV = "EXAMPLE_RESOLVE"
 
 
 def sh_runner(container: Mapping[str, Any]) -> list[str]:
@@ -27,7 +28,7 @@ def sh_runner(container: Mapping[str, Any]) -> list[str]:
 async def node(kube_client: Client) -> AsyncIterator[LocalNode]:
     settings = LocalNodeSettings(
         name=f"node-{uuid.uuid4().hex[:8]}",
-        runners={SH_IMAGE: sh_runner, LOADGEN_IMAGE: loadgen_runner},
+        runners={SH_IMAGE: sh_runner}, resolve_env=RESOLVE_ENV,
     )
     local = LocalNode(kube_client, settings)
     await local.start()
@@ -92,7 +93,22 @@ async def test_unknown_image_fails_clearly(
     pod = await _wait_phase(kube_client, namespace, "nginx", "Failed")
     assert pod["status"]["reason"] == "UnsupportedImage"
     assert "cannot run nginx:1.27" in pod["status"]["message"]
-    assert LOADGEN_IMAGE in pod["status"]["message"]
+    assert SH_IMAGE in pod["status"]["message"]
+
+
+async def test_a_node_without_runners_fails_every_pod_naming_the_missing_runner(
+    kube_client: Client, namespace: str
+) -> None:
+    bare = LocalNode(kube_client, LocalNodeSettings(name=f"bare-{uuid.uuid4().hex[:8]}"))
+    await bare.start()
+    try:
+        await _create(kube_client, namespace, _pod(bare, "any", SH_IMAGE, "true"))
+        pod = await _wait_phase(kube_client, namespace, "any", "Failed")
+        assert pod["status"]["reason"] == "UnsupportedImage"
+        assert "no runner configured" in pod["status"]["message"]
+    finally:
+        await bare.stop()
+        await kube_client.request("DELETE", f"/api/v1/nodes/{bare.name}")
 
 
 async def test_deleting_a_running_pod_stops_its_process(
@@ -168,7 +184,7 @@ async def test_service_names_resolve_to_local_endpoints(
                 "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
             })
         await _create(kube_client, namespace, _pod(
-            node, "dns", SH_IMAGE, "printf '%s' \"$KUAR_RESOLVE\" > /dev/termination-log"))
+            node, "dns", SH_IMAGE, f"printf '%s' \"${RESOLVE_ENV}\" > /dev/termination-log"))
         pod = await _wait_phase(kube_client, namespace, "dns", "Succeeded")
         terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
         mapping = json.loads(terminated["message"])

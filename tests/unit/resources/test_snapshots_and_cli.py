@@ -1,4 +1,4 @@
-"""Generated YAML against committed snapshots, and ``kuar generate crds`` (stdout, -o, --check).
+"""Generated YAML against committed snapshots, and ``kuar generate crds`` (stdout, files, check).
 
 Set KUAR_UPDATE_SNAPSHOTS=1 to rewrite the snapshots after an intended change.
 """
@@ -36,8 +36,9 @@ def test_generation_is_deterministic_across_calls() -> None:
 
 def test_committed_loadtest_crd_is_up_to_date() -> None:
     result = CliRunner().invoke(
-        cli, ["generate", "crds", "kuar_loadtest.api", "-o", str(REPO / "deploy" / "crds"),
-              "--conversion-service", "kuar-system/kuar-webhook", "--check"])
+        cli, ["generate", "crds", "kuar_loadtest.api", "--output-dir",
+              str(REPO / "deploy" / "crds"), "--conversion-service", "kuar-system/kuar-webhook",
+              "--check"])
     assert result.exit_code == 0, result.output
 
 
@@ -50,7 +51,7 @@ def test_stdout_output_is_yaml_with_a_header() -> None:
 
 def test_check_fails_on_stale_missing_and_orphaned_files(tmp_path: Path) -> None:
     runner = CliRunner()
-    args = ["generate", "crds", "kuar_loadtest.api", "-o", str(tmp_path)]
+    args = ["generate", "crds", "kuar_loadtest.api", "--output-dir", str(tmp_path)]
     missing = runner.invoke(cli, [*args, "--check"])
     assert missing.exit_code == 1 and "missing" in missing.output
     assert runner.invoke(cli, args).exit_code == 0

@@ -13,8 +13,8 @@ REPO = Path(__file__).parents[3]
 
 
 def test_committed_deploy_webhooks_are_up_to_date() -> None:
-    result = CliRunner().invoke(cli, ["generate", "webhooks", "kuar_loadtest.webhooks", "-o",
-                                      str(REPO / "deploy/webhooks"), "--check"])
+    result = CliRunner().invoke(cli, ["generate", "webhooks", "kuar_loadtest.webhooks",
+                                      "--output-dir", str(REPO / "deploy/webhooks"), "--check"])
     assert result.exit_code == 0, result.output
     assert "3 webhook file(s)" in result.output
 
@@ -37,7 +37,7 @@ def test_stdout_by_url_with_a_ca_bundle(tmp_path: Path) -> None:
 
 def test_check_reports_stale_files_and_write_fixes_them(tmp_path: Path) -> None:
     runner = CliRunner()
-    args = ["generate", "webhooks", "kuar_loadtest.webhooks", "-o", str(tmp_path),
+    args = ["generate", "webhooks", "kuar_loadtest.webhooks", "--output-dir", str(tmp_path),
             "--service", "ops/hooks:8443"]
     stale = runner.invoke(cli, [*args, "--check"])
     assert stale.exit_code == 1

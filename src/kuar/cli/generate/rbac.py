@@ -1,28 +1,27 @@
-"""``kuar generate rbac MODULE``: write (or check) the RBAC declared with kuar.resources.rbac."""
+"""``kuar generate rbac MODULE``: write (or check) the RBAC declared with kuar.resources.rbac.
+
+Place in the pipeline: thin; :func:`kuar.resources.rbac.render_rbac` does the work and
+:func:`._files.emit` prints, writes or checks the files (``deploy/rbac/`` for kuar's own).
+"""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import click
 
-from kuar.cli.generate import emit
+from kuar.cli.generate._files import check_option, emit, import_module, output_dir_option
 from kuar.resources.rbac import RbacError, find_rbac, render_rbac
 
 
 @click.command("rbac")
 @click.argument("module")
-@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for one YAML file per component (default: print to stdout).")
-@click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 when the files in -o are missing or stale.")
+@output_dir_option("Folder for one YAML file per component (default: print to stdout).")
+@check_option()
 def rbac(module: str, out_dir: Path | None, check: bool) -> None:
     """Generate ServiceAccount, (Cluster)Role and binding for each RbacRules in MODULE."""
-    sys.path.insert(0, ".")
     try:
-        found = find_rbac(importlib.import_module(module))
+        found = find_rbac(import_module(module))
     except (ImportError, RbacError) as exc:
         raise click.ClickException(str(exc)) from exc
     if not found:

@@ -4,21 +4,27 @@ Thin: :mod:`kuar.webhook.configuration` does the work. MODULE's top-level webhoo
 (``ValidatingWebhook``, ``MutatingWebhook``, ``ConversionWebhook``) become one
 ``admissionregistration.k8s.io/v1`` file per configuration and, for conversion, one CRD merge
 patch per converted kind (``kubectl patch crd NAME --type merge --patch-file FILE``).
-Importing this module registers the subcommand under ``kuar generate``.
+
+Place in the pipeline: thin; :func:`render_webhooks` renders, :func:`._files.emit` prints,
+writes or checks the files (``deploy/webhooks/`` for kuar's own).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from kuar.cli.generate import emit, generate
+from kuar.cli.generate._files import (
+    check_option,
+    emit,
+    output_dir_option,
+    project_on_path,
+    service_target,
+)
 from kuar.webhook.configuration import (
-    ServiceTarget,
     UrlTarget,
     WebhookTarget,
     conversion_stanza,
@@ -49,25 +55,15 @@ def render_webhooks(module: str, target: WebhookTarget, ca_bundle: bytes | None 
     return files
 
 
-def service_target(service: str) -> ServiceTarget:
-    """``NAMESPACE/NAME[:PORT]`` -> a :class:`ServiceTarget` (port 443 by default)."""
-    namespace, _, rest = service.partition("/")
-    name, _, port = rest.partition(":")
-    if not namespace or not name or (port and not port.isdigit()):
-        raise click.UsageError(f"expected NAMESPACE/NAME[:PORT], got {service!r}")
-    return ServiceTarget(namespace=namespace, name=name, port=int(port or 443))
-
-
 def _target(service: str | None, url: str | None) -> WebhookTarget:
     if url:
         return UrlTarget(base_url=url)
     return service_target(service or "kuar-system/kuar-webhook")
 
 
-@generate.command("webhooks")
+@click.command("webhooks")
 @click.argument("module")
-@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for the YAML files (default: print to stdout).")
+@output_dir_option("Folder for the YAML files (default: print to stdout).")
 @click.option("--service", default=None, metavar="NAMESPACE/NAME[:PORT]",
               help="Reach the webhooks through this Service (default kuar-system/kuar-webhook).")
 @click.option("--url", default=None, metavar="https://HOST:PORT",
@@ -75,14 +71,13 @@ def _target(service: str | None, url: str | None) -> WebhookTarget:
 @click.option("--ca-bundle", "ca_file", type=click.Path(path_type=Path, exists=True),
               default=None, help="PEM CA bundle to put in caBundle (default: left out, "
                                  "injected at run time).")
-@click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 when the files in -o are missing or stale.")
+@check_option()
 def webhooks(module: str, out_dir: Path | None, service: str | None, url: str | None,
              ca_file: Path | None, check: bool) -> None:
     """Generate Validating/MutatingWebhookConfigurations for the webhooks in MODULE."""
     if service and url:
         raise click.UsageError("give --service or --url, not both")
-    sys.path.insert(0, ".")
+    project_on_path()
     try:
         target = _target(service, url)
         files = render_webhooks(module, target, ca_file.read_bytes() if ca_file else None)
@@ -93,5 +88,3 @@ def webhooks(module: str, out_dir: Path | None, service: str | None, url: str | 
     emit(files, out_dir, check=check, what="webhook",
          regenerate=f"kuar generate webhooks {module}")
 
-
-__all__ = ["render_webhooks", "webhooks"]

@@ -1,0 +1,335 @@
+"""Pods as processes: start and stop them, read termination messages, report ``pods/status``.
+
+Place in the pipeline: started by :class:`~kuar.testing.localnode.LocalNode` after the Node is
+registered (:mod:`.node`). Watches the Pods bound to the node (``spec.nodeName``, bound by
+kube-scheduler), runs each container as a local process through the application's runner
+(:data:`~kuar.testing.localnode.settings.Runner`), takes pod addresses and the Service map
+from :mod:`.routing`, and writes ``pods/status`` as a kubelet would, so the Job controller
+and the application's own controllers see real phases, exit codes and messages.
+
+Guarantees:
+- a Pod whose image no runner knows ends in phase Failed with reason ``UnsupportedImage`` and
+  a message naming the images the node runs (or saying that no runner is configured);
+- ``pods/status`` carries phase, podIP, conditions, container states, exit codes, and the
+  termination message (the file at ``terminationMessagePath``, at most 4096 bytes; with
+  ``FallbackToLogsOnError`` the end of the log when that file is empty and the exit failed);
+- on graceful deletion the processes are stopped (SIGTERM, then SIGKILL after the grace
+  period) and the deletion is confirmed (``gracePeriodSeconds=0``), as a kubelet must or the
+  Pod stays Terminating;
+- every process started is stopped by pid on deletion and on :meth:`PodRunner.stop_all`.
+Caveats: restartPolicy is treated as ``Never`` (no container restarts); no volumes, probes or
+resource limits; containers start together (no init containers). Pods are handled in their
+JSON form: runners receive the container's JSON and downward-API ``fieldRef`` paths are JSON
+paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kuar.client import Api, ApiError, Client, Conflict, NotFound
+from kuar.models.core.v1 import Pod
+from kuar.runtime.watcher import EventType, WatchConfig, watcher
+from kuar.testing.localnode.node import now
+from kuar.testing.localnode.routing import Routing
+from kuar.testing.localnode.settings import LocalNodeSettings, runner_for
+from kuar.testing.process import Process
+
+log = logging.getLogger("kuar.testing.localnode")
+
+MAX_TERMINATION_MESSAGE = 4096
+
+
+@dataclass
+class _RunningPod:
+    uid: str
+    namespace: str
+    name: str
+    ip: str
+    started: str
+    workdir: Path
+    processes: dict[str, Process] = field(default_factory=dict)
+    message_files: dict[str, Path] = field(default_factory=dict)
+    fallback_to_logs: dict[str, bool] = field(default_factory=dict)
+    monitor: asyncio.Task[None] | None = None
+    grace: float = 30.0
+
+
+class PodRunner:
+    """Runs the Pods bound to one node as processes in ``root`` and reports their status."""
+
+    def __init__(self, client: Client, settings: LocalNodeSettings, routing: Routing,
+                 root: Path) -> None:
+        """Nothing runs until :meth:`run`."""
+        self.client = client
+        self.settings = settings
+        self.routing = routing
+        self.node_ip = routing.addresses.node_ip
+        self.root = root
+        self.ready = asyncio.Event()
+        """Set once the first list of the node's Pods has been handled."""
+        self._api = Api(client, Pod, field_manager="kuar-localnode")
+        self._pods: dict[str, _RunningPod] = {}
+
+    async def run(self) -> None:
+        """Follow the node's Pods until cancelled."""
+        events = watcher(
+            self.client, Pod.resource_info(),
+            WatchConfig(field_selector=f"spec.nodeName={self.settings.name}"),
+            decode=lambda raw: raw,
+        )
+        async for event in events:
+            if event.type is EventType.INIT_DONE:
+                self.ready.set()
+            if event.object is None:
+                continue
+            pod: dict[str, Any] = event.object
+            try:
+                if event.type is EventType.DELETE:
+                    await self._forget(pod["metadata"]["uid"])
+                elif event.type in (EventType.APPLY, EventType.INIT_APPLY):
+                    await self._sync(pod)
+            except (ApiError, OSError) as exc:
+                meta = pod["metadata"]
+                log.warning("pod %s/%s: %s", meta.get("namespace"), meta.get("name"), exc)
+
+    async def stop_all(self) -> None:
+        """Stop every process this node started."""
+        for pod in list(self._pods.values()):
+            if pod.monitor is not None:
+                pod.monitor.cancel()
+            for process in pod.processes.values():
+                await asyncio.to_thread(process.stop, 5.0)
+        self._pods.clear()
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def _sync(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        phase = (pod.get("status") or {}).get("phase")
+        if meta.get("deletionTimestamp"):
+            await self._terminate(pod)
+            return
+        if meta["uid"] in self._pods or phase in ("Succeeded", "Failed"):
+            return
+        await self._start(pod)
+
+    async def _terminate(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        running = self._pods.get(meta["uid"])
+        if running is not None:
+            grace = float(meta.get("deletionGracePeriodSeconds") or running.grace)
+            if running.monitor is not None:
+                running.monitor.cancel()
+            for process in running.processes.values():
+                await asyncio.to_thread(process.stop, min(grace, 30.0))
+        with contextlib.suppress(NotFound, Conflict):
+            await self._api.delete(meta["name"], namespace=meta["namespace"],
+                                   grace_period_seconds=0, uid=meta["uid"])
+        await self._forget(meta["uid"])
+
+    async def _forget(self, uid: str) -> None:
+        running = self._pods.pop(uid, None)
+        if running is None:
+            return
+        if running.monitor is not None:
+            running.monitor.cancel()
+        for process in running.processes.values():
+            await asyncio.to_thread(process.stop, 5.0)
+        self.routing.forget(running.ip)
+        self.routing.addresses.give_back(running.ip)
+        shutil.rmtree(running.workdir, ignore_errors=True)
+
+    async def _patch_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        await self._api.patch_status(meta["name"], {"metadata": {"uid": meta["uid"]},
+                                                    "status": status},
+                                     namespace=meta["namespace"])
+
+    async def _fail(self, pod: Mapping[str, Any], reason: str, message: str) -> None:
+        at = now()
+        await self._patch_status(pod, {
+            "phase": "Failed", "reason": reason, "message": message,
+            "hostIP": self.node_ip, "startTime": at,
+            "containerStatuses": [{
+                "name": c["name"], "image": c.get("image", ""), "imageID": "",
+                "ready": False, "restartCount": 0,
+                "state": {"terminated": {
+                    "exitCode": 128, "reason": reason, "message": message,
+                    "startedAt": at, "finishedAt": at}},
+            } for c in pod["spec"].get("containers") or []],
+        })
+
+    def _unsupported(self, images: list[str]) -> str:
+        cannot = f"cannot run {', '.join(images)}"
+        if not self.settings.runners:
+            return (f"kuar's local node has no runner configured "
+                    f"(LocalNodeSettings.runners is empty); {cannot}")
+        known = ", ".join(sorted(self.settings.runners))
+        return f"kuar's local node runs only the images {known}; {cannot}"
+
+    async def _start(self, pod: dict[str, Any]) -> None:
+        meta, spec = pod["metadata"], pod["spec"]
+        containers: list[dict[str, Any]] = spec.get("containers") or []
+        runners = self.settings.runners
+        unknown = [c.get("image", "") for c in containers
+                   if runner_for(runners, c.get("image", "")) is None]
+        if unknown:
+            await self._fail(pod, "UnsupportedImage", self._unsupported(unknown))
+            return
+        ip = self.routing.addresses.take()
+        if ip is None:
+            await self._fail(pod, "OutOfAddresses",
+                             f"the local node's pod range {self.settings.pod_cidr} is used up")
+            return
+        running = _RunningPod(
+            uid=meta["uid"], namespace=meta["namespace"], name=meta["name"], ip=ip,
+            started=now(),
+            workdir=self.root / meta["namespace"] / f"{meta['name']}-{meta['uid'][:8]}",
+            grace=float(spec.get("terminationGracePeriodSeconds") or 30),
+        )
+        self._pods[meta["uid"]] = running
+        for container in containers:  # processes share this machine's loopback
+            for port in container.get("ports") or []:
+                self.routing.expose(ip, int(port["containerPort"]), int(port["containerPort"]))
+        resolve = (await self.routing.resolve_map(meta["namespace"])
+                   if self.settings.resolve_env else {})
+        for container in containers:
+            self._start_container(pod, container, running, resolve)
+        await self._patch_status(pod, self._running_status(pod, running))
+        running.monitor = asyncio.create_task(self._monitor(pod, running))
+
+    def _start_container(self, pod: Mapping[str, Any], container: Mapping[str, Any],
+                         running: _RunningPod, resolve: Mapping[str, str]) -> None:
+        runner = runner_for(self.settings.runners, container["image"])
+        assert runner is not None
+        name = container["name"]
+        workdir = running.workdir / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        message_file = workdir / "termination-log"
+        message_file.write_text("")
+        declared = container.get("terminationMessagePath") or "/dev/termination-log"
+        # The kubelet mounts a host file at terminationMessagePath; here the process gets the
+        # local file's path wherever the declared path appears in its args or env.
+        argv = [a.replace(declared, str(message_file)) for a in runner(container)]
+        env = self._environment(pod, container, running.ip, resolve)
+        env = {k: v.replace(declared, str(message_file)) for k, v in env.items()}
+        process = Process(name, argv, workdir, env=env)
+        process.start()
+        running.processes[name] = process
+        running.message_files[name] = message_file
+        running.fallback_to_logs[name] = (
+            container.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        )
+
+    # --- status ------------------------------------------------------------------------
+    def _running_status(self, pod: Mapping[str, Any], running: _RunningPod) -> dict[str, Any]:
+        conditions = [
+            {"type": t, "status": "True", "lastTransitionTime": running.started}
+            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ]
+        return {
+            "phase": "Running", "hostIP": self.node_ip, "podIP": running.ip,
+            "podIPs": [{"ip": running.ip}], "startTime": running.started,
+            "conditions": conditions,
+            "containerStatuses": [{
+                "name": c["name"], "image": c["image"], "imageID": "", "ready": True,
+                "started": True, "restartCount": 0,
+                "containerID": f"kuar-local://{running.processes[c['name']].pid}",
+                "state": {"running": {"startedAt": running.started}},
+            } for c in pod["spec"]["containers"]],
+        }
+
+    async def _monitor(self, pod: Mapping[str, Any], running: _RunningPod) -> None:
+        exits: dict[str, tuple[int, str]] = {}
+        while len(exits) < len(running.processes):
+            await asyncio.sleep(0.1)
+            for name, process in running.processes.items():
+                code = process.exit_code()
+                if code is not None and name not in exits:
+                    exits[name] = (code, now())
+        statuses = []
+        for container in pod["spec"]["containers"]:
+            name = container["name"]
+            code, finished = exits[name]
+            message = _termination_message(running, name, code)
+            terminated: dict[str, Any] = {
+                "exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                "startedAt": running.started, "finishedAt": finished,
+                "containerID": f"kuar-local://{running.processes[name].pid}",
+            }
+            if message:
+                terminated["message"] = message
+            statuses.append({
+                "name": name, "image": container["image"], "imageID": "", "ready": False,
+                "started": False, "restartCount": 0, "state": {"terminated": terminated},
+            })
+        failed = any(code != 0 for code, _ in exits.values())
+        conditions = [
+            {"type": t, "status": "False", "reason": "PodCompleted", "lastTransitionTime": now()}
+            for t in ("Ready", "ContainersReady")
+        ]
+        try:
+            await self._patch_status(pod, {
+                "phase": "Failed" if failed else "Succeeded", "conditions": conditions,
+                "containerStatuses": statuses,
+            })
+        except (ApiError, OSError) as exc:
+            log.warning("pod %s/%s: final status not written: %s",
+                        running.namespace, running.name, exc)
+
+    def _environment(
+        self, pod: Mapping[str, Any], container: Mapping[str, Any], ip: str,
+        resolve: Mapping[str, str],
+    ) -> dict[str, str]:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOSTNAME": pod["metadata"]["name"],
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.settings.resolve_env:
+            env[self.settings.resolve_env] = json.dumps(dict(resolve), separators=(",", ":"))
+        for var in container.get("env") or []:
+            if "value" in var:
+                env[var["name"]] = str(var["value"])
+            elif (var.get("valueFrom") or {}).get("fieldRef"):
+                env[var["name"]] = _field_ref(
+                    pod, var["valueFrom"]["fieldRef"]["fieldPath"], ip, self.node_ip
+                )
+        return env
+
+
+def _termination_message(running: _RunningPod, name: str, code: int) -> str:
+    data = running.message_files[name].read_bytes()[:MAX_TERMINATION_MESSAGE]
+    if not data and code != 0 and running.fallback_to_logs[name]:
+        # the kubelet's FallbackToLogsOnError: the last 80 lines, at most 2048 bytes
+        tail = running.processes[name].log_tail(80).encode()
+        data = tail[-2048:]
+    return data.decode(errors="replace")
+
+
+def _field_ref(pod: Mapping[str, Any], path: str, ip: str, host_ip: str) -> str:
+    """The downward API: the fieldRef paths a kubelet resolves for env variables."""
+    meta = pod["metadata"]
+    simple = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", ""),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": pod["spec"].get("nodeName", ""),
+        "spec.serviceAccountName": pod["spec"].get("serviceAccountName", ""),
+        "status.podIP": ip,
+        "status.hostIP": host_ip,
+    }
+    if path in simple:
+        return str(simple[path])
+    for prefix, source in (("metadata.annotations", "annotations"), ("metadata.labels", "labels")):
+        if path.startswith(f"{prefix}['") and path.endswith("']"):
+            return str((meta.get(source) or {}).get(path[len(prefix) + 2 : -2], ""))
+    return ""
