@@ -114,7 +114,7 @@ def test_a_new_field_makes_the_crd_stale_until_generate(project: Path, tmp_path:
     copy = tmp_path / "guestbook"
     shutil.copytree(project, copy)
     check = ["generate", "crds", "guestbook.api", "--conversion-service",
-             "guestbook-system/guestbook-webhook-service", "-o", "deploy/crds"]
+             "guestbook-system/guestbook-webhook-service", "-d", "deploy/crds"]
     env_path = f"PYTHONPATH={copy / 'src'}"
 
     def generate(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -223,7 +223,7 @@ def test_the_generated_project_builds_its_image(project: Path, tmp_path: Path) -
         pytest.fail(f"{', '.join(missing)} missing: run `make image-tools` (apt-get install)")
     started = time.monotonic()
     proc = subprocess.run([str(KUAR), "image", "build", "--project", str(project),
-                           "--output", str(tmp_path / "out"), "--dist", str(tmp_path / "dist")],
+                           "--output-dir", str(tmp_path / "out"), "--dist", str(tmp_path / "dist")],
                           capture_output=True, text=True, timeout=1200)
     print(f"\nimage built in {time.monotonic() - started:.1f} s")
     assert proc.returncode == 0, proc.stderr[-4000:]

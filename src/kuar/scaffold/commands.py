@@ -136,11 +136,11 @@ def run_generators(folder: Path, p: Project) -> list[str]:
     commands = []
     if p.resources:
         commands.append(["crds", f"{p.package}.api", "--conversion-service", service,
-                         "-o", "deploy/crds"])
-    commands.append(["rbac", f"{p.package}.rbac", "-o", "deploy/rbac"])
+                         "-d", "deploy/crds"])
+    commands.append(["rbac", f"{p.package}.rbac", "-d", "deploy/rbac"])
     if p.webhooks:
         commands.append(["webhooks", f"{p.package}.wiring", "--service", service,
-                         "-o", "deploy/webhooks"])
+                         "-d", "deploy/webhooks"])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(folder / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     # one interpreter for every generator: importing kuar is most of each one's time
