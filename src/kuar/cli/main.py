@@ -20,6 +20,7 @@ from kuar.cli.apply import apply
 from kuar.cli.controlplane import controlplane, up
 from kuar.cli.generate import generate
 from kuar.cli.image import image
+from kuar.cli.scaffold import create, init
 
 
 @click.group(cls=KuarGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +34,8 @@ cli.add_command(up)
 cli.add_command(apply)
 cli.add_command(generate)
 cli.add_command(image)
+cli.add_command(init)
+cli.add_command(create)
 
 
 def _load_plugins() -> None:
