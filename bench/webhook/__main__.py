@@ -44,6 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from kuar.base import write_private
 from kuar.client import Client, load_config, wait_crd_established
 from kuar.resources import crd_for
 from kuar.testing import ControlPlane, ControlPlaneSettings, free_port
@@ -90,9 +91,8 @@ def write_certs(folder: Path) -> None:
     ca = CertificateAuthority.create("kuar-bench-ca")
     cert = issue_serving_certificate(ca, ["localhost"], ["127.0.0.1"])
     (folder / "tls.crt").write_bytes(cert.cert_pem)
-    (folder / "tls.key").write_bytes(cert.key_pem)
+    write_private(folder / "tls.key", cert.key_pem)  # 0600 from the start (issue 14)
     (folder / "ca.crt").write_bytes(ca.cert_pem)
-    (folder / "tls.key").chmod(0o600)
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

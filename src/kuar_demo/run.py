@@ -27,7 +27,8 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kuar.base.pki import CertificateAuthority
+from kuar.base.files import write_private
+from kuar.base.pki import CertificateAuthority, KeyPair
 from kuar.client import Api, Client, apply_manifests, load_config, parse_manifests
 from kuar.testing import ControlPlane, ControlPlaneSettings
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
@@ -84,6 +85,17 @@ async def _wait_port(port: int, process: Process, timeout: float = 20) -> None:
     raise TimeoutError("demo service did not listen in time")
 
 
+def write_service_certificates(
+    workdir: Path, ca: CertificateAuthority, pair: KeyPair
+) -> tuple[Path, Path, Path]:
+    """The demo service's ``tls.crt``, ``tls.key`` (0600 from the start) and ``ca.crt``."""
+    cert, key, ca_file = workdir / "tls.crt", workdir / "tls.key", workdir / "ca.crt"
+    ca_file.write_bytes(ca.cert_pem)
+    cert.write_bytes(pair.cert_pem)
+    write_private(key, pair.key_pem)
+    return cert, key, ca_file
+
+
 @contextlib.asynccontextmanager
 async def demo_service(
     client: Client, node: LocalNode, workdir: Path, options: DemoOptions
@@ -93,9 +105,7 @@ async def demo_service(
     names = [SERVICE, f"{SERVICE}.{NAMESPACE}", f"{SERVICE}.{NAMESPACE}.svc",
              f"{SERVICE}.{NAMESPACE}.svc.cluster.local"]
     pair = ca.issue_serving(names, validity=dt.timedelta(days=1))
-    (workdir / "ca.crt").write_bytes(ca.cert_pem)
-    (workdir / "tls.crt").write_bytes(pair.cert_pem)
-    (workdir / "tls.key").write_bytes(pair.key_pem)
+    write_service_certificates(workdir, ca, pair)
     port = _free_port()
     argv = [sys.executable, "-m", "kuar_demo.service", "--port", str(port),
             "--latency-ms", str(options.latency_ms),

@@ -8,8 +8,15 @@ Rules:
 - Complete: every pod's result (its termination message, written by kuar-loadgen) is merged
   into one (histograms merged, not averaged). Succeeded, unless no request got an answer at
   all: then Failed with reason ``TargetUnreachable`` and the error kinds seen.
-- Failed Job: Failed with the first failed pod's reason and message (``UnsupportedImage``, a
-  crash's exit code and log tail, ...), or the Job's own condition (e.g. DeadlineExceeded).
+- Failed Job because a worker got no answer at all: kuar-loadgen exits 1
+  (``EXIT_NO_ANSWERS``) and still writes its result, which fails its pod and so the Job
+  (``backoffLimit: 0``). The results of those pods and of any succeeded ones are merged:
+  Failed with reason ``TargetUnreachable``, the error kinds seen, the pods that got no answer
+  when others did, and the pods that reported nothing (the Job controller stops the other
+  shards once one pod fails).
+- Any other failed Job: Failed with the first failed pod's reason and message
+  (``UnsupportedImage``, a crash's or bad input's exit code and log tail, ...), or the Job's
+  own condition (e.g. DeadlineExceeded).
 - Successes are responses with a status below 400; errors are every other response plus
   connection errors and timeouts, listed by code (``"503"``) and kind (``"timeout"``).
 """
@@ -22,7 +29,7 @@ from typing import Any
 
 from kuar.models.batch.v1 import Job, JobCondition
 from kuar.models.core.v1 import ContainerStateTerminated, Pod
-from kuar_loadgen.result import LoadResult, merge_results
+from kuar_loadgen.result import EXIT_NO_ANSWERS, LoadResult, merge_results
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +114,51 @@ def failed_pod_reason(pods: Sequence[Pod]) -> tuple[str, str] | None:
     return None
 
 
+def _kinds(result: LoadResult) -> str:
+    return ", ".join(f"{k}: {n}" for k, n in sorted(result.error_kinds.items())) or "none"
+
+
+def unreachable_state(pods: Sequence[Pod]) -> RunState | None:
+    """``TargetUnreachable`` when a pod failed because it got no answer, else ``None``.
+
+    Such a pod exited 1 with a readable result; it is merged with every other pod's result.
+    """
+    silent: list[LoadResult] = []
+    silent_pods: list[str] = []
+    unreported: list[str] = []
+    for pod in pods:
+        if _phase(pod) != "Failed":
+            continue
+        terminated = _terminated(pod)
+        try:
+            if terminated is None or terminated.exit_code != EXIT_NO_ANSWERS:
+                raise ValueError("no result")
+            silent.append(LoadResult.from_json(terminated.message or ""))
+            silent_pods.append(pod.name or "?")
+        except (ValueError, KeyError, TypeError):
+            unreported.append(pod.name or "?")
+    if not silent:
+        return None
+    answered, _ = pod_results(pods)
+    merged = merge_results([*answered, *silent])
+    if merged.responses == 0:
+        message = f"no request got an answer ({merged.requests} sent; errors {_kinds(merged)})"
+    else:
+        lost = merge_results(silent)
+        message = (f"worker pod {', '.join(silent_pods)} got no answer ({lost.requests} sent; "
+                   f"errors {_kinds(lost)}); {merged.responses} of {merged.requests} "
+                   "requests answered in all")
+    if unreported:
+        message += f"; worker pod {', '.join(unreported)} reported no result"
+    return RunState("Failed", "TargetUnreachable", message[:1024], summarize(merged), merged)
+
+
 def run_state(job: Job, pods: Sequence[Pod]) -> RunState:
     """The state of one run from its Job and pods (see the module's rules)."""
     if job_condition(job, "Failed") is not None:
+        unreachable = unreachable_state(pods)
+        if unreachable is not None:
+            return unreachable
         failed = failed_pod_reason(pods)
         if failed is not None:
             return RunState("Failed", failed[0], failed[1])
@@ -125,11 +174,10 @@ def run_state(job: Job, pods: Sequence[Pod]) -> RunState:
         return RunState("Failed", "NoResults", detail)
     merged = merge_results(results)
     summary = summarize(merged)
-    if merged.responses == 0:
-        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(merged.error_kinds.items())) or "none"
+    if merged.responses == 0:  # a worker older than exit code 1, or zero requests
         return RunState(
             "Failed", "TargetUnreachable",
-            f"no request got an answer ({merged.requests} sent; errors {kinds})",
+            f"no request got an answer ({merged.requests} sent; errors {_kinds(merged)})",
             summary, merged,
         )
     message = (f"{summary['achievedRps']} req/s achieved, p99 {summary['latencyMs']['p99']} ms, "

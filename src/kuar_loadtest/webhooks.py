@@ -8,7 +8,11 @@ the public :mod:`kuar.webhook` API only.
 - ``kuar-validator`` / ``validator.kuar.com`` (the seed's names): CREATE and UPDATE of
   ``loadtests``. Denials name the field: ``spec.scheme`` not http or https,
   ``spec.requestsPerSecond`` <= 0 or above ``max_requests_per_second``, a
-  ``spec.paths[i]`` not starting with ``/``, a ``spec.service`` that is not a DNS-1035 label.
+  ``spec.paths[i]`` not starting with ``/`` or holding spaces or control characters (CR/LF
+  would inject headers into the worker's requests), a ``spec.service`` that is not a DNS-1035
+  label. Non-ASCII paths (``/€``) are allowed and stored as written: the worker sends them
+  percent-encoded (one place for the rule, whatever the spec came from: this webhook, the
+  webhook failing open, or a person's ``--path`` flag).
   Warns (allows) when one worker would carry more than ``warn_rps_per_worker``.
 - ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``scheme`` (http), ``paths`` (``/``) and
   ``duration`` (60s); ``port`` and ``workers`` are left to the controller.
@@ -36,6 +40,7 @@ from kuar.webhook import (
     ValidatingWebhook,
     Validator,
 )
+from kuar_loadgen.spec import path_problem
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
 from kuar_loadtest.api.v1 import LoadTest
 
@@ -82,8 +87,9 @@ class LoadTestValidator(Validator[LoadTest]):
         elif rps > cap:
             errors.invalid("spec.requestsPerSecond", rps, f"must be at most {cap}")
         for i, path in enumerate(spec.paths):
-            if not path.startswith("/"):
-                errors.invalid(f"spec.paths[{i}]", path, "must start with '/'")
+            problem = path_problem(path)  # the worker's own rule (kuar_loadgen.spec)
+            if problem is not None:
+                errors.invalid(f"spec.paths[{i}]", path, problem)
         if len(spec.service) > 63 or not DNS1035_LABEL.match(spec.service):
             errors.invalid(
                 "spec.service", spec.service,

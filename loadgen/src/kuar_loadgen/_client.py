@@ -45,11 +45,15 @@ USER_AGENT = "kuar-loadgen/1"
 
 
 def request_bytes(target: Target, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
-    """The wire form of the ``GET`` request for a target (built once, sent many times)."""
+    """The wire form of the ``GET`` request for a target (built once, sent many times).
+
+    Pure ASCII: the spec refused control characters and non-ASCII headers, and
+    :meth:`~kuar_loadgen.spec.LoadSpec.targets` percent-encoded non-ASCII paths.
+    """
     lines = [f"GET {target.path} HTTP/1.1", f"Host: {target.host_header}",
              f"User-Agent: {USER_AGENT}", "Accept: */*"]
     lines += [f"{k}: {v}" for k, v in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
 
 
 def ssl_context(spec: LoadSpec) -> ssl.SSLContext:

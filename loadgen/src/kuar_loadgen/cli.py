@@ -9,8 +9,13 @@ from the pod's status).
 Precedence: a flag given on the command line (or through its own ``KUAR_LOADGEN_*``
 variable) overrides the same field of ``KUAR_LOADGEN_SPEC``, which overrides the defaults.
 
-Exit codes: 0 the run completed (even if requests failed; the result says how many),
-2 invalid spec, 1 the worker failed.
+Exit codes (also in ``--help`` and docs/loadgen.md; constants in :mod:`kuar_loadgen.result`):
+0 the run got answers (HTTP responses of any status: the result counts them), 1 the run
+completed but no request got an answer (the result is still printed and written), 2 bad input
+(flags, ``KUAR_LOADGEN_SPEC``, ``--ca-file``, ``--result-file``; checked before anything is
+sent), 3 could not run (a worker process failed, the metrics port is taken, an internal error),
+143 stopped by SIGTERM. Every failure ends with one ``error:`` line on stderr; bad input never
+prints a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +34,15 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
-from kuar_loadgen.result import TERMINATION_MESSAGE_LIMIT, LoadResult, compact
+from kuar_loadgen._client import ssl_context
+from kuar_loadgen.result import (
+    EXIT_BAD_INPUT,
+    EXIT_CANNOT_RUN,
+    EXIT_NO_ANSWERS,
+    TERMINATION_MESSAGE_LIMIT,
+    LoadResult,
+    compact,
+)
 from kuar_loadgen.runner import Observer, WorkerError, run
 from kuar_loadgen.spec import LoadSpec, SpecError, parse_header, parse_resolve, spec_from_env
 
@@ -40,7 +55,41 @@ _FIELDS = {"rps": "rps", "duration": "duration", "timeout": "timeout",
            "start_at": "start_at", "insecure": "insecure", "ca_file": "ca_file", "loop": "loop"}
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"],
+EPILOG = """\b
+Exit codes:
+  0    the run got answers (HTTP responses of any status; the result counts them)
+  1    the run completed but no request got an answer (result still written)
+  2    bad input: flags, KUAR_LOADGEN_SPEC, --ca-file, --result-file (nothing sent)
+  3    could not run: a worker process failed, the metrics port is taken
+  143  stopped by SIGTERM
+"""
+
+
+def _error(message: str, code: int) -> None:
+    """One ``error:`` line on stderr, then exit with ``code``."""
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+class _Command(click.Command):
+    """click's command, but a usage error is one ``error:`` line and exit code 2.
+
+    click's own handler prints a usage block and ``Error:`` over several lines.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as e:
+            _error(e.format_message(), EXIT_BAD_INPUT)
+        except click.Abort:
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.command(cls=_Command, epilog=EPILOG,
+               context_settings={"help_option_names": ["-h", "--help"],
                                  "auto_envvar_prefix": "KUAR_LOADGEN"})
 @click.option("--url", "urls", multiple=True, metavar="URL",
               help="Target URL (repeatable; requests go round robin).")
@@ -77,10 +126,12 @@ def main(ctx: click.Context, /, **opts: Any) -> None:
     by its own variable (KUAR_LOADGEN_RPS, ...) and wins over the JSON. With --json the last
     line of output is the result (schema: kuar_loadgen.result).
     """
+    result_file = opts["result_file"] or (POD_RESULT_FILE if _in_pod() else None)
     try:
         spec = build_spec(ctx, opts)
+        check_files(spec, result_file)
     except SpecError as e:
-        raise click.UsageError(str(e)) from e
+        _error(str(e), EXIT_BAD_INPUT)
     console = Console(stderr=True)
     # A pod being deleted gets SIGTERM: exit through the normal path so worker processes stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -94,22 +145,56 @@ def main(ctx: click.Context, /, **opts: Any) -> None:
         if opts["metrics_port"] is not None:
             from kuar_loadgen.progress import MetricsExporter
 
-            exporter = MetricsExporter(port=opts["metrics_port"],
-                                       address=opts["metrics_address"])
+            where = f"{opts['metrics_address']}:{opts['metrics_port']}"
+            try:
+                exporter = MetricsExporter(port=opts["metrics_port"],
+                                           address=opts["metrics_address"])
+            except OSError as e:
+                _error(f"metrics server on {where}: {e.strerror or e}", EXIT_CANNOT_RUN)
             stack.callback(exporter.close)
             observers.append(exporter)
         try:
             result = run(spec, observer=_fan_out(observers))
         except WorkerError as e:
-            console.print(f"[red]kuar-loadgen: {e}")
-            sys.exit(1)
-    result_file = opts["result_file"] or (POD_RESULT_FILE if _in_pod() else None)
+            _error(f"worker failed: {e}", EXIT_CANNOT_RUN)
+        except Exception as e:  # a bug, not the input: keep the traceback, end with one line
+            traceback.print_exc()
+            _error(f"internal error: {type(e).__name__}: {e}", EXIT_CANNOT_RUN)
     if result_file:
-        write_result_file(result, result_file)
+        try:
+            write_result_file(result, result_file)
+        except OSError as e:
+            _error(f"--result-file {result_file}: {e.strerror or e}", EXIT_CANNOT_RUN)
     if opts["as_json"]:
         sys.stdout.write(result.to_json() + "\n")
     else:
         Console().print(summary_table(result))
+    sys.stdout.flush()
+    if result.requests and not result.responses:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(result.error_kinds.items()))
+        _error(f"no request got an answer ({result.requests} sent; {kinds or 'no errors'})",
+               EXIT_NO_ANSWERS)
+
+
+def check_files(spec: LoadSpec, result_file: str | None) -> None:
+    """Raise :class:`SpecError` unless the CA file loads and the result file can be written.
+
+    Checked before anything is sent, so a typo costs no load and prints no traceback.
+    """
+    if spec.ca_file is not None or any(t.scheme == "https" for t in spec.targets()):
+        try:
+            ssl_context(spec)
+        except ssl.SSLError as e:  # before OSError: SSLError is one
+            raise SpecError(f"--ca-file {spec.ca_file}: no CA certificate could be loaded "
+                            f"({e.reason or e})") from None
+        except OSError as e:
+            raise SpecError(f"--ca-file {spec.ca_file}: {e.strerror or e}") from None
+    if result_file:
+        try:
+            with open(result_file, "a"):  # create or append: never truncate before the run
+                pass
+        except OSError as e:
+            raise SpecError(f"--result-file {result_file}: {e.strerror or e}") from None
 
 
 def build_spec(ctx: click.Context, opts: dict[str, Any]) -> LoadSpec:

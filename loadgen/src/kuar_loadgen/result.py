@@ -48,6 +48,21 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 VERSION = 1
+
+# kuar-loadgen's exit codes (docs/loadgen.md). Kept here, in the pure module, because the
+# LoadTest controller reads them together with the result (kuar_loadtest.status).
+EXIT_OK = 0
+"""The run completed and got answers (HTTP responses of any status; the result counts them)."""
+EXIT_NO_ANSWERS = 1
+"""The run completed but no request got an answer (connect, TLS, reset or timeout errors
+only); the result is still printed and written."""
+EXIT_BAD_INPUT = 2
+"""Bad input: flags, ``KUAR_LOADGEN_SPEC``, or a named file (``--ca-file``, ``--result-file``);
+nothing was sent."""
+EXIT_CANNOT_RUN = 3
+"""The run could not start or finish: a worker process failed, the metrics port was taken,
+or an internal error."""
+
 TERMINATION_MESSAGE_LIMIT = 4096
 """Kubernetes truncates a container's termination message to 4096 bytes."""
 

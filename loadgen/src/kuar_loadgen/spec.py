@@ -15,6 +15,12 @@ Guarantees:
   rate) and issues the global requests ``i`` with ``i % N == shard_index``, so N pods together
   issue exactly the schedule of one pod at the total rate (see :mod:`kuar_loadgen.schedule`).
 
+- Nothing in a spec can break the request: URLs, ``paths`` and ``headers`` with control
+  characters or spaces (CR/LF would inject headers) are refused naming the field
+  (``paths[1]: ...``), and non-ASCII in a path or query is sent percent-encoded as UTF-8
+  (``/€`` goes out as ``/%E2%82%AC``; ``%XX`` already there is kept), so any spec that builds
+  is sendable. :func:`path_problem` is the rule the LoadTest webhook applies too.
+
 Caveats: ``resolve`` works like ``curl --resolve``: the URL's host still names the server (Host
 header, TLS server name and certificate check); only the TCP address changes.
 """
@@ -24,10 +30,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 SPEC_ENV = "KUAR_LOADGEN_SPEC"
 """Environment variable holding the whole spec as a JSON object (the pod-friendly form)."""
@@ -132,7 +140,7 @@ class LoadSpec:
             query = f"?{parts.query}" if parts.query else ""
             paths = self.paths or ((parts.path or "/") + query,)
             for path in paths:
-                out.append(self._target(url, path))
+                out.append(self._target(url, encode_path(path)))
         return tuple(out)
 
     def _target(self, url: str, path: str) -> Target:
@@ -235,6 +243,37 @@ def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return data
 
 
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be sent as a request target, or ``None`` when it can.
+
+    A path starts with ``/`` and holds no whitespace and no control characters (Unicode
+    category Cc: CR/LF would end the request line and inject headers); non-ASCII is fine
+    (:func:`encode_path` percent-encodes it). Used by the worker and the LoadTest webhook.
+    """
+    if not path.startswith("/"):
+        return "must start with '/'"
+    for i, c in enumerate(path):
+        if c.isspace() or unicodedata.category(c) == "Cc":
+            return (f"must not contain spaces or control characters ({c!r} at {i}); "
+                    "percent-encode them, e.g. %20 for a space")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def encode_path(path: str) -> str:
+    """``path`` with every non-ASCII character percent-encoded as UTF-8; ASCII kept as is.
+
+    ``%XX`` sequences already present are left alone (no double encoding), so encoding is
+    idempotent. ``path`` must pass :func:`path_problem`.
+    """
+    if path.isascii():
+        return path
+    return "".join(c if c.isascii() else quote(c, safe="") for c in path)
+
+
 def parse_resolve(items: Iterable[str]) -> dict[str, str]:
     """Parse ``--resolve`` items: ``HOST:PORT:ADDR`` (curl) or ``HOST:PORT=ADDR:PORT``."""
     out: dict[str, str] = {}
@@ -284,22 +323,35 @@ def available_cpus(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
 # -- validation helpers ---------------------------------------------------------------------
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+"""An HTTP field name (RFC 9110 token)."""
+
+
 def _validate(s: LoadSpec) -> None:
     if not s.urls:
         raise SpecError("urls: at least one URL is needed")
-    for url in s.urls:
+    for i, url in enumerate(s.urls):
+        if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+            raise SpecError(f"urls[{i}]: must not contain spaces or control characters: "
+                            f"{url!r}")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise SpecError(f"urls: only http:// and https:// are supported: {url!r}")
         if not parts.hostname:
             raise SpecError(f"urls: no host in {url!r}")
+        if not parts.hostname.isascii():
+            raise SpecError(f"urls[{i}]: the host must be ASCII (its IDNA xn-- form): {url!r}")
         try:
             _ = parts.port
         except ValueError as e:
             raise SpecError(f"urls: bad port in {url!r}") from e
-    for p in s.paths:
-        if not p.startswith("/"):
-            raise SpecError(f"paths: must start with '/': {p!r}")
+        problem = path_problem((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        if problem is not None:
+            raise SpecError(f"urls[{i}]: path {problem}: {url!r}")
+    for i, p in enumerate(s.paths):
+        problem = path_problem(p)
+        if problem is not None:
+            raise SpecError(f"paths[{i}]: {problem}: {p!r}")
     if not (math.isfinite(s.rps) and s.rps > 0):
         raise SpecError(f"rps: must be > 0, got {s.rps}")
     if not (math.isfinite(s.duration) and s.duration > 0):
@@ -318,8 +370,11 @@ def _validate(s: LoadSpec) -> None:
         _split_host_port(key, "resolve")
         _split_host_port(value, "resolve")
     for name, value in s.headers:
-        if not name or any(c in name + value for c in "\r\n") or ":" in name:
-            raise SpecError(f"headers: invalid header {name!r}")
+        if not _TOKEN.match(name):
+            raise SpecError(f"headers: invalid header name {name!r}")
+        if not value.isascii() or any(unicodedata.category(c) == "Cc" and c != "\t"
+                                      for c in value):
+            raise SpecError(f"headers: value of {name} must be printable ASCII: {value!r}")
 
 
 def _split_host_port(text: str, what: str) -> tuple[str, int]:

@@ -8,10 +8,13 @@ Place in the pipeline: below :mod:`kuar.runtime`, :mod:`kuar.webhook`, :mod:`kua
 - :mod:`kuar.base.metrics`: :data:`REGISTRY`, the Prometheus registry every part records into
   and the manager's ``/metrics`` serves;
 - :mod:`kuar.base.pki`: ECDSA keys, CSRs and the one :class:`CertificateAuthority` (webhook
-  serving certificates, the CSR signer, the local control plane's CA and users).
+  serving certificates, the CSR signer, the local control plane's CA and users);
+- :mod:`kuar.base.files`: :func:`write_private`, secrets (keys, kubeconfigs) written to files
+  that are 0600 from the start.
 """
 
 from kuar.base.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
+from kuar.base.files import write_private
 from kuar.base.metrics import REGISTRY
 from kuar.base.pki import CertificateAuthority, KeyPair, generate_key, key_pem, make_csr
 
@@ -26,4 +29,5 @@ __all__ = [
     "generate_key",
     "key_pem",
     "make_csr",
+    "write_private",
 ]

@@ -45,7 +45,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 import jsonpatch
 from pydantic import ValidationError
 
-from kuar.webhook.codec import RAW, Codec, FieldCause, causes_from_error
+from kuar.webhook.codec import RAW, Codec, FieldCause, causes_from_error, quote_value
 from kuar.webhook.review import AdmissionRequest, Operation, admission_response
 
 log = logging.getLogger("kuar.webhook")
@@ -94,12 +94,12 @@ class FieldErrors:
 
     def invalid(self, path: str, value: Any, detail: str) -> None:
         """``path: Invalid value: <value>: <detail>``."""
-        shown = f'"{value}"' if isinstance(value, str) else repr(value)
+        shown = quote_value(value) if isinstance(value, str) else repr(value)
         self.causes.append(FieldCause(path, f"Invalid value: {shown}: {detail}"))
 
     def not_supported(self, path: str, value: Any, supported: Sequence[str]) -> None:
         """``path: Unsupported value: <value>: supported values: "a", "b"``."""
-        shown = f'"{value}"' if isinstance(value, str) else repr(value)
+        shown = quote_value(value) if isinstance(value, str) else repr(value)
         allowed = ", ".join(f'"{s}"' for s in supported)
         self.causes.append(FieldCause(
             path, f"Unsupported value: {shown}: supported values: {allowed}",

@@ -33,6 +33,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from kuar.base.files import write_private
 from kuar.base.pki import (
     CertificateAuthority,
     generate_key,
@@ -102,9 +103,9 @@ class SelfSignedSource:
                 if self.ca_dir is not None:
                     self.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
                     (self.ca_dir / "ca.crt").write_bytes(self.ca.cert_pem)
-                    key_file = self.ca_dir / "ca.key"
-                    key_file.touch(mode=0o600)
-                    key_file.write_bytes(self.ca.key_pem)
+                    # 0600 from the start, atomically, never through a planted symlink; the
+                    # key last, as its presence means "a CA is here" on the next start
+                    write_private(self.ca_dir / "ca.key", self.ca.key_pem)
         return self.ca
 
     async def fetch(self) -> ServingCertificate:

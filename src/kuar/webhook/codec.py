@@ -13,6 +13,7 @@ of controller-runtime's admission package.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
@@ -91,9 +92,19 @@ def field_path(loc: Sequence[str | int]) -> str:
     return out
 
 
+def quote_value(value: str) -> str:
+    """A string value as Kubernetes shows it in a cause (Go's ``%q``).
+
+    In double quotes, with quotes, backslashes and control characters escaped, so a value
+    never breaks the message: a carriage return in a value is shown as the two characters
+    backslash and ``r``.
+    """
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _quote(value: Any) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        return quote_value(value)
     return str(value) if not isinstance(value, dict | list) else type(value).__name__
 
 

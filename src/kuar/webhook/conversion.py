@@ -18,12 +18,20 @@ Guarantees:
 - Any failure (unknown kind or version, a converter raising, an object not fitting its model)
   answers ``result.status: Failure`` with a message naming the object; the API server then
   fails the client's request with that message. Nothing is half-converted.
-Caveats: losslessness is the converters' job; the usual way (shown in
+- Time budget (what the server calls, :meth:`ConversionWebhook.answer`): the converters run
+  in a worker thread, so a slow one never blocks the event loop (other webhooks, health
+  checks); when they take longer than ``handler_timeout`` (default 9 s, the same as an
+  admission webhook's default budget) the answer is ``result.status: Failure`` saying "timed
+  out", so the API server fails the client's request with a reason instead of hanging on.
+Caveats: Python cannot stop a thread: a converter that never returns keeps its worker thread
+(the event loop's default executor) busy, though every later review is still answered within
+its budget. Losslessness is the converters' job; the usual way (shown in
 ``kuar_loadtest.api.conversion``) keeps fields missing from the other version in an annotation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +46,10 @@ log = logging.getLogger("kuar.webhook")
 
 H = TypeVar("H")
 S = TypeVar("S")
+
+
+DEFAULT_BUDGET = 9.0
+"""Seconds: the same default budget as an admission webhook's (``timeout_seconds`` 10 - 1)."""
 
 
 class ConversionError(Exception):
@@ -133,6 +145,13 @@ class ConversionWebhook:
     converters: Sequence[HubAndSpoke[Any]]
     path: str = "/convert"
     """URL path on the webhook server."""
+    handler_timeout: float | None = None
+    """Time budget of one review here; ``None`` is admission's default budget (9 s)."""
+
+    @property
+    def budget(self) -> float:
+        """Seconds a review may take before it is answered with a failure."""
+        return self.handler_timeout if self.handler_timeout is not None else DEFAULT_BUDGET
 
     def _find(self, obj: Mapping[str, Any]) -> HubAndSpoke[Any]:
         group = str(obj.get("apiVersion", "")).rpartition("/")[0]
@@ -151,3 +170,15 @@ class ConversionWebhook:
         except ConversionError as exc:
             return conversion_response(request.uid, error=str(exc))
         return conversion_response(request.uid, converted=converted)
+
+    async def answer(self, request: ConversionRequest) -> dict[str, Any]:
+        """:meth:`review` in a worker thread, within :attr:`budget` (never raises)."""
+        try:
+            async with asyncio.timeout(self.budget):
+                return await asyncio.to_thread(self.review, request)
+        except TimeoutError:
+            log.warning("conversion to %s timed out after %.1f s (uid %s)",
+                        request.desired_api_version, self.budget, request.uid)
+            return conversion_response(
+                request.uid, error=f"conversion to {request.desired_api_version} timed out "
+                                   f"after {self.budget:g} s")

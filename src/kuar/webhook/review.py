@@ -8,9 +8,10 @@ Place in the pipeline: the first and last step of every webhook call. The HTTPS 
 Guarantees:
 - Only ``admission.k8s.io/v1`` ``AdmissionReview`` and ``apiextensions.k8s.io/v1``
   ``ConversionReview`` are accepted (the configurations kuar generates ask for v1 only).
-- Every malformed body (not JSON, not an object, wrong apiVersion or kind, no ``request``,
-  missing or empty ``uid``, a field of the wrong type) raises :class:`ReviewError` with a
-  4xx code and a message naming what is wrong; nothing else escapes the parsers.
+- Every malformed body (not JSON, nested too deeply for Python's parser, not an object, wrong
+  apiVersion or kind, no ``request``, missing or empty ``uid``, a field of the wrong type)
+  raises :class:`ReviewError` with a 4xx code and a message naming what is wrong; nothing
+  else escapes the parsers.
 - A response's ``uid`` is the request's ``uid``, always.
 """
 
@@ -27,6 +28,11 @@ CONVERSION_API_VERSION = "apiextensions.k8s.io/v1"
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+
+
+NESTED_TOO_DEEPLY = "body is nested too deeply"
+"""The 400 message of a body whose nesting exceeds what the parser (Python's recursion limit,
+about 1,000 levels) can take; no Kubernetes object comes near it."""
 
 
 class ReviewError(Exception):
@@ -105,6 +111,8 @@ def _decode(body: bytes) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReviewError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ReviewError(NESTED_TOO_DEEPLY) from None
     if not isinstance(data, dict):
         raise ReviewError(f"body must be a JSON object, got {type(data).__name__}")
     return data

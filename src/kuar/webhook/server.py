@@ -9,15 +9,20 @@ controllers, and it also runs alone (``async with WebhookServer(...)``). Known a
 (docs/decisions/0007-webhook-tls-server.md).
 
 Guarantees:
-- HTTPS only, TLS 1.2 or newer; the certificate can be replaced while serving
-  (:meth:`WebhookServer.reload`, or a :class:`~kuar.webhook.rotation.CertificateManager`).
+- HTTPS only, TLS 1.2 or newer (TLS 1.2 with ECDHE and AEAD suites only); the certificate
+  can be replaced while serving (:meth:`WebhookServer.reload`, or a
+  :class:`~kuar.webhook.rotation.CertificateManager`). With
+  :attr:`WebhookServerSettings.client_ca_file` a client must present a certificate signed by
+  that CA (API servers that authenticate to their webhooks).
 - Every answer is JSON. A body that is not a usable review gets a 4xx with a ``Status``
-  body: 400 (malformed JSON, wrong kind, missing uid...), 413 (over ``max_body_bytes``,
-  refused from ``Content-Length`` before reading), 415 (not ``application/json``), 408 (body
-  not received within ``body_timeout``), 404/405 for unknown paths and methods. An
-  unexpected failure is a 500 with a ``Status`` body; the process never crashes on input.
+  body: 400 (malformed JSON, nested too deeply, wrong kind, missing uid...), 413 (over
+  ``max_body_bytes``, refused from ``Content-Length`` before reading), 415 (not
+  ``application/json``), 408 (body not received within ``body_timeout``), 404/405 for
+  unknown paths and methods. An unexpected failure is a 500 with a ``Status`` body; the
+  process never crashes on input.
 - A slow TLS handshake is dropped after ``handshake_timeout``; handlers are bounded by their
-  webhook's time budget (see :mod:`kuar.webhook.admission`).
+  webhook's time budget (see :mod:`kuar.webhook.admission`; conversions run in a worker
+  thread with the same budget, see :mod:`kuar.webhook.conversion`).
 - :meth:`WebhookServer.stop` stops accepting, lets requests in flight finish (up to
   ``shutdown_timeout``), then closes connections.
 Metrics (controller-runtime's names; in the registry given, else kuar's
@@ -46,6 +51,7 @@ from kuar.base.metrics import REGISTRY
 from kuar.webhook.admission import AdmissionWebhook
 from kuar.webhook.conversion import ConversionWebhook
 from kuar.webhook.review import (
+    NESTED_TOO_DEEPLY,
     ReviewError,
     parse_admission_review,
     parse_conversion_review,
@@ -108,6 +114,12 @@ class WebhookServerSettings:
     """Seconds :meth:`WebhookServer.stop` waits for requests in flight."""
     backlog: int = 1024
     """Listen backlog (bursts of new connections from several API servers)."""
+    client_ca_file: str | None = None
+    """PEM bundle of the CA(s) that sign the API server's client certificate. When set, every
+    client must present a certificate signed by one of them (TLS client authentication,
+    ``CERT_REQUIRED``); clients without one are refused during the handshake. For API servers
+    configured to present a certificate to webhooks (``--admission-control-config-file`` with
+    a ``WebhookAdmissionConfiguration`` kubeconfig). ``None``: no client certificate asked."""
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -184,7 +196,7 @@ class WebhookServer:
     @staticmethod
     def _conversion_route(conv: ConversionWebhook) -> Route:
         async def route(body: bytes) -> dict[str, Any]:
-            return conv.review(parse_conversion_review(body))
+            return await conv.answer(parse_conversion_review(body))
         return route
 
     # --- requests ----------------------------------------------------------------------
@@ -225,6 +237,9 @@ class WebhookServer:
         except ReviewError as exc:
             code = exc.code
             response = _json(status_body(exc.code, exc.message), exc.code)
+        except RecursionError:  # parsed, but too deep for what follows (encode, patch...)
+            code = 400
+            response = _json(status_body(400, NESTED_TOO_DEEPLY), 400)
         except Exception:
             log.exception("webhook %s: unexpected failure", entry.name)
             code = 500
@@ -273,6 +288,8 @@ class WebhookServer:
         if self.tls.current is None:
             raise RuntimeError("WebhookServer has no certificate: pass certificates= or reload()")
         s = self.settings
+        if s.client_ca_file is not None:
+            self.tls.require_client_certificates(s.client_ca_file)
         loop = asyncio.get_running_loop()
 
         def request_factory(message: Any, payload: Any, protocol: Any, writer: Any,

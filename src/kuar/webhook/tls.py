@@ -6,7 +6,10 @@ Place in the pipeline: certificate sources (:mod:`kuar.webhook.certificates`) pr
 :attr:`ReloadableTls.context`. See docs/decisions/0007-webhook-tls-server.md.
 
 Guarantees:
-- TLS 1.2 is the minimum version; plain HTTP and older TLS are refused at the handshake.
+- TLS 1.2 is the minimum version; plain HTTP and older TLS are refused at the handshake. On
+  TLS 1.2 only ECDHE key exchange with AEAD ciphers is offered (:data:`TLS12_CIPHERS`).
+- Client certificates are asked for only after :meth:`ReloadableTls.require_client_certificates`
+  (then they are required and checked against the given CA bundle).
 - :meth:`ReloadableTls.load` first loads the new pair into a scratch context, so a broken or
   mismatched pair raises :class:`CertificateError` and leaves the serving pair unchanged.
   Then it replaces the chain of the one live context: connections accepted afterwards
@@ -102,10 +105,19 @@ def merge_bundles(*bundles: bytes) -> bytes:
     return b"".join(out)
 
 
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!PSK"
+"""TLS 1.2 suites offered: ephemeral ECDH key exchange (forward secrecy) with an AEAD cipher
+(AES-GCM, ChaCha20-Poly1305), ECDSA or RSA certificates. No CBC (Lucky13-style padding
+oracles), no finite-field DHE (weak or unchecked groups), no static RSA key exchange. Go's
+TLS client (the API server) offers all of these by default. TLS 1.3 suites are AEAD only and
+are left as OpenSSL sets them."""
+
+
 def new_server_context() -> ssl.SSLContext:
-    """A server context: TLS 1.2+, HTTP/1.1 by ALPN, no certificate yet."""
+    """A server context: TLS 1.2+ (ECDHE + AEAD on 1.2), HTTP/1.1 by ALPN, no certificate yet."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.set_alpn_protocols(["http/1.1"])
     ctx.options |= ssl.OP_NO_COMPRESSION
     return ctx
@@ -154,3 +166,19 @@ class ReloadableTls:
         self.validate(cert)  # raises before the live context is touched
         _load_pair(self.context, cert)
         self.current = cert
+
+    def require_client_certificates(self, ca_file: str) -> None:
+        """Refuse clients without a certificate signed by a CA of ``ca_file`` (PEM bundle).
+
+        Applies to connections accepted afterwards. Raises :class:`CertificateError` naming
+        the file when it cannot be read or holds no usable certificate.
+        """
+        try:
+            self.context.load_verify_locations(cafile=ca_file)
+        except ssl.SSLError as exc:  # before OSError: SSLError is one
+            raise CertificateError(
+                f"client CA file {ca_file}: no usable certificate ({exc.reason})") from None
+        except OSError as exc:
+            raise CertificateError(
+                f"client CA file {ca_file}: {exc.strerror or exc}") from None
+        self.context.verify_mode = ssl.CERT_REQUIRED

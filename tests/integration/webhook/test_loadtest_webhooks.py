@@ -158,3 +158,30 @@ async def test_validation_latency_through_the_api_server_is_small(
             await admin.request("POST", v1_path(ns), body=loadtest(f"lt-{i}"))
         per_create = (time.perf_counter() - started) / 20
         assert per_create < 0.5
+
+
+async def test_paths_that_would_break_the_request_line_are_denied_naming_the_field(
+    admin: Client, ns: str
+) -> None:
+    # Issue 14, finding 3: CR/LF would inject headers into the worker's requests; the schema's
+    # pattern (^/) lets them through, the webhook does not. Also through v2 (after conversion).
+    async with loadtest_webhooks(admin, SelfSignedSource(), settings=SETTINGS):
+        for i, bad in enumerate(["/a\r\nX-Injected: 1", "/a b", "/a\tb", "/\x00"]):
+            with pytest.raises(Invalid) as info:
+                await admin.request("POST", v1_path(ns),
+                                    body=loadtest(f"crlf-{i}", paths=["/ok", bad]))
+            message = info.value.message
+            assert message.startswith('admission webhook "validator.kuar.com" denied the '
+                                      "request: spec.paths[1]: Invalid value: "), message
+            assert "control characters" in message and "\r" not in message
+            assert [c.field for c in info.value.causes] == ["spec.paths[1]"]
+        v2 = {"apiVersion": "beta.kuar.com/v2", "kind": "LoadTest",
+              "metadata": {"name": "crlf-v2"},
+              "spec": {"target": {"service": "web", "paths": ["/x\r\nHost: evil"]},
+                       "load": {"requestsPerSecond": 5}}}
+        with pytest.raises(Invalid) as info2:
+            await admin.request("POST", v2_path(ns), body=v2)
+        assert "spec.paths[0]" in info2.value.message
+        # non-ASCII is admitted and stored as written; the worker percent-encodes it
+        ok = await admin.request("POST", v1_path(ns), body=loadtest("euro", paths=["/€"]))
+        assert ok["spec"]["paths"] == ["/€"]

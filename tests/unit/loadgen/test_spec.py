@@ -152,3 +152,61 @@ def test_local_node_resolve_map_is_merged_under_the_specs_own() -> None:
     data = spec_from_env(env)
     assert data["resolve"] == {"web.ns.svc:80": "127.0.0.1:1111",
                                "db.ns.svc:5432": "127.0.0.1:3333"}
+
+
+# --- issue 14, finding 3: what goes into the request line ------------------------------------
+
+@pytest.mark.parametrize("bad", [
+    "/a\r\nX-Injected: 1", "/a\nb", "/a b", "/a\tb", "/a\x00b", "/a\x7fb", "/a\x85b",
+    "/a\u2028b",
+])
+def test_paths_with_control_characters_or_spaces_are_refused_naming_the_path(bad: str) -> None:
+    with pytest.raises(SpecError, match=r"^paths\[1\]: .*control characters"):
+        _spec(paths=("/ok", bad))
+
+
+@pytest.mark.parametrize("url", [
+    "http://svc/a b", "http://svc/a\r\nX-Injected: 1", "http://svc/a\x00", "http://svc/\tx",
+    "http://bücher.example/",
+])
+def test_urls_that_would_break_the_request_line_are_refused(url: str) -> None:
+    with pytest.raises(SpecError, match=r"^urls"):
+        _spec(urls=(url,))
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("X-Run", "a\x00b"), ("X-Run", "€"), ("X Run", "1"), ("X-Run\x7f", "1"), ("", "1"),
+])
+def test_headers_that_would_break_the_request_are_refused(name: str, value: str) -> None:
+    with pytest.raises(SpecError, match=r"^headers"):
+        _spec(headers=((name, value),))
+
+
+def test_lone_surrogates_are_refused_not_crashed_on() -> None:
+    with pytest.raises(SpecError, match=r"^paths\[0\]"):
+        _spec(paths=("/\ud800",))
+
+
+def test_non_ascii_paths_are_percent_encoded_as_utf8_and_sendable() -> None:
+    from kuar_loadgen._client import request_bytes
+
+    spec = _spec(urls=("http://svc/über?q=ä",),
+                 paths=("/€", "/caf%C3%A9", "/ページ?x=ü", "/plain"))
+    assert [t.path for t in spec.targets()] == [
+        "/%E2%82%AC", "/caf%C3%A9", "/%E3%83%9A%E3%83%BC%E3%82%B8?x=%C3%BC", "/plain"]
+    [from_url] = _spec(urls=("http://svc/über?q=ä",)).targets()
+    assert from_url.path == "/%C3%BCber?q=%C3%A4"
+    for target in spec.targets():
+        line = request_bytes(target).split(b"\r\n")[0]
+        assert line == f"GET {target.path} HTTP/1.1".encode()
+    # what the spec holds is what the user wrote (the pod env round-trips unchanged)
+    assert LoadSpec.from_dict(json.loads(spec.to_json())).paths[0] == "/€"
+
+
+def test_path_rules_are_shared_with_the_webhook() -> None:
+    from kuar_loadgen.spec import encode_path, path_problem
+
+    assert path_problem("/ok/€?a=%20") is None
+    assert path_problem("nope") == "must start with '/'"
+    assert "control characters" in (path_problem("/a b") or "")
+    assert encode_path("/a%20b/é") == "/a%20b/%C3%A9"

@@ -103,3 +103,42 @@ def test_rate_series_stops_at_the_runs_duration() -> None:
                      timeline={"interval_s": 1, "responses": [100] * 10 + [3], "errors": []})
     series = rate_series(result)
     assert len(series) == 10 and series[-1] == (9.0, 100.0)
+
+
+# --- issue 14, finding 13: the worker exits 1 when no request got an answer -----------------
+
+def test_a_worker_that_exits_1_with_its_result_is_target_unreachable() -> None:
+    # kuar-loadgen >= issue 14 exits 1 (EXIT_NO_ANSWERS) and still writes the result: the pod
+    # is Failed, the Job is Failed (backoffLimit 0), and the result decides the reason
+    dead = _result([], {}, {"connect": 50})
+    state = run_state(_job("Failed"), [_pod("w-0", "Failed", dead.to_json(), code=1)])
+    assert state.phase == "Failed" and state.reason == "TargetUnreachable", state
+    assert "no request got an answer (50 sent; errors connect: 50)" in state.message
+    assert state.results is not None and state.results["errorsByCode"] == {"connect": 50}
+
+
+def test_unreachable_shards_beside_killed_ones_still_say_target_unreachable() -> None:
+    # the Job controller stops the other shards once one pod fails: they report nothing
+    dead = _result([], {}, {"timeout": 20})
+    pods = [_pod("w-0", "Failed", dead.to_json(), code=1),
+            _pod("w-1", "Failed", "", code=143)]
+    state = run_state(_job("Failed"), pods)
+    assert state.reason == "TargetUnreachable", state
+    assert "w-1" in state.message  # the shard without a result is named
+
+
+def test_one_shard_unreachable_while_others_got_answers_is_named() -> None:
+    ok = _result([10, 20], {"200": 2}, {})
+    dead = _result([], {}, {"connect": 2})
+    state = run_state(_job("Failed"), [_pod("w-0", "Succeeded", ok.to_json()),
+                                       _pod("w-1", "Failed", dead.to_json(), code=1)])
+    assert state.phase == "Failed" and state.reason == "TargetUnreachable", state
+    assert "worker pod w-1 got no answer" in state.message
+    assert state.results is not None and state.results["requests"] == 4
+
+
+def test_bad_input_exit_2_is_reported_with_the_workers_error_line() -> None:
+    pods = [_pod("w-0", "Failed", "error: paths[0]: must not contain spaces", code=2)]
+    state = run_state(_job("Failed"), pods)
+    assert state.reason == "Error"
+    assert "exited with code 2: error: paths[0]" in state.message

@@ -45,6 +45,27 @@ async def test_denials_name_the_field(spec: dict[str, Any], field: str, words: s
     assert response["status"]["message"].startswith(field)
 
 
+@pytest.mark.parametrize("bad", [
+    "/a\r\nX-Injected: 1",  # CR/LF would end the request line and add a header
+    "/a\nb", "/a b", "/a\tb", "/a\x00b", "/a\x7fb", "/a\x85b",
+])
+async def test_paths_with_control_characters_or_spaces_are_denied(bad: str) -> None:
+    response = await validate(loadtest(paths=["/ok", bad]))
+    assert response["allowed"] is False, response
+    assert response["status"]["code"] == 422
+    assert [c["field"] for c in response["status"]["details"]["causes"]] == ["spec.paths[1]"]
+    message = response["status"]["message"]
+    assert message.startswith("spec.paths[1]: Invalid value: ")
+    assert "control characters" in message
+    assert "\r" not in message and "\n" not in message  # quoted, never raw
+
+
+async def test_non_ascii_and_percent_encoded_paths_are_allowed() -> None:
+    # the worker percent-encodes non-ASCII (docs/loadgen.md); what the user wrote is kept
+    response = await validate(loadtest(paths=["/€", "/caf%C3%A9?q=a%20b", "/ünïcode/ページ"]))
+    assert response["allowed"] is True, response
+
+
 async def test_the_cap_is_configurable_and_many_requests_per_worker_warn() -> None:
     assert (await validate(loadtest(requestsPerSecond=200_000),
                            max_requests_per_second=500_000))["allowed"] is True
