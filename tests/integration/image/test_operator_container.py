@@ -32,11 +32,12 @@ import yaml
 
 from kuar.client import Client, Invalid, apply_manifests, load_config, parse_manifests
 from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
-from kuar.testing.localnode import LocalNode, LocalNodeSettings, loadgen_runner
+from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.webhook import UrlTarget, apply_configurations, webhook_configurations
 from kuar_demo.run import NAMESPACE, SERVICE, DemoOptions, demo_service, seed_object
 from kuar_loadtest.local import install_crd, loadtest_crd
 from kuar_loadtest.rbac import LEASE, OPERATOR
+from kuar_loadtest.local import RESOLVE_ENV, loadgen_runner
 from kuar_loadtest.settings import LOADGEN_IMAGE
 from kuar_loadtest.webhooks import build
 from tests.integration.image.conftest import Built, Podman, free_port
@@ -142,7 +143,8 @@ async def test_operator_image_takes_the_seeds_my_loadtest_to_succeeded(
     assert loadgen.startswith(LOADGEN_IMAGE + "@sha256:")
 
     node = LocalNode(admin, LocalNodeSettings(
-        runners={LOADGEN_IMAGE.rsplit(":", 1)[0]: loadgen_runner}, root_dir=tmp_path))
+        runners={LOADGEN_IMAGE.rsplit(":", 1)[0]: loadgen_runner}, resolve_env=RESOLVE_ENV,
+        root_dir=tmp_path))
     await node.start()
     try:
         # the seed's HTTPS my-service, published through the node exactly as `kuar demo` does;

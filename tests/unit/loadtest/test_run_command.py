@@ -69,7 +69,7 @@ def test_worker_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatc
     from kuar_loadgen.spec import LoadSpec
     from kuar_loadtest import cli
     from kuar_loadtest.api.v1 import LoadTest
-    from kuar_loadtest.desired import Target, desired_job
+    from kuar_loadtest.desired import ResolvedTarget, desired_job
 
     built: list[Any] = []
 
@@ -106,7 +106,7 @@ def test_worker_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatc
                           "metadata": {"name": "t", "namespace": "n", "uid": "u"},
                           "spec": {"service": "web", "scheme": "https",
                                    "requestsPerSecond": 10}})
-    job = desired_job(lt, Target("https://web.n.svc:443", 443), options.settings,
+    job = desired_job(lt, ResolvedTarget("https://web.n.svc:443", 443), options.settings,
                       start_at=0.0).encode()
     [container] = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == options.settings.image
