@@ -35,9 +35,8 @@ from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.webhook import UrlTarget, apply_configurations, webhook_configurations
 from kuar_demo.run import NAMESPACE, SERVICE, DemoOptions, demo_service, seed_object
-from kuar_loadtest.local import install_crd, loadtest_crd
+from kuar_loadtest.local import RESOLVE_ENV, install_crd, loadgen_runner, loadtest_crd
 from kuar_loadtest.rbac import LEASE, OPERATOR
-from kuar_loadtest.local import RESOLVE_ENV, loadgen_runner
 from kuar_loadtest.settings import LOADGEN_IMAGE
 from kuar_loadtest.webhooks import build
 from tests.integration.image.conftest import Built, Podman, free_port
