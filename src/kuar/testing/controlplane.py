@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from kuar.base.files import write_private
 from kuar.base.pki import CertificateAuthority, KeyPair
 from kuar.testing.assets import Assets, AssetsError, find_assets, install
 from kuar.testing.pki import service_account_keys
@@ -174,8 +175,8 @@ class ControlPlane:
         assert self._ca is not None, "control plane not started"
         pair = self._ca.issue_client(name, list(groups))
         path = self._dir("users") / f"{name.replace(':', '_')}.kubeconfig"
-        path.write_text(yaml.safe_dump(self.kubeconfig_dict(name, pair), sort_keys=False))
-        path.chmod(0o600)
+        write_private(path, yaml.safe_dump(self.kubeconfig_dict(name, pair),
+                                           sort_keys=False).encode())
         return path
 
     def kubectl(self, kubeconfig: Path | None = None) -> list[str]:
@@ -192,8 +193,7 @@ class ControlPlane:
     def write_kubeconfig(self, path: Path) -> Path:
         """Write the admin kubeconfig to ``path`` (mode 0600) and return it."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.kubeconfig.read_text())
-        path.chmod(0o600)
+        write_private(path, self.kubeconfig.read_bytes())
         return path
 
     # --- life cycle --------------------------------------------------------------------
@@ -278,8 +278,7 @@ class ControlPlane:
             "admin.key": self._admin.key_pem,
         }
         for name, data in files.items():
-            (pki / name).write_bytes(data)
-            (pki / name).chmod(0o600)
+            write_private(pki / name, data)
 
     def _admin_context(self) -> ssl.SSLContext:
         pki = self._dir("pki")
@@ -384,10 +383,8 @@ class ControlPlane:
         port = self.settings.apiserver_port or free_port()
         self.server = f"https://127.0.0.1:{port}"
         assert self._admin is not None
-        self.kubeconfig.write_text(
-            yaml.safe_dump(self.kubeconfig_dict("kuar-admin", self._admin), sort_keys=False)
-        )
-        self.kubeconfig.chmod(0o600)
+        write_private(self.kubeconfig, yaml.safe_dump(
+            self.kubeconfig_dict("kuar-admin", self._admin), sort_keys=False).encode())
         self._launch(
             "kube-apiserver", self._apiserver_argv(binary, port), port,
             f"{self.server}/readyz", self._admin_context(),
@@ -399,8 +396,8 @@ class ControlPlane:
         assert self._ca is not None
         pair = self._ca.issue_client(user, groups)
         path = self._dir(name) / "kubeconfig"
-        path.write_text(yaml.safe_dump(self.kubeconfig_dict(user, pair), sort_keys=False))
-        path.chmod(0o600)
+        write_private(path, yaml.safe_dump(self.kubeconfig_dict(user, pair),
+                                           sort_keys=False).encode())
         return path
 
     @staticmethod
