@@ -15,10 +15,12 @@ Per LoadTest (level-based; every step is safe to repeat):
    ports): Failed with that reason.
 4. Jobs of earlier runs (other generations) are deleted; the run's Job is created if missing
    (phase Running, an Event), then followed through its status (the controller owns Jobs).
-5. When the Job ends, the pods' results are merged: status gets phase, results,
-   ``completionTime`` and conditions; the full merged result (histogram and per-second
-   series, for ``kuar loadtest report``) goes to the ConfigMap ``<name>-results``, owned by the
-   LoadTest.
+5. When the Job ends (not before: pods are listed once per finished run), the pods' results
+   are merged: status gets phase, results, ``completionTime`` and conditions, among them
+   ``ResultsComplete`` (a missing worker result fails the run as ``ResultsIncomplete``); the
+   full merged result (histogram and per-second series, for ``kuar loadtest report``) goes to
+   the ConfigMap ``<name>-results``, owned by the LoadTest. A ConfigMap of that name that the
+   LoadTest does not control is left alone: ``ResultsStored=False`` and a Warning Event.
 Deleting a LoadTest deletes its Job, pods and results through owner references (garbage
 collection); no finalizer is needed because nothing outside the cluster must be cleaned up.
 """
@@ -50,6 +52,7 @@ from kuar.runtime import (
     controller_for,
     decode_with_events,
     generation_changed,
+    is_controlled_by,
     set_condition,
 )
 from kuar_loadtest.api.v1 import LoadTest, LoadTestResults, LoadTestStatus, Phase
@@ -61,7 +64,7 @@ from kuar_loadtest.desired import (
     resolve_target,
 )
 from kuar_loadtest.settings import OperatorSettings
-from kuar_loadtest.status import RunState, run_state
+from kuar_loadtest.status import RunState, job_condition, run_state
 
 log = logging.getLogger("kuar_loadtest.controller")
 
@@ -149,11 +152,12 @@ class LoadTestReconciler:
             )
             return Result.done()
 
-        pods = await self._pods(request.namespace, name)
-        state = run_state(job, pods)
-        if state.phase == "Running":
+        if job_condition(job, "Complete") is None and job_condition(job, "Failed") is None:
+            # pods are read once, when the run has ended, not on every change of a running Job
+            state = run_state(job, [])
             await self._set_status(lt, phase="Running", message=state.message, job=name)
             return Result.done()
+        state = run_state(job, await self._pods(request.namespace, name))
         await self._finish(lt, state)
         return Result.done()
 
@@ -183,32 +187,56 @@ class LoadTestReconciler:
                 pass
 
     async def _finish(self, lt: LoadTest, state: RunState) -> None:
+        extra: list[tuple[str, str, str, str]] = []
+        if state.results_complete is not None:
+            extra.append(("ResultsComplete", str(state.results_complete),
+                          "AllWorkersReported" if state.results_complete else state.reason,
+                          state.message))
         if state.merged is not None:
-            await self._store_results(lt, state.merged.to_json())
+            extra.append(await self._store_results(lt, state.merged.to_json()))
         if state.phase == "Succeeded":
             await self._set_status(
                 lt, phase="Succeeded", message=state.message, results=state.results,
-                complete=True, conditions=[("Complete", "True", state.reason, state.message)],
+                complete=True,
+                conditions=[("Complete", "True", state.reason, state.message), *extra],
             )
             self.recorder.event(lt, NORMAL, "Completed", state.message, action="CollectResults")
         else:
-            await self._finish_failed(lt, state.reason, state.message, state.results)
+            await self._finish_failed(lt, state.reason, state.message, state.results, extra)
 
     async def _finish_failed(
         self, lt: LoadTest, reason: str, message: str, results: dict[str, Any] | None = None,
+        extra: Iterable[tuple[str, str, str, str]] = (),
     ) -> None:
         await self._set_status(
             lt, phase="Failed", message=message, results=results, complete=True,
             conditions=[("Complete", "True", reason, message),
-                        ("Failed", "True", reason, message)],
+                        ("Failed", "True", reason, message), *extra],
         )
         self.recorder.event(lt, WARNING, reason, message, action="Fail")
 
-    async def _store_results(self, lt: LoadTest, payload: str) -> None:
+    async def _store_results(self, lt: LoadTest, payload: str) -> tuple[str, str, str, str]:
+        """Write ``<name>-results``; the ``ResultsStored`` condition says how it went.
+
+        A ConfigMap of that name that this LoadTest does not control is left alone (a forced
+        apply would take it over, and garbage collection would delete it with the LoadTest).
+        """
         meta = lt.metadata
+        name = f"{meta.name}{RESULTS_SUFFIX}"
+        configmaps = Api(self.client, ConfigMap, namespace=meta.namespace)
+        try:
+            existing: ConfigMap | None = await configmaps.get(name)
+        except NotFound:
+            existing = None
+        if existing is not None and not is_controlled_by(existing, lt):
+            message = (f"ConfigMap {name} exists and is not owned by this LoadTest: the full "
+                       "results were not stored (rename or delete that ConfigMap)")
+            self.recorder.event(lt, WARNING, "ResultsConfigMapNotOwned", message,
+                                action="StoreResults")
+            return ("ResultsStored", "False", "ResultsConfigMapNotOwned", message)
         results = ConfigMap(
             metadata=ObjectMeta(
-                name=f"{meta.name}{RESULTS_SUFFIX}", namespace=meta.namespace,
+                name=name, namespace=meta.namespace,
                 labels={LABEL_LOADTEST: lt.name},
                 owner_references=[OwnerReference(
                     api_version=LOADTESTS.api_version, kind="LoadTest", name=lt.name,
@@ -217,8 +245,8 @@ class LoadTestReconciler:
             ),
             data={"result.json": payload, "generation": str(meta.generation or 1)},
         )
-        await Api(self.client, ConfigMap, namespace=meta.namespace).apply(
-            results, field_manager="kuar-loadtest", force=True)
+        await configmaps.apply(results, field_manager="kuar-loadtest", force=True)
+        return ("ResultsStored", "True", "Stored", f"full results in ConfigMap {name}")
 
     async def _set_status(
         self, lt: LoadTest, *, phase: Phase, message: str,

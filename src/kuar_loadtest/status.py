@@ -17,6 +17,9 @@ Rules:
 - Any other failed Job: Failed with the first failed pod's reason and message
   (``UnsupportedImage``, a crash's or bad input's exit code and log tail, ...), or the Job's
   own condition (e.g. DeadlineExceeded).
+- Complete, but fewer results than workers (a pod's termination message unreadable or lost):
+  Failed with reason ``ResultsIncomplete``, the partial results kept, condition
+  ``ResultsComplete=False`` (a finished run with every result has ``ResultsComplete=True``).
 - Successes are responses with a status below 400; errors are every other response plus
   connection errors and timeouts, listed by code (``"503"``) and kind (``"timeout"``).
 """
@@ -41,6 +44,8 @@ class RunState:
     message: str
     results: dict[str, Any] | None = None
     merged: LoadResult | None = None
+    results_complete: bool | None = None
+    """Whether every worker's result is in ``merged`` (``None``: the run has no results)."""
 
 
 def job_condition(job: Job, kind: str) -> JobCondition | None:
@@ -174,6 +179,16 @@ def run_state(job: Job, pods: Sequence[Pod]) -> RunState:
         return RunState("Failed", "NoResults", detail)
     merged = merge_results(results)
     summary = summarize(merged)
+    expected = (job.spec.completions if job.spec else None) or len(results)
+    if len(results) < expected:
+        # A partial measurement is not a result: the rate and latencies of missing shards are
+        # unknown. Keep what was measured, but do not call the run a success.
+        missing = "; ".join(problems) or "the other workers' pods are gone"
+        return RunState(
+            "Failed", "ResultsIncomplete",
+            f"{len(results)} of {expected} workers reported results ({missing})",
+            summary, merged, results_complete=False,
+        )
     if merged.responses == 0:  # a worker older than exit code 1, or zero requests
         return RunState(
             "Failed", "TargetUnreachable",
@@ -182,6 +197,4 @@ def run_state(job: Job, pods: Sequence[Pod]) -> RunState:
         )
     message = (f"{summary['achievedRps']} req/s achieved, p99 {summary['latencyMs']['p99']} ms, "
                f"{summary['errors']} errors of {summary['requests']}")
-    if problems:
-        message += f" ({'; '.join(problems)})"
-    return RunState("Succeeded", "Completed", message, summary, merged)
+    return RunState("Succeeded", "Completed", message, summary, merged, results_complete=True)

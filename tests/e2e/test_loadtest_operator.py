@@ -214,3 +214,34 @@ async def test_deleting_a_running_loadtest_stops_its_pods(cluster: Cluster, ns: 
             raise AssertionError(f"worker process {pid} still runs")
         except ProcessLookupError:
             pass
+
+
+async def test_a_results_configmap_the_loadtest_does_not_own_is_left_alone(
+    cluster: Cluster, ns: str
+) -> None:
+    # issue 14, finding 4: a forced apply used to take over any existing "<name>-results"
+    # ConfigMap, which garbage collection then deleted along with the LoadTest
+    theirs = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "mine-results", "namespace": ns},
+              "data": {"owner": "someone else"}}
+    await cluster.client.request("POST", f"/api/v1/namespaces/{ns}/configmaps", body=theirs)
+    async with target_service(cluster, ns), operator(cluster, ns):
+        await create(cluster, ns, loadtest("mine", requestsPerSecond=50, duration="1s"))
+        lt = await wait_phase(cluster, ns, "mine", "Succeeded")
+    conditions = {c["type"]: c for c in lt["status"]["conditions"]}
+    assert conditions["ResultsStored"]["status"] == "False", conditions
+    assert conditions["ResultsStored"]["reason"] == "ResultsConfigMapNotOwned"
+    assert conditions["ResultsComplete"]["status"] == "True"
+    path = f"/api/v1/namespaces/{ns}/configmaps/mine-results"
+    cm = await cluster.client.request("GET", path)
+    assert cm["data"] == {"owner": "someone else"} and not cm["metadata"].get("ownerReferences")
+
+    async def warned() -> None:
+        assert "ResultsConfigMapNotOwned" in {e.get("reason") for e in await _events(cluster, ns)}
+
+    await eventually_async(warned, timeout=30)
+    mine = f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests/mine"
+    await cluster.client.request("DELETE", mine)
+    await eventually_async(lambda: _gone(cluster, mine), timeout=30)
+    await asyncio.sleep(2)  # time for garbage collection, had the ConfigMap been taken over
+    assert (await cluster.client.request("GET", path))["data"] == {"owner": "someone else"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kuar.models.batch.v1 import Job
+from kuar.models.batch.v1 import Job, JobSpec
 from kuar.models.core.v1 import Pod
 from kuar_loadgen.result import LoadResult, new_histogram
 from kuar_loadtest.status import run_state, summarize
@@ -142,3 +142,24 @@ def test_bad_input_exit_2_is_reported_with_the_workers_error_line() -> None:
     state = run_state(_job("Failed"), pods)
     assert state.reason == "Error"
     assert "exited with code 2: error: paths[0]" in state.message
+
+
+def test_a_missing_workers_result_makes_the_run_incomplete_not_succeeded() -> None:
+    # issue 14, finding 10: a run used to report Succeeded with one shard's result missing
+    a = _result([10, 20], {"200": 2}, {})
+    job = _job("Complete")
+    job.spec = JobSpec.model_validate({"completions": 2, "template": {}})
+    state = run_state(job, [_pod("w-0", "Succeeded", a.to_json()),
+                            _pod("w-1", "Succeeded", "not json")])
+    assert state.phase == "Failed" and state.reason == "ResultsIncomplete"
+    assert state.results_complete is False
+    assert "1 of 2 workers" in state.message and "w-1" in state.message
+    assert state.results is not None and state.results["requests"] == 2  # kept, not dropped
+
+
+def test_a_run_with_every_result_says_so() -> None:
+    a = _result([10], {"200": 1}, {})
+    job = _job("Complete")
+    job.spec = JobSpec.model_validate({"completions": 1, "template": {}})
+    state = run_state(job, [_pod("w-0", "Succeeded", a.to_json())])
+    assert state.phase == "Succeeded" and state.results_complete is True
