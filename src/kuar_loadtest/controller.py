@@ -27,6 +27,7 @@ collection); no finalizer is needed because nothing outside the cluster must be 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -59,6 +60,8 @@ from kuar_loadtest.api.v1 import LoadTest, LoadTestResults, LoadTestStatus, Phas
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
     PlanError,
+    budget_problem,
+    cap_problem,
     desired_job,
     job_name,
     resolve_target,
@@ -95,6 +98,8 @@ class LoadTestReconciler:
         self.loadtests = cache.informer(LoadTest, self.scope, decode=self.decode)
         self.jobs = cache.informer(Job, self.jobs_scope)
         self.services = cache.informer(Service, self.scope)
+        self._budget_lock = asyncio.Lock()
+        self._reserved: dict[str, LoadTest] = {}
 
     async def __call__(self, request: Request) -> Result:
         """Reconcile the LoadTest ``request`` names."""
@@ -106,13 +111,13 @@ class LoadTestReconciler:
         if (status is not None and status.phase in ("Succeeded", "Failed")
                 and status.observed_generation == generation):
             return Result.done()
-        if lt.spec.requests_per_second > self.settings.max_requests_per_second:
-            await self._finish_failed(
-                lt, "RateAboveCap",
-                f"spec.requestsPerSecond {lt.spec.requests_per_second} is above the operator's "
-                f"cap of {self.settings.max_requests_per_second}",
-            )
-            raise TerminalError("requestsPerSecond above the operator's cap")
+        try:
+            capped = cap_problem(lt, self.settings)
+        except PlanError as exc:  # an unreadable duration (the webhook denies it, if it ran)
+            capped = exc
+        if capped is not None:
+            await self._finish_failed(lt, capped.reason, str(capped))
+            raise TerminalError(str(capped))
         service = self.services.store.get(Request(request.namespace, lt.spec.service))
         try:
             target = resolve_target(lt, service)
@@ -130,6 +135,16 @@ class LoadTestReconciler:
         await self._delete_old_runs(lt, keep=name)
         job = self.jobs.store.get(Request(request.namespace, name))
         if job is None:
+            async with self._budget_lock:  # one decision at a time, or two could both fit
+                waiting = budget_problem(lt, self._running(), self.settings)
+                if waiting is None:
+                    self._reserved[lt.metadata.uid or ""] = lt
+            if waiting is not None:
+                await self._set_status(lt, phase="Pending", message=str(waiting), conditions=[
+                    ("RateBudget", "False", waiting.reason, str(waiting)),
+                ])
+                self.recorder.event(lt, WARNING, waiting.reason, str(waiting), action="Wait")
+                return Result.requeue(after=self.settings.budget_retry)
             desired = desired_job(
                 lt, target, self.settings, start_at=time.time() + self.settings.start_delay
             )
@@ -147,6 +162,8 @@ class LoadTestReconciler:
                 lt, phase="Running", message=f"load running against {target.url}",
                 start=True, job=name, conditions=[
                     ("ServiceResolved", "True", "ServiceFound", target.url),
+                    ("RateBudget", "True", "WithinBudget",
+                     f"{lt.spec.requests_per_second} req/s fits the operator's caps"),
                     ("Complete", "False", "Running", "the workers are running"),
                 ],
             )
@@ -159,7 +176,23 @@ class LoadTestReconciler:
             return Result.done()
         state = run_state(job, await self._pods(request.namespace, name))
         await self._finish(lt, state)
+        self._reserved.pop(lt.metadata.uid or "", None)
         return Result.done()
+
+    def _running(self) -> list[LoadTest]:
+        """LoadTests now running: Running in the cache, or started here a moment ago."""
+        running = {o.metadata.uid or "": o for o in self.loadtests.store.list()
+                   if o.status is not None and o.status.phase == "Running"}
+        for uid, lt in list(self._reserved.items()):
+            cached = self.loadtests.store.get(Request(lt.namespace or "", lt.name))
+            if cached is None or cached.metadata.uid != uid or (
+                cached.status is not None and cached.status.phase in ("Succeeded", "Failed")
+                and cached.status.observed_generation == cached.metadata.generation
+            ):
+                del self._reserved[uid]  # gone or finished
+            else:
+                running.setdefault(uid, lt)
+        return list(running.values())
 
     async def _pods(self, namespace: str, job: str) -> list[Pod]:
         # Read once per finished run, straight from the API: caching every pod of the

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kuar.models.batch.v1 import Job, JobSpec
@@ -78,6 +79,13 @@ def resolve_target(lt: LoadTest, service: Service | None) -> ResolvedTarget:
         raise PlanError(
             "ServiceNotFound", f"Service {spec.service!r} not found in namespace {ns!r}"
         )
+    if service.spec is not None and service.spec.type == "ExternalName":
+        # an ExternalName Service points anywhere outside the cluster: never a load target
+        raise PlanError(
+            "ExternalNameNotAllowed",
+            f"Service {spec.service!r} is of type ExternalName "
+            f"({service.spec.external_name!r}); load goes only to Services in the cluster",
+        )
     ports = list((service.spec.ports if service.spec else None) or [])
     if not ports:
         raise PlanError("ServiceHasNoPorts", f"Service {spec.service!r} has no ports")
@@ -95,6 +103,51 @@ def resolve_target(lt: LoadTest, service: Service | None) -> ResolvedTarget:
         chosen = next((p for p in ports if p.name == spec.scheme), ports[0])
     port = chosen.port
     return ResolvedTarget(f"{spec.scheme}://{spec.service}.{ns}.svc:{port}", port)
+
+
+def cap_problem(lt: LoadTest, settings: OperatorSettings) -> PlanError | None:
+    """Why ``lt`` may never run under this operator (rate or duration above its caps)."""
+    if lt.spec.requests_per_second > settings.max_requests_per_second:
+        return PlanError(
+            "RateAboveCap",
+            f"spec.requestsPerSecond {lt.spec.requests_per_second} is above the operator's "
+            f"cap of {settings.max_requests_per_second}",
+        )
+    duration = parse_duration(lt.spec.duration)
+    if duration > settings.max_duration:
+        return PlanError(
+            "DurationAboveCap",
+            f"spec.duration {lt.spec.duration} is above the operator's cap of "
+            f"{settings.max_duration:g}s",
+        )
+    return None
+
+
+def budget_problem(
+    lt: LoadTest, running: Iterable[LoadTest], settings: OperatorSettings
+) -> PlanError | None:
+    """Why ``lt`` must wait: it would cross the operator-wide or its namespace's total rate.
+
+    ``running`` are the LoadTests now running (``lt`` itself is left out of the sums).
+    """
+    others = [o for o in running if o.metadata.uid != lt.metadata.uid]
+    total = sum(o.spec.requests_per_second for o in others)
+    in_namespace = sum(o.spec.requests_per_second for o in others
+                       if o.namespace == lt.namespace)
+    rate = lt.spec.requests_per_second
+    if in_namespace + rate > settings.max_namespace_requests_per_second:
+        return PlanError(
+            "RateBudgetExceeded",
+            f"namespace {lt.namespace} already runs {in_namespace} req/s; {rate} more would "
+            f"cross its cap of {settings.max_namespace_requests_per_second}; waiting",
+        )
+    if total + rate > settings.max_total_requests_per_second:
+        return PlanError(
+            "RateBudgetExceeded",
+            f"the operator already runs {total} req/s; {rate} more would cross its cap of "
+            f"{settings.max_total_requests_per_second}; waiting",
+        )
+    return None
 
 
 def worker_count(lt: LoadTest, settings: OperatorSettings) -> int:
@@ -155,7 +208,10 @@ def desired_job(
         env=[EnvVar(name=k, value=v) for k, v in spec.to_env().items()],
         termination_message_path=TERMINATION_LOG,
         termination_message_policy="FallbackToLogsOnError",
-        resources=ResourceRequirements(requests={"cpu": "100m", "memory": "64Mi"}),
+        resources=ResourceRequirements(
+            requests={"cpu": "100m", "memory": "64Mi"},
+            limits={"cpu": settings.worker_cpu_limit, "memory": settings.worker_memory_limit},
+        ),
     )
     return Job(
         metadata=ObjectMeta(name=job_name(lt), namespace=lt.namespace, labels=labels,

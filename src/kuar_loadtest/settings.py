@@ -21,6 +21,19 @@ class OperatorSettings:
     max_requests_per_second: int = 50_000
     """Operator-wide cap on ``spec.requestsPerSecond``: a LoadTest above it fails (and the
     validating webhook denies it), so one object cannot turn the cluster into a flood source."""
+    max_total_requests_per_second: int = 100_000
+    """Cap on the sum of ``requestsPerSecond`` of every running LoadTest this operator runs:
+    many objects, each under the per-object cap, still cannot add up to a flood. A LoadTest
+    that would cross it waits (Pending, ``RateBudgetExceeded``) until others finish."""
+    max_namespace_requests_per_second: int = 50_000
+    """The same cap per namespace, so one team cannot use the whole budget."""
+    max_duration: float = 3600.0
+    """Longest ``spec.duration`` in seconds (an hour); a longer LoadTest fails
+    (``DurationAboveCap``)."""
+    worker_cpu_limit: str = "1"
+    """CPU limit of each worker pod: one core, what one kuar-loadgen process uses."""
+    worker_memory_limit: str = "256Mi"
+    """Memory limit of each worker pod (a worker's histograms and buffers need far less)."""
     per_pod_requests_per_second: int = 5_000
     """Rate one worker pod is given when ``spec.workers`` is not set: half of what one core
     of kuar-loadgen sustains (bench/loadgen), leaving room for slow targets."""
@@ -38,6 +51,8 @@ class OperatorSettings:
     """Path, inside worker pods, of a PEM bundle to verify https targets with (mount it with a
     volume in a real cluster; kuar's local node shares this machine's files). ``None`` uses
     the system's trust store."""
+    budget_retry: float = 10.0
+    """How soon a LoadTest waiting for rate budget looks again."""
     missing_service_retry: float = 10.0
     """How soon to look again for a Service that does not exist (a Service watch also
     triggers a reconcile as soon as it appears)."""

@@ -245,3 +245,38 @@ async def test_a_results_configmap_the_loadtest_does_not_own_is_left_alone(
     await eventually_async(lambda: _gone(cluster, mine), timeout=30)
     await asyncio.sleep(2)  # time for garbage collection, had the ConfigMap been taken over
     assert (await cluster.client.request("GET", path))["data"] == {"owner": "someone else"}
+
+
+async def test_an_externalname_service_is_refused_as_a_target(cluster: Cluster, ns: str) -> None:
+    # issue 14, finding 2: an ExternalName Service in the LoadTest's namespace pointed the load
+    # at any host
+    await cluster.client.request("POST", f"/api/v1/namespaces/{ns}/services", body={
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "elsewhere"},
+        "spec": {"type": "ExternalName", "externalName": "example.com",
+                 "ports": [{"port": 80}]}})
+    async with operator(cluster, ns):
+        await create(cluster, ns, loadtest("away", service="elsewhere", duration="1s"))
+        lt = await wait_phase(cluster, ns, "away", "Failed")
+    failed = {c["type"]: c for c in lt["status"]["conditions"]}["Failed"]
+    assert failed["reason"] == "ExternalNameNotAllowed", lt["status"]
+    jobs = await cluster.client.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")
+    assert jobs["items"] == []  # no worker ever started
+
+
+async def test_a_loadtest_over_the_namespace_rate_budget_waits_then_runs(
+    cluster: Cluster, ns: str
+) -> None:
+    # issue 14, finding 2: the rate cap was per object, with no total
+    async with target_service(cluster, ns), operator(
+        cluster, ns, max_namespace_requests_per_second=100, budget_retry=1.0
+    ):
+        await create(cluster, ns, loadtest("first", requestsPerSecond=60, duration="4s"))
+        await wait_phase(cluster, ns, "first", "Running")
+        await create(cluster, ns, loadtest("second", requestsPerSecond=60, duration="1s"))
+        waiting = await wait_phase(cluster, ns, "second", "Pending")
+        budget = {c["type"]: c for c in waiting["status"]["conditions"]}["RateBudget"]
+        assert budget["reason"] == "RateBudgetExceeded", waiting["status"]
+        assert "already runs 60" in waiting["status"]["message"]
+        await wait_phase(cluster, ns, "first", "Succeeded")
+        done = await wait_phase(cluster, ns, "second", "Succeeded")
+    assert done["status"]["results"]["requests"] == 60

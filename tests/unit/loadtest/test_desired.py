@@ -12,6 +12,8 @@ from kuar_loadgen.spec import LoadSpec
 from kuar_loadtest.api.v1 import LoadTest
 from kuar_loadtest.desired import (
     PlanError,
+    budget_problem,
+    cap_problem,
     desired_job,
     job_name,
     parse_duration,
@@ -107,3 +109,51 @@ def test_job_is_indexed_owned_and_carries_the_worker_contract() -> None:
     assert load.rps == 1000 and load.shard_count == 2 and load.duration == 30
     assert load.paths == ("/a", "/b") and load.start_at == 1000.0
     assert spec["activeDeadlineSeconds"] >= 30
+
+
+# --- issue 14, finding 2: where load may go, and how much of it -----------------------------
+
+def test_an_externalname_service_is_never_a_target() -> None:
+    svc = Service.decode({"metadata": {"name": "web", "namespace": "team-a"}, "spec": {
+        "type": "ExternalName", "externalName": "example.com", "ports": [{"port": 80}]}})
+    with pytest.raises(PlanError, match="ExternalName") as exc:
+        resolve_target(_lt(), svc)
+    assert exc.value.reason == "ExternalNameNotAllowed"
+
+
+def test_rate_and_duration_caps() -> None:
+    settings = OperatorSettings(max_requests_per_second=100, max_duration=60)
+    assert cap_problem(_lt(requestsPerSecond=100, duration="60s"), settings) is None
+    too_fast = cap_problem(_lt(requestsPerSecond=101), settings)
+    assert too_fast is not None and too_fast.reason == "RateAboveCap"
+    too_long = cap_problem(_lt(requestsPerSecond=10, duration="61s"), settings)
+    assert too_long is not None and too_long.reason == "DurationAboveCap"
+
+
+def _named(name: str, namespace: str, rps: int) -> LoadTest:
+    return LoadTest.decode({
+        "apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"u-{name}"},
+        "spec": {"service": "web", "requestsPerSecond": rps}})
+
+
+def test_total_and_per_namespace_rate_budgets() -> None:
+    settings = OperatorSettings(max_total_requests_per_second=1000,
+                                max_namespace_requests_per_second=600)
+    running = [_named("a", "team-a", 400), _named("b", "team-b", 400)]
+    assert budget_problem(_named("c", "team-c", 200), running, settings) is None
+    over_total = budget_problem(_named("c", "team-c", 201), running, settings)
+    assert over_total is not None and over_total.reason == "RateBudgetExceeded"
+    assert "operator already runs 800" in str(over_total)
+    over_ns = budget_problem(_named("d", "team-a", 201), running, settings)
+    assert over_ns is not None and "namespace team-a already runs 400" in str(over_ns)
+    # a LoadTest already counted as running is not counted twice
+    assert budget_problem(running[0], running, settings) is None
+
+
+def test_worker_pods_have_cpu_and_memory_limits() -> None:
+    lt = _lt()
+    job = desired_job(lt, resolve_target(lt, _svc({"port": 80})), OperatorSettings(),
+                      start_at=0.0).encode()
+    limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"cpu": "1", "memory": "256Mi"}
