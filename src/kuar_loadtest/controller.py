@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from kuar.client import AlreadyExists, Api, ApiError, Client, NotFound
+from kuar.client import AlreadyExists, Api, ApiError, Client, Conflict, NotFound
 from kuar.models.batch.v1 import Job
 from kuar.models.core.v1 import ConfigMap, Pod, Service
 from kuar.resources import Condition, ObjectMeta, OwnerReference
@@ -312,11 +312,18 @@ class LoadTestReconciler:
         if all(getattr(current, field) == getattr(new, field) for field in new.model_fields_set):
             return  # nothing new: no write, no watch event
         patch = new.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        # Optimistic concurrency: the conditions were merged into what the cache holds, so the
+        # write must fail if the object changed since (a Conflict retries from fresh data).
+        body = {"metadata": {"resourceVersion": lt.metadata.resource_version},
+                "status": patch}
         try:
-            await Api(self.client, LoadTest, namespace=lt.namespace).patch_status(
-                lt.name, {"status": patch})
+            await Api(self.client, LoadTest, namespace=lt.namespace).patch_status(lt.name, body)
         except NotFound:
             return
+        except Conflict:
+            log.info("status of %s/%s changed since it was read; retrying from fresh data",
+                     lt.metadata.namespace, lt.metadata.name)
+            raise
         except ApiError as exc:
             log.warning("status of %s/%s not written: %s", lt.metadata.namespace,
                         lt.metadata.name, exc)
