@@ -21,7 +21,12 @@ Secret (``tls.crt``/``tls.key``) created on first start; its certificate (no key
 published in a ConfigMap for caBundle injection. CSRs already approved by someone else are
 still signed only if they also pass :func:`review_csr` (no signing on another's word).
 Errors: API errors during a pass are logged and the pass is retried after ``retry_delay``;
-a watch that ends or expires (410) relists. The CA key is never logged.
+a watch that ends or expires (410) relists; a watch silent for ``watch_inactivity_timeout``
+(no event, no bookmark) is reopened from the last resourceVersion, as the runtime's watcher
+does. A CSR whose handling fails (any error but a Conflict or NotFound) is logged, gets a
+Warning Event, and is retried with its own backoff (``csr_retry_initial`` doubling to
+``csr_retry_max``): it never stops the signer or delays other CSRs. The CA key is never
+logged.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import base64
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -55,7 +61,8 @@ from kuar.models.certificates.v1 import (
     CertificateSigningRequestCondition,
     CertificateSigningRequestStatus,
 )
-from kuar.models.core.v1 import ConfigMap, Secret
+from kuar.models.core.v1 import ConfigMap, ObjectReference, Secret
+from kuar.models.events.v1 import Event
 from kuar.resources import ObjectMeta
 
 log = logging.getLogger("kuar.webhook.signer")
@@ -88,6 +95,13 @@ class SignerSettings:
     """Longest certificate lifetime issued, whatever ``expirationSeconds`` asks."""
     retry_delay: float = 2.0
     """Seconds before retrying a pass that failed on an API error."""
+    watch_inactivity_timeout: float = 90.0
+    """A watch with no event and no bookmark for this long is dead: reopen it (the runtime
+    watcher's default; the API server sends bookmarks about every minute)."""
+    csr_retry_initial: float = 1.0
+    """First wait before handling a CSR again after its handling failed."""
+    csr_retry_max: float = 300.0
+    """Longest wait between retries of one failing CSR."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +178,19 @@ class Signer:
     signed: list[str] = field(default_factory=list)
     denied: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _api: Api[CertificateSigningRequest] | None = field(default=None, repr=False)
+    _failures: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
+    """CSR name -> (consecutive failures, monotonic time before which it is not retried)."""
+    _retries: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     needs_leader_election: ClassVar[bool] = True
     """Under a manager, only the leader signs (two signers would race on one CSR)."""
 
     @property
     def _csrs(self) -> Api[CertificateSigningRequest]:
-        return Api(self.client, CertificateSigningRequest, field_manager="kuar-signer")
+        if self._api is None:
+            self._api = Api(self.client, CertificateSigningRequest, field_manager="kuar-signer")
+        return self._api
 
     async def ensure_ca(self) -> CertificateAuthority:
         """Load the CA from its Secret, creating both (and the ConfigMap) when missing."""
@@ -252,11 +272,57 @@ class Signer:
 
     async def _handle_all(self, items: Iterable[CertificateSigningRequest]) -> None:
         for csr in items:
+            name = csr.metadata.name or ""
+            failures, not_before = self._failures.get(name, (0, 0.0))
+            if failures and time.monotonic() < not_before:
+                continue  # backing off; its retry task handles it when the time comes
             try:
                 await self.handle(csr)
             except (Conflict, NotFound):
                 # Changed or deleted meanwhile: the watch delivers the newer version.
                 continue
+            except Exception as exc:  # one bad CSR must not stop the signer
+                await self._failed(csr, failures + 1, exc)
+                continue
+            self._failures.pop(name, None)
+
+    async def _failed(self, csr: CertificateSigningRequest, failures: int, exc: Exception) -> None:
+        name = csr.metadata.name or ""
+        s = self.settings
+        delay = min(s.csr_retry_initial * 2 ** (failures - 1), s.csr_retry_max)
+        self._failures[name] = (failures, time.monotonic() + delay)
+        message = f"cannot handle CertificateSigningRequest {name}: {exc}"
+        log.warning("%s (attempt %d; retrying in %.1f s)", message, failures, delay)
+        with contextlib.suppress(Exception):  # the Event is best effort
+            await self._warn(csr, message[:1024])
+        task = asyncio.create_task(self._retry(name, delay), name=f"kuar-signer-retry-{name}")
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            csr = await self._csrs.get(name)
+        except NotFound:
+            self._failures.pop(name, None)
+            return
+        except Exception as exc:
+            log.warning("cannot read CertificateSigningRequest %s to retry it: %s", name, exc)
+            return
+        await self._handle_all([csr])
+
+    async def _warn(self, csr: CertificateSigningRequest, message: str) -> None:
+        """A Warning Event about ``csr`` (events.k8s.io/v1), as the runtime's recorder writes."""
+        now = dt.datetime.now(dt.UTC)
+        await Api(self.client, Event, namespace="default").create(Event(
+            metadata=ObjectMeta(generate_name=f"{csr.metadata.name}."),
+            event_time=now, reporting_controller=self.settings.signer_name,
+            reporting_instance="kuar-signer", action="Sign", reason="SigningFailed",
+            type="Warning", note=message,
+            regarding=ObjectReference(api_version="certificates.k8s.io/v1",
+                                      kind="CertificateSigningRequest",
+                                      name=csr.metadata.name, uid=csr.metadata.uid),
+        ))
 
     async def run(self) -> None:
         """List and watch forever (until cancelled)."""
@@ -270,13 +336,26 @@ class Signer:
                 self.ready.set()
                 rv = listed.resource_version
                 while True:
-                    async for event in self._csrs.watch(
+                    events = self._csrs.watch(
                         resource_version=rv, field_selector=selector, bookmarks=True,
                         timeout_seconds=300,
-                    ):
-                        rv = event.resource_version or rv
-                        if event.type in ("ADDED", "MODIFIED") and event.object is not None:
-                            await self._handle_all([event.object])
+                    )
+                    try:
+                        while True:
+                            # a stream silent past the timeout is dead: reopen it, resuming
+                            async with asyncio.timeout(self.settings.watch_inactivity_timeout):
+                                event = await anext(events)
+                            rv = event.resource_version or rv
+                            if event.type in ("ADDED", "MODIFIED") and event.object is not None:
+                                await self._handle_all([event.object])
+                    except StopAsyncIteration:
+                        pass
+                    except TimeoutError:
+                        log.warning("CSR watch silent for %.0f s; reopening",
+                                    self.settings.watch_inactivity_timeout)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await events.aclose()  # type: ignore[attr-defined]
             except asyncio.CancelledError:
                 raise
             except Gone:
@@ -297,7 +376,9 @@ class Signer:
             self._task.result()
 
     async def stop(self) -> None:
-        """Cancel the loop."""
+        """Cancel the loop and any pending retries."""
+        for task in list(self._retries):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
