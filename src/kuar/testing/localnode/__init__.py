@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import tempfile
 from pathlib import Path
 
 from kuar.client import Client
@@ -47,6 +46,7 @@ from kuar.testing.localnode.settings import (
     Runner,
     image_name,
 )
+from kuar.testing.tempdirs import owned_tempdir
 
 __all__ = ["CommandRunner", "LocalNode", "LocalNodeSettings", "Runner", "image_name"]
 
@@ -107,7 +107,7 @@ class LocalNode:
 
         Returns once the Pods already bound to the node have been handled.
         """
-        self._root = Path(tempfile.mkdtemp(prefix="kuar-node-", dir=self.settings.root_dir))
+        self._root = owned_tempdir("kuar-node-", self.settings.root_dir)
         await self._agent.register()
         self._pods = PodRunner(self.client, self.settings, self.routing, self._root)
         self._tasks = [
