@@ -4,6 +4,11 @@ Place in the pipeline: ``kuar demo`` (:mod:`kuar_demo.cli`) calls :func:`run_dem
 the toolkit's test harness for the cluster (control plane, controller-manager, scheduler,
 local node) and runs the LoadTest operator exactly as ``kuar loadtest run`` would, plus its
 webhooks served on 127.0.0.1 with a self-signed CA.
+
+Guarantees: interrupted (Ctrl-C) at any point, it stops what it started and removes its
+folders, even while the control plane is still starting (the start is let finish in its
+thread, then undone); folders left by a SIGKILLed run (``kuar-demo-*``, ``kuar-cp-*``,
+``kuar-node-*``) are swept by the next run once their owner pid is gone.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -33,6 +38,7 @@ from kuar.client import Api, Client, apply_manifests, load_config, parse_manifes
 from kuar.testing import ControlPlane, ControlPlaneSettings
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.testing.process import Process
+from kuar.testing.tempdirs import owned_tempdir
 from kuar_loadtest.api.v1 import LoadTest, LoadTestStatus
 from kuar_loadtest.cli import fetch_report_data, print_report
 from kuar_loadtest.desired import parse_duration
@@ -153,7 +159,16 @@ async def run_demo(
     console.print("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler "
                   "on 127.0.0.1 ...")
     plane = ControlPlane(ControlPlaneSettings(with_controller_manager=True, with_scheduler=True))
-    await asyncio.to_thread(plane.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(plane.start))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # Ctrl-C while starting: the start goes on in its thread; let it end, then undo it,
+        # or its processes and its folder (with the PKI) would be left behind
+        with contextlib.suppress(BaseException):
+            await starting
+        await asyncio.to_thread(plane.stop)
+        raise
     exit_code = 1
     try:
         assert plane.assets is not None
@@ -172,9 +187,12 @@ async def run_demo(
         console.print(f"control plane ready at {plane.server}\n")
         await kubectl("get", "loadtests")
         client = Client(await load_config(config))
-        with tempfile.TemporaryDirectory(prefix="kuar-demo-") as tmp:
-            exit_code = await _with_cluster(client, Path(tmp), options, console, kubectl, stop,
+        tmp = owned_tempdir("kuar-demo-")
+        try:
+            exit_code = await _with_cluster(client, tmp, options, console, kubectl, stop,
                                             kept or asyncio.Event(), kubectl_bin, config)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         await client.close()
     finally:
         await asyncio.to_thread(plane.stop)

@@ -9,9 +9,11 @@ Service-based configurations instead.
 
 kuar's local node (``kuar.testing.localnode``) runs only what the application allows:
 :func:`local_runners` maps the operator's load-worker image (:data:`OperatorSettings.image`,
-one constant) to ``python -m kuar_loadgen``, and :data:`RESOLVE_ENV` is the variable in which
-the worker expects the Service map. This module does not import the test harness; the runner
-is a plain function of the container's JSON.
+one constant) to :data:`loadgen_runner`: ``python -m kuar_loadgen`` plus the container's args,
+which may use only kuar-loadgen's own flags (``--result-file``/``--ca-file`` naming files in
+the pod's folder), with only the env names of the worker's contract (``KUAR_LOADGEN_SPEC``,
+``JOB_COMPLETION_INDEX``, ``KUAR_RESOLVE``); the node refuses any other. :data:`RESOLVE_ENV`
+is the variable in which the worker expects the Service map.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kuar.client import Api, Client, NotFound, wait_crd_established
@@ -37,18 +40,18 @@ from kuar.webhook import (
     webhook_configurations,
 )
 from kuar.webhook.configuration import configuration_name
-from kuar_loadgen.spec import RESOLVE_ENV
+from kuar_loadgen.spec import JOB_INDEX_ENV, RESOLVE_ENV, SPEC_ENV
 from kuar_loadtest.api import v1, v2
 from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.webhooks import LoadTestWebhookSettings, build
 
 CRD_NAME = "loadtests.beta.kuar.com"
 
-__all__ = ["CRD_NAME", "RESOLVE_ENV", "install_crd", "loadgen_runner", "loadtest_crd",
-           "local_runners", "local_webhooks"]
+__all__ = ["CRD_NAME", "RESOLVE_ENV", "LoadgenRunner", "install_crd", "loadgen_runner",
+           "loadtest_crd", "local_runners", "local_webhooks"]
 
 
-def loadgen_runner(container: Mapping[str, Any]) -> list[str]:
+def _loadgen_argv(container: Mapping[str, Any]) -> list[str]:
     """Run the load worker as a local process: ``python -m kuar_loadgen`` plus the args.
 
     In a cluster the image's entry point is ``kuar-loadgen``; the container's args are the
@@ -57,9 +60,41 @@ def loadgen_runner(container: Mapping[str, Any]) -> list[str]:
     return [sys.executable, "-m", "kuar_loadgen", *(container.get("args") or [])]
 
 
-def local_runners(
-    settings: OperatorSettings | None = None,
-) -> dict[str, Callable[[Mapping[str, Any]], list[str]]]:
+LOADGEN_FLAGS = frozenset({
+    "--url", "--path", "--rps", "--duration", "--timeout", "--processes", "--connections",
+    "--resolve", "--header", "--shard-index", "--shard-count", "--start-at", "--insecure",
+    "--verify", "--loop", "--json", "--progress", "--no-progress", "-h", "--help",
+})
+"""kuar-loadgen's own flags that a pod's args may use (``--metrics-*`` bind ports: not here)."""
+
+@dataclass(frozen=True, kw_only=True)
+class LoadgenRunner:
+    """A runner for kuar's local node (its ``Runner`` protocol): argv plus allow-lists."""
+
+    command: Callable[[Mapping[str, Any]], list[str]]
+    """Container JSON -> argv."""
+    allowed_flags: frozenset[str]
+    """kuar-loadgen's flags a pod's args may use."""
+    path_flags: frozenset[str]
+    """Flags naming a file: it must be in the pod's own folder."""
+    allowed_env: frozenset[str]
+    """The env names of the worker's contract."""
+
+    def argv(self, container: Mapping[str, Any]) -> list[str]:
+        """The local process's argv for ``container``."""
+        return self.command(container)
+
+
+loadgen_runner = LoadgenRunner(
+    command=_loadgen_argv,
+    allowed_flags=LOADGEN_FLAGS,
+    path_flags=frozenset({"--result-file", "--ca-file"}),
+    allowed_env=frozenset({SPEC_ENV, JOB_INDEX_ENV, RESOLVE_ENV}),
+)
+"""The load worker on kuar's local node: its flags and the env names of its contract only."""
+
+
+def local_runners(settings: OperatorSettings | None = None) -> dict[str, LoadgenRunner]:
     """Image -> runner for kuar's local node: the operator's load-worker image, exact tag.
 
     Pass it as ``LocalNodeSettings(runners=local_runners(), resolve_env=RESOLVE_ENV)``; give

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import sys
 import uuid
@@ -24,7 +25,7 @@ from kuar.client import Client, load_config
 from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.testing.process import Process
-from kuar_loadtest.local import RESOLVE_ENV, local_runners, local_webhooks
+from kuar_loadtest.local import RESOLVE_ENV, loadgen_runner, local_runners, local_webhooks
 from kuar_loadtest.operator import OperatorOptions, build_manager
 from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.webhooks import LoadTestWebhookSettings
@@ -58,7 +59,9 @@ async def cluster(e2e_plane: ControlPlane, tmp_path_factory: pytest.TempPathFact
                   ) -> AsyncIterator[Cluster]:
     client = Client(await load_config(e2e_plane.kubeconfig))
     node = LocalNode(client, LocalNodeSettings(
-        runners={**local_runners(), CRASHER_IMAGE: crasher_runner}, resolve_env=RESOLVE_ENV))
+        runners={**local_runners(),
+                 CRASHER_IMAGE: dataclasses.replace(loadgen_runner, command=crasher_runner)},
+        resolve_env=RESOLVE_ENV))
     await node.start()
     try:
         async with local_webhooks(client, LoadTestWebhookSettings(max_requests_per_second=20_000)):

@@ -14,6 +14,11 @@ Guarantees:
   ``taskset`` pinning simple; several processes are started with ``spawn`` (no inherited
   threads or event loops).
 
+- Worker processes die with their parent: a worker whose parent is gone (even SIGKILLed, with
+  no chance to clean up) exits at once on Linux (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) and
+  within :data:`PARENT_CHECK_INTERVAL` seconds elsewhere (a watchdog thread that sees its
+  parent pid change), so no orphan keeps sending load.
+
 Errors: a worker process that fails or dies makes :func:`run` raise :class:`WorkerError` after
 stopping the others.
 """
@@ -21,7 +26,12 @@ stopping the others.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +46,9 @@ from kuar_loadgen.worker import COUNTERS, run_slot
 
 START_MARGIN = 0.05
 """Seconds between choosing ``t0`` and ``t0`` itself, so every process has received it."""
+PARENT_CHECK_INTERVAL = 0.5
+"""How often a worker checks that its parent still runs (the watchdog, besides prctl)."""
+_PR_SET_PDEATHSIG = 1
 READY_TIMEOUT = 60.0
 """How long worker processes may take to start (imports on a slow, throttled pod)."""
 
@@ -131,7 +144,7 @@ def _run_processes(spec: LoadSpec, plan: Sequence[Slot], counters: Any, snap: _S
             parent, child = ctx.Pipe()
             p = ctx.Process(target=_child_main, name=f"kuar-loadgen-{i}", daemon=True,
                             args=(spec.to_dict(), slot.offset, slot.stride, child, counters,
-                                  i * COUNTERS))
+                                  i * COUNTERS, os.getpid()))
             p.start()
             child.close()
             procs.append(p)
@@ -179,8 +192,30 @@ def _expect(msg: Any, kind: str) -> Any:
     raise WorkerError(f"unexpected message from a worker: {msg!r}")
 
 
+def _die_with_parent(parent: int) -> None:
+    """End this worker when ``parent`` is gone: prctl on Linux, and a watchdog thread."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError, TypeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_INTERVAL)
+        os._exit(EXIT_ORPHANED)
+
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(EXIT_ORPHANED)
+    threading.Thread(target=watch, name="kuar-loadgen-parent-watch", daemon=True).start()
+
+
+EXIT_ORPHANED = 128 + 9
+"""A worker's exit code when it ends because its parent is gone (as if SIGKILLed)."""
+
+
 def _child_main(spec_dict: dict[str, Any], offset: int, stride: int, pipe: Connection,
-                counters: Any, base: int) -> None:
+                counters: Any, base: int, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         spec = LoadSpec.from_dict(spec_dict)
 

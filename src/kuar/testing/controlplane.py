@@ -5,8 +5,10 @@ Place in the pipeline: the bottom of every behaviour test, benchmark and the dem
 
 Guarantees:
 - Every process binds to 127.0.0.1 on a free port and has its own folder under one temporary
-  root; :meth:`ControlPlane.stop` ends only the processes it started (by pid) and removes the
-  root.
+  root (``kuar-cp-*``, with an ``owner.pid``); :meth:`ControlPlane.stop` ends only the
+  processes it started (each with its process group) and removes the root. A root left by a
+  SIGKILLed run is removed by the next start once its owner pid is gone
+  (:mod:`kuar.testing.tempdirs`).
 - :meth:`ControlPlane.start` either returns with kube-apiserver answering ``/readyz`` (and
   the optional controller-manager and scheduler healthy) or raises :class:`StartError` within
   ``start_timeout`` seconds, naming the process, the reason (missing binary, port taken, exited,
@@ -26,7 +28,6 @@ import json
 import shutil
 import socket
 import ssl
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -41,6 +42,7 @@ from kuar.base.pki import CertificateAuthority, KeyPair
 from kuar.testing.assets import Assets, AssetsError, find_assets, install
 from kuar.testing.pki import service_account_keys
 from kuar.testing.process import Process
+from kuar.testing.tempdirs import owned_tempdir
 
 SERVICE_CIDR = "10.0.0.0/24"
 
@@ -223,7 +225,7 @@ class ControlPlane:
             binaries = {n: self.assets.path(n) for n in self._needed()}
         except AssetsError as exc:
             raise StartError(str(exc)) from exc
-        self.root = Path(tempfile.mkdtemp(prefix="kuar-cp-", dir=s.root_dir))
+        self.root = owned_tempdir("kuar-cp-", s.root_dir)
         try:
             self._write_pki()
             self._start_etcd(binaries["etcd"])

@@ -1,12 +1,18 @@
-"""One child process of the local control plane: started, logged, and stopped by its pid.
+"""One child process of the local control plane: started, logged, and stopped with its group.
 
 Place in the pipeline: :mod:`kuar.testing.controlplane` and the local node start every binary
 through :class:`Process`.
 
-Guarantees: :meth:`Process.stop` signals only the process this object started, by its pid,
-waits for it, and escalates from SIGTERM to SIGKILL; it never looks processes up by name. On
-Linux the child also gets SIGKILL if the Python thread that started it dies, so a crashed test
-run does not leak an API server.
+Guarantees: the child runs in its own session, so its process group is its pid and holds the
+child and whatever it starts (unless they leave it on purpose). :meth:`Process.stop` signals
+that group, SIGTERM and, after the timeout, SIGKILL, so grandchildren go with the child;
+:meth:`Process.kill` SIGKILLs the group at once. The group is signalled only while the child is
+not yet reaped (its pid, and so its group id, is still this object's: a zombie holds it), and
+once the child has exited a last SIGKILL goes to the group before reaping, so members that
+ignored SIGTERM do not outlive it; :meth:`Process.exit_code` does the same when it first sees
+the child gone (a container's processes end with its main process). Nothing is ever looked
+up by name. On Linux the child also gets SIGKILL if the Python thread that started it dies, so
+a crashed test run does not leak an API server.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,13 +71,21 @@ class Process:
             )
 
     def exit_code(self) -> int | None:
-        """``None`` while running (or never started), else the exit code."""
-        return self._proc.poll() if self._proc else None
+        """``None`` while running (or never started), else the exit code.
+
+        Once the child has exited, what is left of its group is SIGKILLed before it is reaped,
+        as a container's processes end with its main process.
+        """
+        if self._proc is None:
+            return None
+        if self._proc.returncode is None and self._exited():
+            self._signal_group(signal.SIGKILL)
+        return self._proc.poll()
 
     @property
     def running(self) -> bool:
         """Whether the child has been started and has not exited."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self.exit_code() is None
 
     def log_tail(self, lines: int = 30) -> str:
         """The last ``lines`` lines of the log."""
@@ -87,24 +102,38 @@ class Process:
         except OSError:
             return False
 
+    def _exited(self) -> bool:
+        """Whether the child has exited, without reaping it (its pid stays ours)."""
+        assert self._proc is not None
+        try:
+            info = os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped elsewhere (poll)
+            return True
+        return info is not None
+
+    def _signal_group(self, sig: int) -> None:
+        """Signal the child's process group; only while the child is unreaped."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+
     def kill(self) -> None:
-        """SIGKILL the child at once (a crash, for fault tests) and reap it."""
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._proc.pid, signal.SIGKILL)
+        """SIGKILL the child and its process group at once (a crash, for fault tests); reap."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._signal_group(signal.SIGKILL)
             self._proc.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, wait up to ``timeout`` s, then SIGKILL; then reap. Safe to call twice."""
+        """SIGTERM the group, wait up to ``timeout`` s, then SIGKILL it; reap. Safe twice."""
         proc = self._proc
-        if proc is None:
+        if proc is None or proc.returncode is not None:
             return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        if not self._exited():
+            self._signal_group(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while not self._exited() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        self._signal_group(signal.SIGKILL)  # the child, if still there; members ignoring TERM
+        proc.wait()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -150,3 +152,54 @@ def test_sigterm_stops_the_run_and_its_worker_processes() -> None:
     time.sleep(0.5)
     assert not [p for p in workers if Path(f"/proc/{p}").exists()
                 and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]]
+
+
+def _workers(pid: int) -> set[int]:
+    """The spawned worker processes of kuar-loadgen ``pid`` (not multiprocessing's helpers)."""
+    found = set()
+    for kid in _children(pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                found.add(kid)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    except OSError:
+        return False
+
+
+def test_workers_exit_when_their_parent_is_sigkilled() -> None:
+    """Issue 14, finding 11b: a SIGKILLed kuar-loadgen leaves no worker sending load."""
+    workers: set[int] = set()
+    with serve() as srv:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kuar_loadgen", "--url", f"http://127.0.0.1:{srv.port}/",
+             "--rps", "100", "--duration", "120", "--processes", "2", "--json",
+             "--no-progress"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 15
+            while (srv.total == 0 or len(workers) < 2) and time.monotonic() < deadline:
+                workers = _workers(proc.pid)
+                time.sleep(0.1)
+            assert len(workers) == 2 and srv.total > 0
+            proc.kill()
+            proc.wait()
+            deadline = time.monotonic() + 5
+            while any(_running(p) for p in workers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not [p for p in workers if _running(p)], "workers outlived their parent"
+            seen = srv.total
+            time.sleep(1.0)
+            assert srv.total == seen, "requests still arrive after the parent died"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pid in workers:  # the "before" run: end the orphans this test started
+                with contextlib.suppress(OSError):
+                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        os.kill(pid, signal.SIGKILL)

@@ -36,7 +36,7 @@ from kuar.models.core.v1 import (
 from kuar.models.meta.v1 import LabelSelector
 from kuar.resources import CustomResource, KubeModel, ObjectMeta, Resource, crd_for, dump_crd
 from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
-from kuar.testing.localnode import LocalNode, LocalNodeSettings
+from kuar.testing.localnode import CommandRunner, LocalNode, LocalNodeSettings
 
 pytestmark = pytest.mark.controlplane
 
@@ -388,7 +388,8 @@ def _without_nulls(value: Any) -> Any:
 async def test_deployment_made_through_api_becomes_available(
     client: Client, plane: ControlPlane, tmp_path: Any
 ) -> None:
-    node = LocalNode(client, LocalNodeSettings(runners={SLEEPER: sleeper}, root_dir=tmp_path))
+    node = LocalNode(client, LocalNodeSettings(runners={SLEEPER: CommandRunner(command=sleeper)},
+                                               root_dir=tmp_path))
     await node.start()
     try:
         await Api(client, ConfigMap, namespace="default").create(

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from kuar.client import Client, NotFound
 from kuar.testing import eventually_async
-from kuar.testing.localnode import LocalNode, LocalNodeSettings
+from kuar.testing.localnode import CommandRunner, LocalNode, LocalNodeSettings
 
 SH_IMAGE = "example.test/sh"
 RESOLVE_ENV = "EXAMPLE_RESOLVE"
@@ -28,7 +28,9 @@ def sh_runner(container: Mapping[str, Any]) -> list[str]:
 async def node(kube_client: Client) -> AsyncIterator[LocalNode]:
     settings = LocalNodeSettings(
         name=f"node-{uuid.uuid4().hex[:8]}",
-        runners={SH_IMAGE: sh_runner}, resolve_env=RESOLVE_ENV,
+        runners={SH_IMAGE: CommandRunner(command=sh_runner,
+                                  allowed_env=frozenset({"JOB_COMPLETION_INDEX"}))},
+        resolve_env=RESOLVE_ENV,
     )
     local = LocalNode(kube_client, settings)
     await local.start()

@@ -15,12 +15,15 @@ a runner for (``LocalNodeSettings(runners={...})``). Known as a "virtual kubelet
 - :mod:`.routing`: pod addresses, the table ``address:port -> 127.0.0.1:port``, the Service
   map a process receives in the environment variable ``settings.resolve_env`` (cluster DNS
   plus kube-proxy), and :meth:`LocalNode.publish`;
-- :mod:`.settings`: :class:`LocalNodeSettings` and the :data:`Runner` contract.
+- :mod:`.settings`: :class:`LocalNodeSettings` and the :class:`Runner` contract (a program
+  and its allow-lists of flags, file flags and env names).
 
 Guarantees: a Pod whose image no runner knows ends in phase Failed with reason
 ``UnsupportedImage`` and a message naming the images it runs (or that no runner is
-configured: the default). Every process started is stopped by pid on deletion and on
-:meth:`LocalNode.stop`.
+configured: the default). A Pod whose args, env or termination message path go beyond its
+runner's allow-lists ends Failed (``ForbiddenArgs``, ``ForbiddenEnv``, ``ForbiddenPath``)
+with nothing started. Every process started is stopped with its process group on deletion and
+on :meth:`LocalNode.stop`.
 Caveats: restartPolicy is treated as ``Never`` (no container restarts); the Service map is a
 snapshot taken when the Pod starts and uses one endpoint per Service port; no volumes, probes
 or resource limits; containers start together (no init containers).
@@ -31,16 +34,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import tempfile
 from pathlib import Path
 
 from kuar.client import Client
 from kuar.testing.localnode.node import NodeAgent
 from kuar.testing.localnode.pods import PodRunner
 from kuar.testing.localnode.routing import AddressPool, Routing
-from kuar.testing.localnode.settings import LocalNodeSettings, Runner, image_name
+from kuar.testing.localnode.settings import (
+    CommandRunner,
+    LocalNodeSettings,
+    Runner,
+    image_name,
+)
+from kuar.testing.tempdirs import owned_tempdir
 
-__all__ = ["LocalNode", "LocalNodeSettings", "Runner", "image_name"]
+__all__ = ["CommandRunner", "LocalNode", "LocalNodeSettings", "Runner", "image_name"]
 
 
 class LocalNode:
@@ -99,7 +107,7 @@ class LocalNode:
 
         Returns once the Pods already bound to the node have been handled.
         """
-        self._root = Path(tempfile.mkdtemp(prefix="kuar-node-", dir=self.settings.root_dir))
+        self._root = owned_tempdir("kuar-node-", self.settings.root_dir)
         await self._agent.register()
         self._pods = PodRunner(self.client, self.settings, self.routing, self._root)
         self._tasks = [

@@ -8,6 +8,15 @@ from :mod:`.routing`, and writes ``pods/status`` as a kubelet would, so the Job 
 and the application's own controllers see real phases, exit codes and messages.
 
 Guarantees:
+- a pod spec chooses nothing on this machine beyond what its runner
+  (:class:`~kuar.testing.localnode.settings.Runner`) allows: before any process starts, every
+  container is checked, and the Pod ends in phase Failed, with nothing started, with reason
+  ``ForbiddenArgs`` (a flag not in ``allowed_flags``, or a ``path_flags`` value outside the
+  pod's own folder), ``ForbiddenEnv`` (an env name not in ``allowed_env``, such as ``PATH``,
+  ``PYTHONPATH`` or ``PYTHONSTARTUP``) or ``ForbiddenPath`` (a ``terminationMessagePath`` that
+  is not a plain absolute path: relative, or with ``..``), and a message naming the offender;
+  the process's environment is the node's (``PATH``, ``HOSTNAME``, ``PYTHONUNBUFFERED``, the
+  Service map) plus the allowed names, and the node's own values win;
 - a Pod whose image no runner knows ends in phase Failed with reason ``UnsupportedImage`` and
   a message naming the images the node runs (or saying that no runner is configured);
 - ``pods/status`` carries phase, podIP, conditions, container states, exit codes, and the
@@ -16,7 +25,8 @@ Guarantees:
 - on graceful deletion the processes are stopped (SIGTERM, then SIGKILL after the grace
   period) and the deletion is confirmed (``gracePeriodSeconds=0``), as a kubelet must or the
   Pod stays Terminating;
-- every process started is stopped by pid on deletion and on :meth:`PodRunner.stop_all`.
+- every process started is stopped with its process group (its children too) on deletion and
+  on :meth:`PodRunner.stop_all`.
 Caveats: restartPolicy is treated as ``Never`` (no container restarts); no volumes, probes or
 resource limits; containers start together (no init containers). Pods are handled in their
 JSON form: runners receive the container's JSON and downward-API ``fieldRef`` paths are JSON
@@ -29,6 +39,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import posixpath
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,12 +52,65 @@ from kuar.models.core.v1 import Pod
 from kuar.runtime.watcher import EventType, WatchConfig, watcher
 from kuar.testing.localnode.node import now
 from kuar.testing.localnode.routing import Routing
-from kuar.testing.localnode.settings import LocalNodeSettings, runner_for
+from kuar.testing.localnode.settings import LocalNodeSettings, Runner, runner_for
 from kuar.testing.process import Process
 
 log = logging.getLogger("kuar.testing.localnode")
 
 MAX_TERMINATION_MESSAGE = 4096
+DEFAULT_TERMINATION_PATH = "/dev/termination-log"
+
+
+class Refused(Exception):
+    """A container asks for something its runner does not allow: ``reason``, ``message``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        """``reason`` goes to the pod status's reason, ``message`` to its message."""
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def check_container(runner: Runner, container: Mapping[str, Any], workdir: Path) -> None:
+    """Raise :class:`Refused` unless ``container`` stays within ``runner``'s allow-lists.
+
+    ``workdir`` is the container's folder inside the pod's folder; files named by
+    ``path_flags`` must resolve inside the pod's folder (``workdir.parent``).
+    """
+    name = container.get("name", "")
+    declared = container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH
+    if (not isinstance(declared, str) or not declared.startswith("/") or declared == "/"
+            or posixpath.normpath(declared) != declared or "\0" in declared):
+        raise Refused("ForbiddenPath", f"container {name}: terminationMessagePath {declared!r} "
+                      "must be a plain absolute file path (no '..', '.' or '//')")
+    pod_dir = os.path.realpath(workdir.parent)
+    message_file = str(workdir / "termination-log")
+    args = [str(a) for a in container.get("args") or []]
+    for i, arg in enumerate(args):
+        if not arg.startswith("-"):
+            continue
+        flag, eq, value = arg.partition("=")
+        if flag not in runner.allowed_flags and flag not in runner.path_flags:
+            raise Refused("ForbiddenArgs", f"container {name}: flag {flag} is not allowed; "
+                          f"allowed: {', '.join(sorted(runner.allowed_flags | runner.path_flags))}"
+                          if runner.allowed_flags or runner.path_flags
+                          else f"container {name}: flag {flag} is not allowed (no flags are)")
+        if flag in runner.path_flags:
+            if not eq:
+                if i + 1 >= len(args):
+                    raise Refused("ForbiddenArgs", f"container {name}: {flag} needs a file")
+                value = args[i + 1]
+            local = value.replace(declared, message_file)
+            path = os.path.realpath(os.path.join(workdir, local))
+            if os.path.commonpath([pod_dir, path]) != pod_dir:
+                raise Refused("ForbiddenArgs", f"container {name}: {flag} {value!r} is outside "
+                              "the pod's own folder")
+    for var in container.get("env") or []:
+        env_name = str(var.get("name", ""))
+        if env_name not in runner.allowed_env:
+            allowed = ", ".join(sorted(runner.allowed_env)) or "none"
+            raise Refused("ForbiddenEnv", f"container {name}: env {env_name} is not allowed; "
+                          f"allowed: {allowed}")
 
 
 @dataclass
@@ -184,6 +249,16 @@ class PodRunner:
         if unknown:
             await self._fail(pod, "UnsupportedImage", self._unsupported(unknown))
             return
+        workdir = self.root / meta["namespace"] / f"{meta['name']}-{meta['uid'][:8]}"
+        try:
+            for container in containers:
+                runner = runner_for(runners, container.get("image", ""))
+                assert runner is not None
+                check_container(runner, container, workdir / container["name"])
+        except Refused as refused:
+            log.warning("pod %s/%s refused: %s", meta["namespace"], meta["name"], refused)
+            await self._fail(pod, refused.reason, refused.message)
+            return
         ip = self.routing.addresses.take()
         if ip is None:
             await self._fail(pod, "OutOfAddresses",
@@ -192,7 +267,7 @@ class PodRunner:
         running = _RunningPod(
             uid=meta["uid"], namespace=meta["namespace"], name=meta["name"], ip=ip,
             started=now(),
-            workdir=self.root / meta["namespace"] / f"{meta['name']}-{meta['uid'][:8]}",
+            workdir=workdir,
             grace=float(spec.get("terminationGracePeriodSeconds") or 30),
         )
         self._pods[meta["uid"]] = running
@@ -215,10 +290,10 @@ class PodRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         message_file = workdir / "termination-log"
         message_file.write_text("")
-        declared = container.get("terminationMessagePath") or "/dev/termination-log"
+        declared = container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH
         # The kubelet mounts a host file at terminationMessagePath; here the process gets the
         # local file's path wherever the declared path appears in its args or env.
-        argv = [a.replace(declared, str(message_file)) for a in runner(container)]
+        argv = [a.replace(declared, str(message_file)) for a in runner.argv(container)]
         env = self._environment(pod, container, running.ip, resolve)
         env = {k: v.replace(declared, str(message_file)) for k, v in env.items()}
         process = Process(name, argv, workdir, env=env)
@@ -289,20 +364,21 @@ class PodRunner:
         self, pod: Mapping[str, Any], container: Mapping[str, Any], ip: str,
         resolve: Mapping[str, str],
     ) -> dict[str, str]:
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOSTNAME": pod["metadata"]["name"],
-            "PYTHONUNBUFFERED": "1",
-        }
-        if self.settings.resolve_env:
-            env[self.settings.resolve_env] = json.dumps(dict(resolve), separators=(",", ":"))
-        for var in container.get("env") or []:
+        env: dict[str, str] = {}
+        for var in container.get("env") or []:  # names checked by check_container
             if "value" in var:
                 env[var["name"]] = str(var["value"])
             elif (var.get("valueFrom") or {}).get("fieldRef"):
                 env[var["name"]] = _field_ref(
                     pod, var["valueFrom"]["fieldRef"]["fieldPath"], ip, self.node_ip
                 )
+        env.update({  # the node's own values win
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOSTNAME": pod["metadata"]["name"],
+            "PYTHONUNBUFFERED": "1",
+        })
+        if self.settings.resolve_env:
+            env[self.settings.resolve_env] = json.dumps(dict(resolve), separators=(",", ":"))
         return env
 
 

@@ -5,6 +5,11 @@ routing). The toolkit names no program here: which images the node may run, and 
 environment variable a program finds the Service map, come from the application that starts
 the node (an application's own module for local runs provides both, next to its other
 local-development helpers).
+
+A :class:`Runner` also declares what a Pod may ask of its program: the flags its args may use,
+the flags whose value is a file (kept inside the pod's own folder), and the environment
+variables the application's contract sets. The node refuses anything else before starting a
+process (:mod:`.pods`), since a pod spec is not trusted with this machine's user.
 """
 
 from __future__ import annotations
@@ -12,11 +17,60 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-Runner = Callable[[Mapping[str, Any]], list[str]]
-"""Turns a container spec (its JSON, as the API server holds it) into the argv of the local
-process that stands for the container."""
+
+class Runner(Protocol):
+    """How to run one image locally, and what a container of it may ask for.
+
+    Every ``-x``/``--name`` in the container's args must be in :attr:`allowed_flags` or
+    :attr:`path_flags` (``--name=value`` counts as ``--name``); every env name in
+    :attr:`allowed_env`; the value of a :attr:`path_flags` flag must be a file inside the pod's
+    own folder (after the ``terminationMessagePath`` is replaced by the pod's local
+    termination-log file). Args that are not flags (values) pass as they are. An application
+    defines its own (any object with these members; :class:`CommandRunner` is one).
+    """
+
+    @property
+    def allowed_flags(self) -> frozenset[str]:
+        """Flags of the program that the container's args may use; empty: none."""
+        ...
+
+    @property
+    def path_flags(self) -> frozenset[str]:
+        """Flags (also allowed) whose value is a file path: it must stay in the pod folder."""
+        ...
+
+    @property
+    def allowed_env(self) -> frozenset[str]:
+        """Environment variable names the container may set (the application's contract)."""
+        ...
+
+    def argv(self, container: Mapping[str, Any]) -> list[str]:
+        """The argv of the local process that stands for ``container``.
+
+        ``container`` is its JSON, as the API server holds it; called only once the container
+        passed the checks.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandRunner:
+    """A :class:`Runner` made of a function ``container JSON -> argv`` and the allow-lists."""
+
+    command: Callable[[Mapping[str, Any]], list[str]]
+    """Turns a container spec into the argv of its local process."""
+    allowed_flags: frozenset[str] = frozenset()
+    """Flags of the program that the container's args may use; empty: none."""
+    path_flags: frozenset[str] = frozenset()
+    """Flags (also allowed) whose value is a file path: it must stay in the pod folder."""
+    allowed_env: frozenset[str] = frozenset()
+    """Environment variable names the container may set; empty: none."""
+
+    def argv(self, container: Mapping[str, Any]) -> list[str]:
+        """The local process's argv for ``container``."""
+        return self.command(container)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,10 +94,13 @@ class LocalNodeSettings:
     runners: Mapping[str, Runner] = field(default_factory=dict)
     """Image -> how to run it locally. A key with a tag (``name:tag``) matches that image
     only; a key without one matches every tag of the name. Empty by default: the toolkit runs
-    no program of its own choosing, so every Pod fails with ``UnsupportedImage``."""
+    no program of its own choosing, so every Pod fails with ``UnsupportedImage``. A Pod whose
+    args or env go beyond its runner's allow-lists fails with ``ForbiddenArgs`` or
+    ``ForbiddenEnv`` and nothing runs."""
     resolve_env: str | None = None
     """Environment variable that carries the Service map (JSON ``host:port -> 127.0.0.1:port``)
-    into each process; the program's own contract names it. ``None``: no map is passed."""
+    into each process; the program's own contract names it. ``None``: no map is passed. The
+    node sets it last: a container's own value never replaces it."""
     root_dir: Path | None = None
     """Parent folder for the node's temporary folder; ``None`` uses the system one."""
 
