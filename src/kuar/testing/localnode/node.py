@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from kuar.client import AlreadyExists, Api, ApiError, Client, NotFound
+from kuar.client import AlreadyExists, Api, ApiError, Client, NotFound, TransportError
 from kuar.models.coordination.v1 import Lease, LeaseSpec
 from kuar.models.core.v1 import Node, NodeSpec
 from kuar.resources import ObjectMeta, OwnerReference
@@ -111,5 +111,5 @@ class NodeAgent:
             await asyncio.sleep(self.settings.renew_interval)
             try:
                 await self.renew_lease()
-            except (ApiError, OSError) as exc:  # the API server may be restarting
+            except (ApiError, TransportError, OSError) as exc:  # the API server may be restarting
                 log.warning("lease renewal failed: %s", exc)

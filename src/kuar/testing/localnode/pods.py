@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kuar.client import Api, ApiError, Client, Conflict, NotFound
+from kuar.client import Api, ApiError, Client, Conflict, NotFound, TransportError
 from kuar.models.core.v1 import Pod
 from kuar.runtime.watcher import EventType, WatchConfig, watcher
 from kuar.testing.localnode.node import now
@@ -58,6 +58,8 @@ from kuar.testing.process import Process
 log = logging.getLogger("kuar.testing.localnode")
 
 MAX_TERMINATION_MESSAGE = 4096
+FINAL_STATUS_ATTEMPTS = 40
+"""How often a pod's final status is tried (0.5 s doubling to 5 s: about three minutes)."""
 DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 
 
@@ -162,7 +164,7 @@ class PodRunner:
                     await self._forget(pod["metadata"]["uid"])
                 elif event.type in (EventType.APPLY, EventType.INIT_APPLY):
                     await self._sync(pod)
-            except (ApiError, OSError) as exc:
+            except (ApiError, TransportError, OSError) as exc:
                 meta = pod["metadata"]
                 log.warning("pod %s/%s: %s", meta.get("namespace"), meta.get("name"), exc)
 
@@ -351,14 +353,22 @@ class PodRunner:
             {"type": t, "status": "False", "reason": "PodCompleted", "lastTransitionTime": now()}
             for t in ("Ready", "ContainersReady")
         ]
-        try:
-            await self._patch_status(pod, {
-                "phase": "Failed" if failed else "Succeeded", "conditions": conditions,
-                "containerStatuses": statuses,
-            })
-        except (ApiError, OSError) as exc:
-            log.warning("pod %s/%s: final status not written: %s",
-                        running.namespace, running.name, exc)
+        final = {"phase": "Failed" if failed else "Succeeded", "conditions": conditions,
+                 "containerStatuses": statuses}
+        # A kubelet keeps trying to report a pod's end: if the API server is down (restarting),
+        # a lost final status would leave the pod Running and its Job waiting for its deadline.
+        delay = 0.5
+        for attempt in range(1, FINAL_STATUS_ATTEMPTS + 1):
+            try:
+                await self._patch_status(pod, final)
+                return
+            except NotFound:
+                return  # the pod is gone: nothing to report to
+            except (ApiError, TransportError, OSError) as exc:
+                log.warning("pod %s/%s: final status not written (attempt %d): %s",
+                            running.namespace, running.name, attempt, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _environment(
         self, pod: Mapping[str, Any], container: Mapping[str, Any], ip: str,
