@@ -205,9 +205,10 @@ async def _with_cluster(
     kubectl: Callable[..., Any], stop: asyncio.Event, kept: asyncio.Event, kubectl_bin: str,
     config: Path,
 ) -> int:
-    settings = OperatorSettings()
-    node = LocalNode(client, LocalNodeSettings(runners=local_runners(settings),
-                                               resolve_env=RESOLVE_ENV))
+    node_settings = LocalNodeSettings(runners=local_runners(), resolve_env=RESOLVE_ENV)
+    # the demo publishes its target as a selector-less Service on the local node's pod range
+    settings = OperatorSettings(allowed_endpoint_cidrs=(node_settings.pod_cidr,))
+    node = LocalNode(client, node_settings)
     await node.start()
     console.print(f"local node {node.name} registered; it runs {settings.image} pods as "
                   "processes")

@@ -110,6 +110,9 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
 @click.option("--worker-ca-file", default=None, metavar="PATH",
               help="PEM bundle, at this path inside the worker pods, that verifies https "
                    "targets (default: the worker image's trust store).")
+@click.option("--allow-endpoint-cidr", "allowed_endpoint_cidrs", multiple=True, metavar="CIDR",
+              help="Addresses a target Service without a selector may point at (repeatable; "
+                   "default: none, such Services are refused).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log records on stderr as text or one JSON per line.")
 @click.option("--log-level", type=click.Choice(list(LEVELS), case_sensitive=False),
@@ -140,7 +143,8 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
               help="Seconds between checks of the operator's RBAC permissions.")
 def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
         lease_namespace: str | None, max_rps: int, image: str, worker_ca_file: str | None,
-        log_format: str, log_level: str, health_bind: str | None, metrics_bind: str | None,
+        allowed_endpoint_cidrs: tuple[str, ...], log_format: str, log_level: str,
+        health_bind: str | None, metrics_bind: str | None,
         webhook_service: str | None, webhook_url: str | None, webhook_bind: str | None,
         webhook_port: int, cert_dir: Path | None, inject_ca: bool | None,
         signer_namespace: str, drain_delay: float, access_recheck: float) -> None:
@@ -159,7 +163,8 @@ def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
         raise SystemExit(2) from None
     options = OperatorOptions(
         settings=OperatorSettings(max_requests_per_second=max_rps, image=image,
-                                  ca_file=worker_ca_file),
+                                  ca_file=worker_ca_file,
+                                  allowed_endpoint_cidrs=allowed_endpoint_cidrs),
         namespace=namespace,
         leader_election=LeaderElectionSettings(name=LEASE,
                                                namespace=lease_namespace or pod_namespace())

@@ -37,6 +37,7 @@ from typing import Any
 from kuar.client import AlreadyExists, Api, ApiError, Client, Conflict, NotFound
 from kuar.models.batch.v1 import Job
 from kuar.models.core.v1 import ConfigMap, Pod, Service
+from kuar.models.discovery.v1 import EndpointSlice
 from kuar.resources import Condition, ObjectMeta, OwnerReference
 from kuar.runtime import (
     NORMAL,
@@ -63,6 +64,7 @@ from kuar_loadtest.desired import (
     budget_problem,
     cap_problem,
     desired_job,
+    endpoint_problem,
     job_name,
     resolve_target,
 )
@@ -121,6 +123,12 @@ class LoadTestReconciler:
         service = self.services.store.get(Request(request.namespace, lt.spec.service))
         try:
             target = resolve_target(lt, service)
+            if service is not None and not (service.spec and service.spec.selector):
+                slices = await Api(self.client, EndpointSlice, namespace=request.namespace).list(
+                    label_selector=f"kubernetes.io/service-name={lt.spec.service}")
+                outside = endpoint_problem(lt, service, slices.items, self.settings)
+                if outside is not None:
+                    raise outside
         except PlanError as exc:
             if exc.reason != "ServiceNotFound":  # the Service exists but cannot be targeted
                 await self._finish_failed(lt, exc.reason, str(exc))

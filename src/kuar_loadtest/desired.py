@@ -19,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import re
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from kuar.models.core.v1 import (
     ResourceRequirements,
     Service,
 )
+from kuar.models.discovery.v1 import EndpointSlice
 from kuar.resources import ObjectMeta, OwnerReference
 from kuar_loadgen.spec import LoadSpec
 from kuar_loadtest.api.v1 import LoadTest
@@ -103,6 +105,41 @@ def resolve_target(lt: LoadTest, service: Service | None) -> ResolvedTarget:
         chosen = next((p for p in ports if p.name == spec.scheme), ports[0])
     port = chosen.port
     return ResolvedTarget(f"{spec.scheme}://{spec.service}.{ns}.svc:{port}", port)
+
+
+def endpoint_problem(
+    lt: LoadTest, service: Service, slices: Iterable[EndpointSlice], settings: OperatorSettings
+) -> PlanError | None:
+    """Why a Service without a selector cannot be a target (``None`` when it may be).
+
+    Hand-written endpoints can name any host, so every address must be inside
+    ``settings.allowed_endpoint_cidrs``; a hostname never is.
+    """
+    if service.spec is not None and service.spec.selector:
+        return None  # the cluster fills its endpoints from its own pods
+    allowed = [ipaddress.ip_network(c, strict=False) for c in settings.allowed_endpoint_cidrs]
+    outside = sorted({
+        address for s in slices for e in s.endpoints or [] for address in e.addresses
+        if not _inside(address, allowed)
+    })
+    if not allowed or outside:
+        where = (f"its endpoints {', '.join(outside[:5])} are outside "
+                 f"{', '.join(settings.allowed_endpoint_cidrs)}" if allowed and outside else
+                 "the operator allows no addresses for Services without a selector")
+        return PlanError(
+            "EndpointsNotAllowed",
+            f"Service {lt.spec.service!r} has no selector and {where}; load goes only to "
+            "pods of the cluster",
+        )
+    return None
+
+
+def _inside(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False  # a hostname (FQDN slices): not an address we can vouch for
+    return any(ip in net for net in networks)
 
 
 def cap_problem(lt: LoadTest, settings: OperatorSettings) -> PlanError | None:

@@ -38,6 +38,9 @@ CONTROLLER_RULES = (
                why="a finished run's results are the pods' termination messages"),
     PolicyRule(group="", resources=("services",), verbs=("get", "list", "watch"),
                why="the target Service, in the LoadTest's own namespace"),
+    PolicyRule(group="discovery.k8s.io", resources=("endpointslices",), verbs=("list",),
+               why="the endpoints of a target Service without a selector, to refuse any "
+                   "outside the cluster"),
     PolicyRule(group="", resources=("configmaps",), verbs=("get", "create", "patch"),
                why="the merged results ConfigMap, by server-side apply; the signer's CA "
                    "ConfigMap in kuar-system"),

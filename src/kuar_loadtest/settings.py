@@ -30,6 +30,12 @@ class OperatorSettings:
     max_duration: float = 3600.0
     """Longest ``spec.duration`` in seconds (an hour); a longer LoadTest fails
     (``DurationAboveCap``)."""
+    allowed_endpoint_cidrs: tuple[str, ...] = ()
+    """Addresses that a Service *without a selector* may point at. Such a Service's endpoints
+    are written by hand, so they can name any host; with the default (none) such Services are
+    refused as targets (``EndpointsNotAllowed``). Services with a selector are always fine: the
+    cluster fills their endpoints with its own pods. Set it to the pod network of a cluster
+    whose selector-less Services you trust (kuar's local node: its pod range)."""
     worker_cpu_limit: str = "1"
     """CPU limit of each worker pod: one core, what one kuar-loadgen process uses."""
     worker_memory_limit: str = "256Mi"

@@ -85,7 +85,9 @@ async def ns(cluster: Cluster) -> AsyncIterator[str]:
 async def operator(cluster: Cluster, ns: str, **settings: Any) -> AsyncIterator[None]:
     """The LoadTest operator, limited to ``ns``."""
     manager = build_manager(cluster.client, OperatorOptions(
-        settings=OperatorSettings(**settings), namespace=ns, health=None, handle_signals=False))
+        settings=OperatorSettings(**{"allowed_endpoint_cidrs": (cluster.node.settings.pod_cidr,),
+                                     **settings}),
+        namespace=ns, health=None, handle_signals=False))
     running = asyncio.create_task(manager.run())
     try:
         yield

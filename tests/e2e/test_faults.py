@@ -31,7 +31,8 @@ def operator_process(cluster: Cluster, ns: str, log: Path) -> Iterator[subproces
     argv = [sys.executable, "-m", "kuar.cli", "loadtest", "run",
             "--kubeconfig", str(cluster.plane.kubeconfig), "--namespace", ns,
             "--health-bind", f"127.0.0.1:{_free_port()}",
-            "--metrics-bind", f"127.0.0.1:{_free_port()}", "--log-format", "json"]
+            "--metrics-bind", f"127.0.0.1:{_free_port()}", "--log-format", "json",
+            "--allow-endpoint-cidr", cluster.node.settings.pod_cidr]
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -158,7 +158,9 @@ async def test_operator_image_takes_the_seeds_my_loadtest_to_succeeded(
                     "--webhook-url", url, "--webhook-bind", "127.0.0.1",
                     "--webhook-port", str(webhook_port),
                     "--signer-namespace", OPERATOR.namespace, "--drain-delay", "5",
-                    "--image", loadgen, "--worker-ca-file", str(ca_file)]
+                    "--image", loadgen, "--worker-ca-file", str(ca_file),
+                    # my-service is published selector-less on the local node's pod range
+                    "--allow-endpoint-cidr", node.settings.pod_cidr]
             opts = (*POD_LIKE, "-v", f"{tmp_path / 'kubeconfig'}:/etc/kuar/kubeconfig:ro,Z")
             started = time.monotonic()
             async with running(podman, image, args, opts):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kuar.models.core.v1 import Service
+from kuar.models.discovery.v1 import EndpointSlice
 from kuar_loadgen.spec import LoadSpec
 from kuar_loadtest.api.v1 import LoadTest
 from kuar_loadtest.desired import (
@@ -15,6 +16,7 @@ from kuar_loadtest.desired import (
     budget_problem,
     cap_problem,
     desired_job,
+    endpoint_problem,
     job_name,
     parse_duration,
     resolve_target,
@@ -157,3 +159,25 @@ def test_worker_pods_have_cpu_and_memory_limits() -> None:
                       start_at=0.0).encode()
     limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits == {"cpu": "1", "memory": "256Mi"}
+
+
+def _slice(*addresses: str) -> EndpointSlice:
+    return EndpointSlice.decode({"metadata": {"name": "web-x"}, "addressType": "IPv4",
+                                 "endpoints": [{"addresses": list(addresses)}]})
+
+
+def test_a_selectorless_service_must_point_inside_the_allowed_addresses() -> None:
+    # issue 14, finding 2: hand-written endpoints of a selector-less Service name any host
+    bare = _svc({"port": 80})
+    with_selector = Service.decode({"metadata": {"name": "web"}, "spec": {
+        "selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    trusting = OperatorSettings(allowed_endpoint_cidrs=("10.244.0.0/24",))
+    assert endpoint_problem(_lt(), with_selector, [_slice("8.8.8.8")], OperatorSettings()) is None
+    assert endpoint_problem(_lt(), bare, [_slice("10.244.0.7")], trusting) is None
+    outside = endpoint_problem(_lt(), bare, [_slice("10.244.0.7", "93.184.216.34")], trusting)
+    assert outside is not None and outside.reason == "EndpointsNotAllowed"
+    assert "93.184.216.34" in str(outside)
+    default = endpoint_problem(_lt(), bare, [_slice("10.244.0.7")], OperatorSettings())
+    assert default is not None and "allows no addresses" in str(default)
+    named = endpoint_problem(_lt(), bare, [_slice("example.com")], trusting)
+    assert named is not None  # a hostname is never vouched for
