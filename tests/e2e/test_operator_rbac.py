@@ -12,6 +12,7 @@ from kuar.client import Client, Forbidden, apply_manifests, load_config
 from kuar.manager import HealthSettings, LeaderElectionSettings
 from kuar_loadtest.operator import OperatorOptions, build_manager
 from kuar_loadtest.rbac import LEASE, OPERATOR
+from kuar_loadtest.settings import OperatorSettings
 from tests.e2e.conftest import Cluster, create, loadtest, target_service, wait_phase
 
 
@@ -58,6 +59,8 @@ async def test_operator_works_with_only_the_generated_rbac(
             namespace=ns, handle_signals=False, health=HealthSettings(port=0),
             # the Lease lives in kuar-system (a Role there), under the name RBAC allows
             leader_election=LeaderElectionSettings(name=LEASE, namespace=OPERATOR.namespace),
+            # the target is published selector-less on the local node's pod range
+            settings=OperatorSettings(allowed_endpoint_cidrs=(cluster.node.settings.pod_cidr,)),
         ))
         async with target_service(cluster, ns):
             running = asyncio.create_task(manager.run())
