@@ -123,12 +123,6 @@ class LoadTestReconciler:
         service = self.services.store.get(Request(request.namespace, lt.spec.service))
         try:
             target = resolve_target(lt, service)
-            if service is not None and not (service.spec and service.spec.selector):
-                slices = await Api(self.client, EndpointSlice, namespace=request.namespace).list(
-                    label_selector=f"kubernetes.io/service-name={lt.spec.service}")
-                outside = endpoint_problem(lt, service, slices.items, self.settings)
-                if outside is not None:
-                    raise outside
         except PlanError as exc:
             if exc.reason != "ServiceNotFound":  # the Service exists but cannot be targeted
                 await self._finish_failed(lt, exc.reason, str(exc))
@@ -143,6 +137,11 @@ class LoadTestReconciler:
         await self._delete_old_runs(lt, keep=name)
         job = self.jobs.store.get(Request(request.namespace, name))
         if job is None:
+            assert service is not None  # resolve_target found it
+            outside = await self._endpoint_problem(lt, service)
+            if outside is not None:  # checked once, when a run starts: not on every Job change
+                await self._finish_failed(lt, outside.reason, str(outside))
+                return Result.done()
             async with self._budget_lock:  # one decision at a time, or two could both fit
                 waiting = budget_problem(lt, self._running(), self.settings)
                 if waiting is None:
@@ -186,6 +185,13 @@ class LoadTestReconciler:
         await self._finish(lt, state)
         self._reserved.pop(lt.metadata.uid or "", None)
         return Result.done()
+
+    async def _endpoint_problem(self, lt: LoadTest, service: Service) -> PlanError | None:
+        if service.spec is not None and service.spec.selector:
+            return None  # the cluster fills its endpoints from its own pods: no read needed
+        slices = await Api(self.client, EndpointSlice, namespace=lt.namespace).list(
+            label_selector=f"kubernetes.io/service-name={service.name}")
+        return endpoint_problem(lt, service, slices.items, self.settings)
 
     def _running(self) -> list[LoadTest]:
         """LoadTests now running: Running in the cache, or started here a moment ago."""
