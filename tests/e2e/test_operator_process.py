@@ -33,6 +33,7 @@ from kuar.webhook import UrlTarget, apply_configurations, webhook_configurations
 from kuar_loadtest.local import install_crd, loadtest_crd
 from kuar_loadtest.rbac import LEASE, OPERATOR
 from kuar_loadtest.webhooks import build
+from tests.operator_identity import token_kubeconfig
 
 pytestmark = pytest.mark.controlplane
 
@@ -59,23 +60,6 @@ async def admin(plane: ControlPlane) -> AsyncIterator[Client]:
         yield client
     finally:
         await client.close()
-
-
-async def token_kubeconfig(admin: Client, plane: ControlPlane, path: Path) -> str:
-    """A kubeconfig authenticating as the operator's ServiceAccount; returns its token."""
-    token: dict[str, Any] = await admin.request(
-        "POST", f"/api/v1/namespaces/{OPERATOR.namespace}/serviceaccounts/{OPERATOR.name}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-              "spec": {"expirationSeconds": 3600}})
-    value = str(token["status"]["token"])
-    cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-        "users": [{"name": "operator", "user": {"token": value}}],
-        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"],
-                                                      "user": "operator"}}],
-        "current-context": "operator"}))
-    return value
 
 
 class Operator:

@@ -40,6 +40,7 @@ from kuar_loadtest.rbac import LEASE, OPERATOR
 from kuar_loadtest.settings import LOADGEN_IMAGE
 from kuar_loadtest.webhooks import build
 from tests.integration.image.conftest import Built, Podman, free_port
+from tests.operator_identity import token_kubeconfig
 
 pytestmark = pytest.mark.controlplane
 
@@ -67,22 +68,6 @@ async def admin(plane: ControlPlane) -> AsyncIterator[Client]:
         yield client
     finally:
         await client.close()
-
-
-async def token_kubeconfig(admin: Client, plane: ControlPlane, path: Path) -> None:
-    """A kubeconfig that authenticates as the operator's ServiceAccount (a 1 h token)."""
-    token: dict[str, Any] = await admin.request(
-        "POST", f"/api/v1/namespaces/{OPERATOR.namespace}/serviceaccounts/{OPERATOR.name}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-              "spec": {"expirationSeconds": 3600}})
-    cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-        "users": [{"name": "operator", "user": {"token": token["status"]["token"]}}],
-        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"],
-                                                      "user": "operator"}}],
-        "current-context": "operator"}))
-    path.chmod(0o644)  # readable by the image's uid 65532 through the bind mount
 
 
 async def install(admin: Client, url: str) -> None:
@@ -134,6 +119,7 @@ async def test_operator_image_takes_the_seeds_my_loadtest_to_succeeded(
     url = f"https://127.0.0.1:{webhook_port}"
     await install(admin, url)
     await token_kubeconfig(admin, plane, tmp_path / "kubeconfig")
+    (tmp_path / "kubeconfig").chmod(0o644)  # readable by the image's uid 65532 (bind mount)
     image = podman.load(built_images.archive("operator"))  # on this thread, see running()
     assert image == "kuar.dev/operator:0.1.0"
     # the Jobs name the load-worker image by digest, as images.env pins it; the local node
