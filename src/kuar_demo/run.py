@@ -39,7 +39,8 @@ from kuar.testing import ControlPlane, ControlPlaneSettings
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.testing.process import Process
 from kuar.testing.tempdirs import owned_tempdir
-from kuar_loadtest.api.v1 import LoadTest, LoadTestStatus
+from kuar_loadtest.api.status import LoadTestStatus
+from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.cli import fetch_report_data, print_report
 from kuar_loadtest.desired import parse_duration
 from kuar_loadtest.local import RESOLVE_ENV, local_runners, local_webhooks

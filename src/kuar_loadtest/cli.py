@@ -35,7 +35,7 @@ from kuar.manager.logs import LEVELS, configure_logging
 from kuar.models.core.v1 import ConfigMap
 from kuar.webhook import ServiceTarget
 from kuar_loadgen.result import LoadResult
-from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.controller import RESULTS_SUFFIX
 from kuar_loadtest.operator import OperatorOptions, WebhookOptions, build_manager
 from kuar_loadtest.rbac import LEASE

@@ -57,7 +57,8 @@ from kuar.runtime import (
     is_controlled_by,
     set_condition,
 )
-from kuar_loadtest.api.v1 import LoadTest, LoadTestResults, LoadTestStatus, Phase
+from kuar_loadtest.api.status import LoadTestResults, LoadTestStatus, Phase
+from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
     PlanError,
@@ -120,7 +121,7 @@ class LoadTestReconciler:
         if capped is not None:
             await self._finish_failed(lt, capped.reason, str(capped))
             raise TerminalError(str(capped))
-        service = self.services.store.get(Request(request.namespace, lt.spec.service))
+        service = self.services.store.get(Request(request.namespace, lt.spec.target.service))
         try:
             target = resolve_target(lt, service)
         except PlanError as exc:
@@ -160,7 +161,7 @@ class LoadTestReconciler:
                 workers = desired.spec.parallelism if desired.spec else None
                 self.recorder.event(
                     lt, NORMAL, "Started",
-                    f"started {workers} worker pod(s) at {lt.spec.requests_per_second} req/s "
+                    f"started {workers} worker pod(s) at {lt.spec.load.requests_per_second} req/s "
                     f"against {target.url}", action="CreateJob",
                 )
             except AlreadyExists:
@@ -170,7 +171,7 @@ class LoadTestReconciler:
                 start=True, job=name, conditions=[
                     ("ServiceResolved", "True", "ServiceFound", target.url),
                     ("RateBudget", "True", "WithinBudget",
-                     f"{lt.spec.requests_per_second} req/s fits the operator's caps"),
+                     f"{lt.spec.load.requests_per_second} req/s fits the operator's caps"),
                     ("Complete", "False", "Running", "the workers are running"),
                 ],
             )
@@ -350,7 +351,7 @@ def _loadtests_for_service(cache_store: Any) -> Any:
         return [
             Request(ns, lt.metadata.name or "")
             for lt in cache_store.list(ns)
-            if lt.spec.service == name
+            if lt.spec.target.service == name
         ]
 
     return map_fn

@@ -5,11 +5,12 @@ informer cache; returns typed objects (:mod:`kuar.models`) the controller create
 so every rule is unit-tested (the seed's "compiler" pattern).
 
 Rules:
-- The target is the Service named in ``spec.service`` in the LoadTest's own namespace; never
-  another namespace (a name with dots or a URL is refused by validation).
-- The port: ``spec.port`` when set (it must be one of the Service's ports), else the Service's
-  only port, else its port named after the scheme (``http``/``https``), else its first port.
-- Workers: ``spec.workers`` when set, else ``ceil(requestsPerSecond / per_pod_rps)``, at most
+- The target is the Service named in ``spec.target.service`` in the LoadTest's own namespace;
+  never another namespace (a name with dots or a URL is refused by validation).
+- The port: ``spec.target.port`` when set (it must be one of the Service's ports), else the
+  Service's only port, else its port named after the scheme (``http``/``https``), else its
+  first port.
+- Workers: ``spec.load.workers`` when set, else ``ceil(requestsPerSecond / per_pod_rps)``, at most
   ``max_workers``. Every worker gets the whole rate and the shard count; worker ``i`` issues
   requests ``i, i+N, ...`` (kuar_loadgen's exact sharding), so together they hold the rate.
 - Each run is named after the LoadTest's generation: a spec change makes a new Job (a new
@@ -37,7 +38,7 @@ from kuar.models.core.v1 import (
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar.resources import ObjectMeta, OwnerReference
 from kuar_loadgen.spec import LoadSpec
-from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.settings import OperatorSettings
 
 LABEL_LOADTEST = "kuar.dev/loadtest"
@@ -69,13 +70,14 @@ def parse_duration(text: str) -> float:
     """A Go-style duration (``90s``, ``1m30s``, ``250ms``) in seconds."""
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise PlanError("InvalidDuration", f"spec.duration {text!r} is not a duration like 30s")
+        raise PlanError("InvalidDuration",
+                        f"spec.load.duration {text!r} is not a duration like 30s")
     return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
 def resolve_target(lt: LoadTest, service: Service | None) -> ResolvedTarget:
     """The URL of the LoadTest's Service (see the module's port rule)."""
-    spec = lt.spec
+    spec = lt.spec.target
     ns = lt.metadata.namespace
     if service is None:
         raise PlanError(
@@ -128,7 +130,7 @@ def endpoint_problem(
                  "the operator allows no addresses for Services without a selector")
         return PlanError(
             "EndpointsNotAllowed",
-            f"Service {lt.spec.service!r} has no selector and {where}; load goes only to "
+            f"Service {lt.spec.target.service!r} has no selector and {where}; load goes only to "
             "pods of the cluster",
         )
     return None
@@ -144,17 +146,18 @@ def _inside(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6N
 
 def cap_problem(lt: LoadTest, settings: OperatorSettings) -> PlanError | None:
     """Why ``lt`` may never run under this operator (rate or duration above its caps)."""
-    if lt.spec.requests_per_second > settings.max_requests_per_second:
+    load = lt.spec.load
+    if load.requests_per_second > settings.max_requests_per_second:
         return PlanError(
             "RateAboveCap",
-            f"spec.requestsPerSecond {lt.spec.requests_per_second} is above the operator's "
+            f"spec.load.requestsPerSecond {load.requests_per_second} is above the operator's "
             f"cap of {settings.max_requests_per_second}",
         )
-    duration = parse_duration(lt.spec.duration)
+    duration = parse_duration(load.duration)
     if duration > settings.max_duration:
         return PlanError(
             "DurationAboveCap",
-            f"spec.duration {lt.spec.duration} is above the operator's cap of "
+            f"spec.load.duration {load.duration} is above the operator's cap of "
             f"{settings.max_duration:g}s",
         )
     return None
@@ -168,10 +171,10 @@ def budget_problem(
     ``running`` are the LoadTests now running (``lt`` itself is left out of the sums).
     """
     others = [o for o in running if o.metadata.uid != lt.metadata.uid]
-    total = sum(o.spec.requests_per_second for o in others)
-    in_namespace = sum(o.spec.requests_per_second for o in others
+    total = sum(o.spec.load.requests_per_second for o in others)
+    in_namespace = sum(o.spec.load.requests_per_second for o in others
                        if o.namespace == lt.namespace)
-    rate = lt.spec.requests_per_second
+    rate = lt.spec.load.requests_per_second
     if in_namespace + rate > settings.max_namespace_requests_per_second:
         return PlanError(
             "RateBudgetExceeded",
@@ -189,10 +192,11 @@ def budget_problem(
 
 def worker_count(lt: LoadTest, settings: OperatorSettings) -> int:
     """How many worker pods share the rate."""
-    wanted = lt.spec.workers or math.ceil(
-        lt.spec.requests_per_second / settings.per_pod_requests_per_second
+    load = lt.spec.load
+    wanted = load.workers or math.ceil(
+        load.requests_per_second / settings.per_pod_requests_per_second
     )
-    return max(1, min(wanted, settings.max_workers, lt.spec.requests_per_second))
+    return max(1, min(wanted, settings.max_workers, load.requests_per_second))
 
 
 def job_name(lt: LoadTest) -> str:
@@ -212,9 +216,9 @@ def load_spec(
     """The worker contract for this run (each pod reads its shard index from the Job)."""
     return LoadSpec(
         urls=(target.url,),
-        rps=float(lt.spec.requests_per_second),
-        duration=parse_duration(lt.spec.duration),
-        paths=tuple(lt.spec.paths),
+        rps=float(lt.spec.load.requests_per_second),
+        duration=parse_duration(lt.spec.load.duration),
+        paths=tuple(lt.spec.target.paths),
         timeout=settings.request_timeout,
         shard_count=workers,
         start_at=start_at,

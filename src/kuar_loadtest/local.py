@@ -4,7 +4,7 @@ Place in the pipeline: ``kuar demo`` and tests use :func:`local_webhooks` to run
 validator, the defaulter and the v1/v2 conversion webhook against a local API server. A
 self-signed CA (kuar.webhook's :class:`SelfSignedSource`) signs the serving certificate; its
 caBundle is injected into the webhook configurations and into the CRD's conversion stanza,
-which this function installs (v1 storage, v2 served). In a cluster, ``deploy/`` holds the
+which this function installs (v2 storage, v1 served). In a cluster, ``deploy/`` holds the
 Service-based configurations instead.
 
 kuar's local node (``kuar.testing.localnode``) runs only what the application allows:

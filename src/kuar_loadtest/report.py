@@ -1,6 +1,6 @@
 """LoadTest reports: a terminal table and an HTML page with a latency and a rate plot.
 
-Place in the pipeline: ``kuar loadtest report NAME`` reads the LoadTest and its results
+Place in the pipeline: ``kuar loadtest report NAME`` reads the LoadTest (v2) and its results
 ConfigMap (written by the controller) and calls :func:`render_table` and
 :func:`write_html`. Pure apart from writing the HTML file; plots are drawn with matplotlib
 (Agg backend, embedded as PNG), so the page is one self-contained file.
@@ -23,14 +23,16 @@ PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 def summary_rows(loadtest: Mapping[str, Any], result: LoadResult | None) -> list[tuple[str, str]]:
     """The facts of a run as (label, value) rows."""
     spec = loadtest.get("spec") or {}
+    target, load = spec.get("target") or {}, spec.get("load") or {}
     status = loadtest.get("status") or {}
     results = status.get("results") or {}
     latency = results.get("latencyMs") or {}
     rows = [
         ("LoadTest", f"{loadtest['metadata'].get('namespace')}/{loadtest['metadata']['name']}"),
-        ("target", f"{spec.get('scheme', 'http')}://{spec.get('service')} {spec.get('paths')}"),
+        ("target", f"{target.get('scheme', 'http')}://{target.get('service')} "
+                   f"{target.get('paths')}"),
         ("phase", f"{status.get('phase', '-')} ({status.get('message', '')})"),
-        ("requested rate", f"{spec.get('requestsPerSecond')} req/s for {spec.get('duration')}"),
+        ("requested rate", f"{load.get('requestsPerSecond')} req/s for {load.get('duration')}"),
     ]
     if results:
         rows += [
@@ -116,7 +118,8 @@ def write_html(
     )
     plots = ""
     if result is not None:
-        target = float((loadtest.get("spec") or {}).get("requestsPerSecond") or 0)
+        spec = loadtest.get("spec") or {}
+        target = float((spec.get("load") or {}).get("requestsPerSecond") or 0)
         latency_png, rate_png = _plots(result, target)
         plots = (f'<h2>Latency</h2><img alt="latency by percentile" '
                  f'src="data:image/png;base64,{latency_png}">'

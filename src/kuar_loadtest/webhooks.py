@@ -6,17 +6,18 @@ LoadTest is created or updated, and when it is read or written in the other vers
 the public :mod:`kuar.webhook` API only.
 
 - ``kuar-validator`` / ``validator.kuar.com`` (the seed's names): CREATE and UPDATE of
-  ``loadtests``. Denials name the field: ``spec.scheme`` not http or https,
-  ``spec.requestsPerSecond`` <= 0 or above ``max_requests_per_second``, a
-  ``spec.paths[i]`` not starting with ``/`` or holding spaces or control characters (CR/LF
-  would inject headers into the worker's requests), a ``spec.service`` that is not a DNS-1035
-  label. Non-ASCII paths (``/€``) are allowed and stored as written: the worker sends them
-  percent-encoded (one place for the rule, whatever the spec came from: this webhook, the
-  webhook failing open, or a person's ``--path`` flag).
+  ``loadtests``. The webhooks see every LoadTest as v2 (the storage version; a v1 write is
+  converted first), so denials name v2 fields: ``spec.target.scheme`` not http or https,
+  ``spec.load.requestsPerSecond`` <= 0 or above ``max_requests_per_second``, a
+  ``spec.target.paths[i]`` not starting with ``/`` or holding spaces or control characters
+  (CR/LF would inject headers into the worker's requests), a ``spec.target.service`` that is
+  not a DNS-1035 label. Non-ASCII paths (``/€``) are allowed and stored as written: the
+  worker sends them percent-encoded (one place for the rule, whatever the spec came from:
+  this webhook, the webhook failing open, or a person's ``--path`` flag).
   Warns (allows) when one worker would carry more than ``warn_rps_per_worker``.
-- ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``scheme`` (http), ``paths`` (``/``) and
-  ``duration`` (60s); ``port`` and ``workers`` are left to the controller.
-- ``conversion`` at ``/convert``: v1 (hub, storage) <-> v2 (see ``api/conversion.py``).
+- ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``target.scheme`` (http), ``target.paths``
+  (``/``) and ``load.duration`` (60s); ``port`` and ``workers`` are left to the controller.
+- ``conversion`` at ``/convert``: v2 (hub, storage) <-> v1 (see ``api/conversion.py``).
 
 Both admission webhooks fail open (``failurePolicy: Ignore``) by default: the CRD's schema
 already holds the same defaults and the hard limits (scheme enum, path pattern, rate between 1
@@ -42,7 +43,7 @@ from kuar.webhook import (
 )
 from kuar_loadgen.spec import path_problem
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
-from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.api.v2 import LoadTest
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 SCHEMES = ("http", "https")
@@ -78,29 +79,29 @@ class LoadTestValidator(Validator[LoadTest]):
 
     def check(self, obj: LoadTest) -> list[str]:
         """Raise :class:`~kuar.webhook.Denied` naming each bad field; return warnings."""
-        spec, errors = obj.spec, FieldErrors()
-        if spec.scheme not in SCHEMES:
-            errors.not_supported("spec.scheme", spec.scheme, SCHEMES)
-        rps, cap = spec.requests_per_second, self.settings.max_requests_per_second
+        target, load, errors = obj.spec.target, obj.spec.load, FieldErrors()
+        if target.scheme not in SCHEMES:
+            errors.not_supported("spec.target.scheme", target.scheme, SCHEMES)
+        rps, cap = load.requests_per_second, self.settings.max_requests_per_second
         if rps <= 0:
-            errors.invalid("spec.requestsPerSecond", rps, "must be greater than 0")
+            errors.invalid("spec.load.requestsPerSecond", rps, "must be greater than 0")
         elif rps > cap:
-            errors.invalid("spec.requestsPerSecond", rps, f"must be at most {cap}")
-        for i, path in enumerate(spec.paths):
+            errors.invalid("spec.load.requestsPerSecond", rps, f"must be at most {cap}")
+        for i, path in enumerate(target.paths):
             problem = path_problem(path)  # the worker's own rule (kuar_loadgen.spec)
             if problem is not None:
-                errors.invalid(f"spec.paths[{i}]", path, problem)
-        if len(spec.service) > 63 or not DNS1035_LABEL.match(spec.service):
+                errors.invalid(f"spec.target.paths[{i}]", path, problem)
+        if len(target.service) > 63 or not DNS1035_LABEL.match(target.service):
             errors.invalid(
-                "spec.service", spec.service,
+                "spec.target.service", target.service,
                 "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
                 "start with an alphabetic character, end with an alphanumeric character, "
                 "and be at most 63 characters")
         errors.raise_if_any()
         warnings = []
-        per_worker = rps / spec.workers if spec.workers else 0  # unset: the operator sizes it
+        per_worker = rps / load.workers if load.workers else 0  # unset: the operator sizes it
         if per_worker > self.settings.warn_rps_per_worker:
-            warnings.append(f"spec.requestsPerSecond: {per_worker:.0f} per worker is above "
+            warnings.append(f"spec.load.requestsPerSecond: {per_worker:.0f} per worker is above "
                             f"{self.settings.warn_rps_per_worker}; consider more workers")
         return warnings
 
@@ -128,14 +129,13 @@ class LoadTestDefaulter:
         ``port`` and ``workers`` stay unset on purpose: the controller takes the port from the
         target Service and sizes the workers from ``requestsPerSecond``.
         """
-        s, spec = self.settings, obj.spec
-        fields_set = spec.model_fields_set
-        if "scheme" not in fields_set:
-            spec.scheme = s.default_scheme  # type: ignore[assignment]
-        if "paths" not in fields_set or not spec.paths:
-            spec.paths = list(s.default_paths)
-        if "duration" not in fields_set:
-            spec.duration = s.default_duration
+        s, target, load = self.settings, obj.spec.target, obj.spec.load
+        if "scheme" not in target.model_fields_set:
+            target.scheme = s.default_scheme  # type: ignore[assignment]
+        if "paths" not in target.model_fields_set or not target.paths:
+            target.paths = list(s.default_paths)
+        if "duration" not in load.model_fields_set:
+            load.duration = s.default_duration
 
 
 def build(

@@ -98,7 +98,7 @@ async def test_operator_process_rbac_readiness_webhooks_signer_and_sigterm(
     webhook_port, health_port, metrics_port = free_port(), free_port(), free_port()
     url = f"https://127.0.0.1:{webhook_port}"
 
-    # The cluster side of the install, by URL: CRD (v1 storage, v2 by conversion) and the
+    # The cluster side of the install, by URL: CRD (v2 storage, v1 by conversion) and the
     # webhook configurations, no caBundle yet; the ServiceAccount without any binding.
     await admin.request("POST", "/api/v1/namespaces", body={
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})

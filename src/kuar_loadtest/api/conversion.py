@@ -1,4 +1,4 @@
-"""LoadTest conversion between v1 (the hub and storage version) and v2 (a spoke).
+"""LoadTest conversion between v2 (the hub and storage version) and v1 (a spoke).
 
 Place in the pipeline: registered in ``kuar_loadtest.webhooks.conversion``; the API server
 sends ``ConversionReview``s to it whenever a client reads or writes a LoadTest in a version
@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from kuar.webhook import RAW, HubAndSpoke, Spoke
-from kuar_loadtest.api.v1 import GROUP
+from kuar_loadtest.api.status import GROUP
 
 V2_FIELDS = "loadtest.beta.kuar.com/v2-fields"
 V1_FIELDS = "loadtest.beta.kuar.com/v1-fields"
@@ -56,7 +56,7 @@ def _leftovers(obj: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def v2_to_v1(obj: dict[str, Any]) -> dict[str, Any]:
-    """Spoke to hub: flatten ``target`` and ``load``; keep v2-only data in an annotation."""
+    """Hub to spoke: flatten ``target`` and ``load``; keep v2-only data in an annotation."""
     out = copy.deepcopy(obj)
     spec2 = out.pop("spec", None) or {}
     target = dict(spec2.pop("target", None) or {})
@@ -73,7 +73,7 @@ def v2_to_v1(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def v1_to_v2(obj: dict[str, Any]) -> dict[str, Any]:
-    """Hub to spoke: nest into ``target`` and ``load``; restore v2-only data."""
+    """Spoke to hub: nest into ``target`` and ``load``; restore v2-only data."""
     out = copy.deepcopy(obj)
     spec1 = dict(out.pop("spec", None) or {})
     kept = _leftovers(out, V2_FIELDS)
@@ -90,7 +90,7 @@ def v1_to_v2(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 LOADTEST_CONVERSION: HubAndSpoke[dict[str, Any]] = HubAndSpoke(
-    group=GROUP, kind="LoadTest", hub_version="v1", hub=RAW,
-    spokes=[Spoke(version="v2", codec=RAW, to_hub=v2_to_v1, from_hub=v1_to_v2)],
+    group=GROUP, kind="LoadTest", hub_version="v2", hub=RAW,
+    spokes=[Spoke(version="v1", codec=RAW, to_hub=v1_to_v2, from_hub=v2_to_v1)],
 )
-"""v1 is the hub (and the storage version); v2 is a spoke."""
+"""v2 is the hub (and the storage version); v1 is a spoke."""

@@ -1,31 +1,36 @@
 """LoadTest v1 (``loadtests.beta.kuar.com``): the seed's CRD as typed Python.
 
-Place in the pipeline: the storage version of the LoadTest API. ``kuar generate crds
-kuar_loadtest.api`` turns it into ``deploy/crds/beta.kuar.com_loadtests.yaml``; the controller
-reads ``spec`` and writes ``status`` through the status subresource.
+Place in the pipeline: a served, non-storage version of the LoadTest API (v2 is the storage
+version and the conversion hub; ``kuar_loadtest.api.conversion``). ``kuar generate crds
+kuar_loadtest.api`` turns both into ``deploy/crds/beta.kuar.com_loadtests.yaml``. Clients that
+speak v1 (the seed's ``my-loadtest``) keep working: the API server converts through the
+conversion webhook, losslessly both ways.
 
 The seed's four spec fields (``service``, ``scheme``, ``requestsPerSecond``, ``paths``) keep
 their names and types; the optional fields added here (``port``, ``duration``, ``workers``)
-have defaults, so the seed's ``my-loadtest`` stays valid unchanged. A v2 can be added later as
-``v2.py`` with the same group, kind and plural and ``storage`` moved to it.
+have defaults, so the seed's ``my-loadtest`` stays valid unchanged. Storage moved to v2
+(docs/decisions/0014-loadtest-storage-v2.md).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from kuar.resources import (
-    Conditions,
-    CustomResource,
-    KubeModel,
-    ListType,
-    PrinterColumn,
-    Rule,
+from kuar.resources import CustomResource, KubeModel, ListType, PrinterColumn, Rule
+from kuar_loadtest.api.status import (
+    GROUP,
+    STATUS_COLUMNS,
+    Latency,
+    LoadTestResults,
+    LoadTestStatus,
+    Phase,
 )
 
-GROUP = "beta.kuar.com"
+__all__ = ["GROUP", "STATUS_COLUMNS", "Latency", "LoadTest", "LoadTestResults", "LoadTestSpec",
+           "LoadTestStatus", "Phase"]
+
 
 
 class LoadTestSpec(
@@ -59,70 +64,6 @@ class LoadTestSpec(
     ``requestsPerSecond`` and its per-pod rate."""
 
 
-class Latency(KubeModel):
-    """Latency percentiles in milliseconds, measured from each request's due time."""
-
-    p50: float
-    """Median."""
-    p90: float
-    """90th percentile."""
-    p99: float
-    """99th percentile."""
-    max: float
-    """Slowest request."""
-
-
-class LoadTestResults(KubeModel):
-    """What the workers measured, merged over all worker pods."""
-
-    requests: int
-    """Requests due in the run."""
-    successes: int
-    """Responses with a status below 400."""
-    errors: int
-    """Everything else: 4xx/5xx responses, connection errors and timeouts."""
-    achieved_rps: float
-    """Responses per second over the run."""
-    latency_ms: Latency
-    """Latency percentiles (from the merged HDR histogram, never averaged)."""
-    errors_by_code: dict[str, int] | None = None
-    """Errors by HTTP status (``"503"``) or kind (``"timeout"``, ``"connect"``)."""
-
-
-Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
-"""Where a LoadTest is in its life."""
-
-
-class LoadTestStatus(KubeModel):
-    """What the controller observed; written through the status subresource."""
-
-    observed_generation: int | None = None
-    """The ``metadata.generation`` this status describes."""
-    phase: Phase | None = None
-    """Where the test is in its life."""
-    message: str | None = None
-    """A human-readable explanation of the phase."""
-    job_name: str | None = None
-    """The Job that runs the workers."""
-    start_time: AwareDatetime | None = None
-    """When the workers started."""
-    completion_time: AwareDatetime | None = None
-    """When the test finished."""
-    conditions: Conditions | None = None
-    """Standard conditions (``Ready``, ``Complete``...), merged by type."""
-    results: LoadTestResults | None = None
-    """The merged measurements, once the run has finished."""
-
-
-STATUS_COLUMNS = (
-    PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
-    PrinterColumn(name="Achieved", type="number", json_path=".status.results.achievedRps"),
-    PrinterColumn(name="P99-ms", type="number", json_path=".status.results.latencyMs.p99"),
-    PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
-)
-"""Printer columns of the status, which every version shares."""
-
-
 class LoadTest(
     CustomResource,
     group=GROUP,
@@ -134,7 +75,7 @@ class LoadTest(
     categories=["kuar"],
     scope="Namespaced",
     served=True,
-    storage=True,
+    storage=False,
     printer_columns=[
         PrinterColumn(name="Service", type="string", json_path=".spec.service"),
         PrinterColumn(name="RPS", type="integer", json_path=".spec.requestsPerSecond"),

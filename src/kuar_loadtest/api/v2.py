@@ -1,14 +1,15 @@
 """LoadTest v2 (``loadtests.beta.kuar.com``): the target and the load as two sub-objects.
 
-Place in the pipeline: a served, non-storage version beside v1 (v1 stays the one storage
-version). The API server converts between them through the conversion webhook
-(``kuar_loadtest.api.conversion``, hub = v1); ``kubectl get loadtests.v2.beta.kuar.com``
-reads any LoadTest as v2.
+Place in the pipeline: the storage version and the conversion hub of the LoadTest API; the
+controller, the webhooks, the CLI and the demo work on these types. v1 stays served: the API
+server converts through the conversion webhook (``kuar_loadtest.api.conversion``, hub = v2),
+so ``kubectl get loadtests.v1.beta.kuar.com`` reads any LoadTest as v1
+(docs/decisions/0014-loadtest-storage-v2.md).
 
 What changed from v1: ``service``/``scheme``/``port``/``paths`` moved under ``spec.target``,
 ``requestsPerSecond``/``workers``/``duration`` under ``spec.load``; new in v2 are
-``spec.target.headers`` and ``spec.load.rampUp``. v1 objects keep those two in an annotation,
-so a v2 -> v1 -> v2 round trip loses nothing.
+``spec.target.headers`` and ``spec.load.rampUp``. Read as v1, an object keeps what v1 cannot
+express in an annotation, so a v2 -> v1 -> v2 round trip loses nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from kuar.resources import CustomResource, KubeModel, ListType, PrinterColumn, Rule
-from kuar_loadtest.api.v1 import GROUP, STATUS_COLUMNS, LoadTestStatus
+from kuar_loadtest.api.status import GROUP, STATUS_COLUMNS, LoadTestStatus
 
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
@@ -77,7 +78,7 @@ class LoadTest(
     categories=["kuar"],
     scope="Namespaced",
     served=True,
-    storage=False,
+    storage=True,
     printer_columns=[
         PrinterColumn(name="Service", type="string", json_path=".spec.target.service"),
         PrinterColumn(name="RPS", type="integer", json_path=".spec.load.requestsPerSecond"),

@@ -15,7 +15,7 @@ from kuar.client import Api, Client, Conflict, load_config
 from kuar.resources import ObjectMeta, crd_for
 from kuar.runtime import EventRecorder, InformerCache, RecorderSettings
 from kuar.testing import ControlPlane, ControlPlaneSettings
-from kuar_loadtest.api.v1 import LoadTest, LoadTestSpec
+from kuar_loadtest.api.v2 import Load, LoadTest, LoadTestSpec, Target
 from kuar_loadtest.controller import LoadTestReconciler
 from kuar_loadtest.local import install_crd
 from kuar_loadtest.settings import OperatorSettings
@@ -42,7 +42,8 @@ async def test_a_status_write_from_a_stale_copy_conflicts_and_loses_nothing(
 ) -> None:
     api = Api(client, LoadTest, namespace="default")
     stale = await api.create(LoadTest(metadata=ObjectMeta(name="contended"),
-                                      spec=LoadTestSpec(service="web", requests_per_second=10)))
+                                      spec=LoadTestSpec(target=Target(service="web"),
+                                                        load=Load(requests_per_second=10))))
     # another writer (a person, another controller) adds a condition after our read
     await api.patch_status("contended", {"status": {"conditions": [{
         "type": "External", "status": "True", "reason": "SetByOther", "message": "keep me",

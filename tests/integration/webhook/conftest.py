@@ -82,6 +82,19 @@ def seed_crd() -> dict[str, Any]:
     return yaml.safe_load(SEED_CRD.read_text())
 
 
+def seed_schema_crd(url: str) -> dict[str, Any]:
+    """The generated CRD with v1's schema replaced by the seed's (no constraints at all).
+
+    Storage moved to v2 (docs/decisions/0014), so the webhooks are registered for v2 and the
+    seed's single-version CRD no longer reaches them; this keeps the seed's v1 schema."""
+    crd = two_version_crd(url)
+    (seed_v1,) = seed_crd()["spec"]["versions"]
+    for version in crd["spec"]["versions"]:
+        if version["name"] == "v1":
+            version["schema"] = seed_v1["schema"]
+    return crd
+
+
 async def install_crd(admin: Client, crd: dict[str, Any]) -> None:
     name = crd["metadata"]["name"]
     await admin.request("PATCH", f"{CRD_PATH}/{name}", body=crd,
@@ -134,11 +147,9 @@ async def loadtest_webhooks(
         configs = webhook_configurations([validating, mutating], target,
                                          ca_bundle=manager.ca_bundle)
         await apply_configurations(admin, configs)
-        if crd == "two-versions":
-            spec = two_version_crd(server.url)
-            spec["spec"]["conversion"] = conversion_stanza(target, ca_bundle=manager.ca_bundle)
-        else:
-            spec = seed_crd()
+        spec = two_version_crd(server.url) if crd == "two-versions" else \
+            seed_schema_crd(server.url)
+        spec["spec"]["conversion"] = conversion_stanza(target, ca_bundle=manager.ca_bundle)
         await install_crd(admin, spec)
         yield server
     finally:

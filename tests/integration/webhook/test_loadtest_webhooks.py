@@ -37,15 +37,15 @@ async def test_generated_crd_with_webhooks_rejects_defaults_and_converts(
         err = info.value
         assert isinstance(err, Invalid)
         assert err.message.startswith(
-            'admission webhook "validator.kuar.com" denied the request: spec.service: '
+            'admission webhook "validator.kuar.com" denied the request: spec.target.service: '
             'Invalid value: "My_Service": a DNS-1035 label')
-        assert [c.field for c in err.causes] == ["spec.service"]
+        assert [c.field for c in err.causes] == ["spec.target.service"]
 
         # above the configurable cap (the schema's maximum is 1,000,000)
         with pytest.raises(Invalid) as info2:
             await admin.request("POST", v1_path(ns),
                                 body=loadtest("fast", requestsPerSecond=60_000))
-        assert "spec.requestsPerSecond: Invalid value: 60000: must be at most 50000" in \
+        assert "spec.load.requestsPerSecond: Invalid value: 60000: must be at most 50000" in \
             info2.value.message
 
         # update is validated too
@@ -53,7 +53,7 @@ async def test_generated_crd_with_webhooks_rejects_defaults_and_converts(
         created["spec"]["service"] = "Not-Valid"
         with pytest.raises(Invalid) as info3:
             await admin.request("PUT", v1_path(ns, "ok"), body=created)
-        assert "spec.service" in info3.value.message
+        assert "spec.target.service" in info3.value.message
 
         # without scheme: comes back with the defaults; port and workers stay for the controller
         obj = await admin.request("POST", v1_path(ns),
@@ -95,7 +95,7 @@ async def test_v2_only_fields_survive_a_round_trip_through_storage(
                                   "rampUp": "10s"}}}
         created = await admin.request("POST", v2_path(ns), body=body)
         assert created["spec"]["target"]["headers"] == {"X-Test": "1"}
-        stored = await admin.request("GET", v1_path(ns, "v2made"))
+        stored = await admin.request("GET", v1_path(ns, "v2made"))  # the v1 view
         assert stored["spec"]["service"] == "web"
         assert stored["spec"]["duration"] == "30s" and "port" not in stored["spec"]
         assert json.loads(stored["metadata"]["annotations"][V2_FIELDS]) == {
@@ -105,22 +105,23 @@ async def test_v2_only_fields_survive_a_round_trip_through_storage(
         assert back["spec"]["load"]["rampUp"] == "10s"
         assert V2_FIELDS not in (back["metadata"].get("annotations") or {})
         assert back["metadata"]["labels"] == {"team": "a"}
-        # a v2 write of an invalid object is validated (after conversion to v1)
+        # a v2 write of an invalid object is validated (v2 is what the webhooks see)
         bad = {**body, "metadata": {"name": "v2bad"}}
         bad["spec"] = {**body["spec"], "target": {**body["spec"]["target"], "service": "X"}}
         with pytest.raises(Invalid) as info:
             await admin.request("POST", v2_path(ns), body=bad)
-        assert "spec.service" in info.value.message
+        assert "spec.target.service" in info.value.message
 
 
 async def test_seed_crd_gets_every_denial_from_the_webhook(admin: Client, ns: str) -> None:
-    # The seed's CRD has no constraints at all: every check below is the webhook's.
+    # The seed's v1 schema has no constraints at all: every check below is the webhook's
+    # (on the v2 object the API server converts to; the denial names the v2 field).
     async with loadtest_webhooks(admin, SelfSignedSource(), crd="seed", settings=SETTINGS):
         cases = {
-            "spec.scheme": loadtest("a", scheme="ftp"),
-            "spec.requestsPerSecond": loadtest("b", requestsPerSecond=0),
-            "spec.paths[1]": loadtest("c", paths=["/ok", "nope"]),
-            "spec.service": loadtest("d", service="-bad-"),
+            "spec.target.scheme": loadtest("a", scheme="ftp"),
+            "spec.load.requestsPerSecond": loadtest("b", requestsPerSecond=0),
+            "spec.target.paths[1]": loadtest("c", paths=["/ok", "nope"]),
+            "spec.target.service": loadtest("d", service="-bad-"),
         }
         for field, body in cases.items():
             with pytest.raises(Invalid) as info:
@@ -172,16 +173,16 @@ async def test_paths_that_would_break_the_request_line_are_denied_naming_the_fie
                                     body=loadtest(f"crlf-{i}", paths=["/ok", bad]))
             message = info.value.message
             assert message.startswith('admission webhook "validator.kuar.com" denied the '
-                                      "request: spec.paths[1]: Invalid value: "), message
+                                      "request: spec.target.paths[1]: Invalid value: "), message
             assert "control characters" in message and "\r" not in message
-            assert [c.field for c in info.value.causes] == ["spec.paths[1]"]
+            assert [c.field for c in info.value.causes] == ["spec.target.paths[1]"]
         v2 = {"apiVersion": "beta.kuar.com/v2", "kind": "LoadTest",
               "metadata": {"name": "crlf-v2"},
               "spec": {"target": {"service": "web", "paths": ["/x\r\nHost: evil"]},
                        "load": {"requestsPerSecond": 5}}}
         with pytest.raises(Invalid) as info2:
             await admin.request("POST", v2_path(ns), body=v2)
-        assert "spec.paths[0]" in info2.value.message
+        assert "spec.target.paths[0]" in info2.value.message
         # non-ASCII is admitted and stored as written; the worker percent-encodes it
         ok = await admin.request("POST", v1_path(ns), body=loadtest("euro", paths=["/€"]))
         assert ok["spec"]["paths"] == ["/€"]

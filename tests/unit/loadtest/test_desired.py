@@ -10,7 +10,8 @@ import pytest
 from kuar.models.core.v1 import Service
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar_loadgen.spec import LoadSpec
-from kuar_loadtest.api.v1 import LoadTest
+from kuar_loadtest.api.conversion import v1_to_v2
+from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.desired import (
     PlanError,
     budget_problem,
@@ -26,13 +27,14 @@ from kuar_loadtest.settings import OperatorSettings
 
 
 def _lt(**spec: Any) -> LoadTest:
+    """A LoadTest written in the seed's v1 shape, read as v2 (as the API server converts)."""
     body = {"service": "web", "requestsPerSecond": 1000, **spec}
-    return LoadTest.decode({
+    return LoadTest.decode(v1_to_v2({
         "apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
         "metadata": {"name": "my-loadtest", "namespace": "team-a", "uid": "u-1",
                      "generation": 3},
         "spec": body,
-    })
+    }))
 
 
 def _svc(*ports: dict[str, Any]) -> Service:
@@ -70,8 +72,10 @@ def test_missing_service_and_portless_service_are_plan_errors() -> None:
      (3, 8, 3), (10_000_000, None, 100)],
 )
 def test_worker_count(rps: int, workers: int | None, expected: int) -> None:
-    lt = LoadTest.model_construct(spec=_lt().spec.model_copy(
-        update={"requests_per_second": rps, "workers": workers}), metadata=_lt().metadata)
+    base = _lt()
+    load = base.spec.load.model_copy(update={"requests_per_second": rps, "workers": workers})
+    lt = LoadTest.model_construct(spec=base.spec.model_copy(update={"load": load}),
+                                  metadata=base.metadata)
     assert worker_count(lt, OperatorSettings()) == expected
 
 
@@ -100,7 +104,7 @@ def test_job_is_indexed_owned_and_carries_the_worker_contract() -> None:
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == 2 and spec["backoffLimit"] == 0
     owner = job["metadata"]["ownerReferences"][0]
-    assert owner == {"apiVersion": "beta.kuar.com/v1", "kind": "LoadTest", "name": "my-loadtest",
+    assert owner == {"apiVersion": "beta.kuar.com/v2", "kind": "LoadTest", "name": "my-loadtest",
                      "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
     container = spec["template"]["spec"]["containers"][0]
     assert container["image"] == OperatorSettings().image
@@ -134,9 +138,9 @@ def test_rate_and_duration_caps() -> None:
 
 def _named(name: str, namespace: str, rps: int) -> LoadTest:
     return LoadTest.decode({
-        "apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
+        "apiVersion": "beta.kuar.com/v2", "kind": "LoadTest",
         "metadata": {"name": name, "namespace": namespace, "uid": f"u-{name}"},
-        "spec": {"service": "web", "requestsPerSecond": rps}})
+        "spec": {"target": {"service": "web"}, "load": {"requestsPerSecond": rps}}})
 
 
 def test_total_and_per_namespace_rate_budgets() -> None:

@@ -68,7 +68,7 @@ def test_worker_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatc
 
     from kuar_loadgen.spec import LoadSpec
     from kuar_loadtest import cli
-    from kuar_loadtest.api.v1 import LoadTest
+    from kuar_loadtest.api.v2 import LoadTest
     from kuar_loadtest.desired import ResolvedTarget, desired_job
 
     built: list[Any] = []
@@ -102,10 +102,10 @@ def test_worker_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatc
     [options] = built
     assert options.settings.ca_file == "/etc/kuar/target-ca.crt"
     assert options.settings.image == "kuar.dev/loadgen:0.1.0@sha256:" + "0" * 64
-    lt = LoadTest.decode({"apiVersion": "beta.kuar.com/v1", "kind": "LoadTest",
+    lt = LoadTest.decode({"apiVersion": "beta.kuar.com/v2", "kind": "LoadTest",
                           "metadata": {"name": "t", "namespace": "n", "uid": "u"},
-                          "spec": {"service": "web", "scheme": "https",
-                                   "requestsPerSecond": 10}})
+                          "spec": {"target": {"service": "web", "scheme": "https"},
+                                   "load": {"requestsPerSecond": 10}}})
     job = desired_job(lt, ResolvedTarget("https://web.n.svc:443", 443), options.settings,
                       start_at=0.0).encode()
     [container] = job["spec"]["template"]["spec"]["containers"]

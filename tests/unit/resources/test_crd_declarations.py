@@ -17,7 +17,7 @@ from kuar.resources import (
     find_resources,
 )
 from kuar.resources.crd import version_priority
-from kuar_loadtest.api import LoadTest
+from kuar_loadtest.api.v2 import LoadTest
 
 
 class Spec(KubeModel):

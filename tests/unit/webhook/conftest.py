@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from kuar.webhook import CertificateAuthority, ServingCertificate, issue_serving_certificate
+from kuar_loadtest.api.conversion import v1_to_v2
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,13 @@ def body(review: dict[str, Any]) -> bytes:
 
 
 def loadtest(**spec: Any) -> dict[str, Any]:
+    """The seed's my-loadtest with ``spec`` (v1 field names) changed, as the webhooks see it:
+    converted to v2, the storage version they are registered for."""
+    return {**v1_to_v2(loadtest_v1(**spec)), "apiVersion": "beta.kuar.com/v2"}
+
+
+def loadtest_v1(**spec: Any) -> dict[str, Any]:
+    """The seed's my-loadtest (v1) with ``spec`` changed; ``None`` removes a field."""
     base: dict[str, Any] = {"service": "my-service", "scheme": "https",
                             "requestsPerSecond": 1000,
                             "paths": ["/index.html", "/login.html", "/shares/my-shares/"]}

@@ -32,10 +32,10 @@ def test_loadtest_configurations_by_service_reference() -> None:
         "name": "validator.kuar.com",
         "admissionReviewVersions": ["v1"],
         "clientConfig": {"service": {"namespace": "kuar-system", "name": "kuar-webhook",
-                                     "path": "/validate-beta-kuar-com-v1-loadtest",
+                                     "path": "/validate-beta-kuar-com-v2-loadtest",
                                      "port": 443},
                          "caBundle": base64.b64encode(b"CA").decode()},
-        "rules": [{"apiGroups": ["beta.kuar.com"], "apiVersions": ["v1"],
+        "rules": [{"apiGroups": ["beta.kuar.com"], "apiVersions": ["v2"],
                    "resources": ["loadtests"], "operations": ["CREATE", "UPDATE"],
                    "scope": "Namespaced"}],
         "failurePolicy": "Ignore", "sideEffects": "None", "timeoutSeconds": 5,
@@ -43,7 +43,7 @@ def test_loadtest_configurations_by_service_reference() -> None:
     }
     mutating = configs[0]["webhooks"][0]
     assert mutating["reinvocationPolicy"] == "Never"
-    assert mutating["clientConfig"]["service"]["path"] == "/mutate-beta-kuar-com-v1-loadtest"
+    assert mutating["clientConfig"]["service"]["path"] == "/mutate-beta-kuar-com-v2-loadtest"
     assert target.dns_names == ["kuar-webhook.kuar-system.svc",
                                 "kuar-webhook.kuar-system.svc.cluster.local"]
 
@@ -63,7 +63,7 @@ def test_configurations_by_url_with_selectors_and_match_conditions() -> None:
     [config] = webhook_configurations([hook], UrlTarget(base_url="https://127.0.0.1:9443/"))
     [entry] = config["webhooks"]
     assert entry["clientConfig"] == {
-        "url": "https://127.0.0.1:9443/validate-beta-kuar-com-v1-loadtest"}
+        "url": "https://127.0.0.1:9443/validate-beta-kuar-com-v2-loadtest"}
     assert entry["namespaceSelector"] == {"matchLabels": {"team": "a"}}
     assert entry["objectSelector"]["matchExpressions"][0]["key"] == "skip"
     assert entry["matchConditions"][0]["name"] == "not-system"

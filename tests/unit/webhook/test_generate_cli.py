@@ -30,7 +30,7 @@ def test_stdout_by_url_with_a_ca_bundle(tmp_path: Path) -> None:
                                              "ValidatingWebhookConfiguration", None]
     validator = docs[1]["webhooks"][0]
     assert validator["clientConfig"]["url"] == \
-        "https://127.0.0.1:9443/validate-beta-kuar-com-v1-loadtest"
+        "https://127.0.0.1:9443/validate-beta-kuar-com-v2-loadtest"
     assert validator["clientConfig"]["caBundle"] == "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
     assert docs[2]["spec"]["conversion"]["webhook"]["clientConfig"]["url"].endswith("/convert")
 
@@ -46,7 +46,7 @@ def test_check_reports_stale_files_and_write_fixes_them(tmp_path: Path) -> None:
     assert runner.invoke(cli, [*args, "--check"]).exit_code == 0
     config = yaml.safe_load((tmp_path / "kuar-validator.yaml").read_text())
     assert config["webhooks"][0]["clientConfig"]["service"] == {
-        "namespace": "ops", "name": "hooks", "path": "/validate-beta-kuar-com-v1-loadtest",
+        "namespace": "ops", "name": "hooks", "path": "/validate-beta-kuar-com-v2-loadtest",
         "port": 8443}
 
 

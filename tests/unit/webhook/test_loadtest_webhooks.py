@@ -1,4 +1,8 @@
-"""The LoadTest validator and defaulter on typed v1 objects (no API server)."""
+"""The LoadTest validator and defaulter on typed v2 objects (no API server).
+
+The specs are written with the seed's v1 field names and converted to v2, as the API server
+does before calling the webhooks; denials name the v2 fields.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import jsonpatch
 import pytest
 
 from kuar.webhook.review import parse_admission_review
+from kuar_loadtest.api.conversion import v2_to_v1
 from kuar_loadtest.webhooks import LoadTestWebhookSettings, build, defaulter, validator
 from tests.unit.webhook.conftest import admission_review, body, loadtest
 
@@ -26,14 +31,14 @@ async def test_seed_example_is_allowed() -> None:
 
 
 @pytest.mark.parametrize(("spec", "field", "words"), [
-    ({"scheme": "ftp"}, "spec.scheme", 'Unsupported value: "ftp"'),
-    ({"requestsPerSecond": 0}, "spec.requestsPerSecond", "Invalid value: 0"),
-    ({"requestsPerSecond": -3}, "spec.requestsPerSecond", "Invalid value: -3"),
-    ({"requestsPerSecond": 200_000}, "spec.requestsPerSecond", "must be at most 50000"),
-    ({"paths": ["/a", "b"]}, "spec.paths[1]", 'Invalid value: "b"'),
-    ({"service": "My_Service"}, "spec.service", "DNS-1035"),
-    ({"service": "1abc"}, "spec.service", "DNS-1035"),
-    ({"service": "a" * 64}, "spec.service", "DNS-1035"),
+    ({"scheme": "ftp"}, "spec.target.scheme", 'Unsupported value: "ftp"'),
+    ({"requestsPerSecond": 0}, "spec.load.requestsPerSecond", "Invalid value: 0"),
+    ({"requestsPerSecond": -3}, "spec.load.requestsPerSecond", "Invalid value: -3"),
+    ({"requestsPerSecond": 200_000}, "spec.load.requestsPerSecond", "must be at most 50000"),
+    ({"paths": ["/a", "b"]}, "spec.target.paths[1]", 'Invalid value: "b"'),
+    ({"service": "My_Service"}, "spec.target.service", "DNS-1035"),
+    ({"service": "1abc"}, "spec.target.service", "DNS-1035"),
+    ({"service": "a" * 64}, "spec.target.service", "DNS-1035"),
 ])
 async def test_denials_name_the_field(spec: dict[str, Any], field: str, words: str) -> None:
     response = await validate(loadtest(**spec))
@@ -53,9 +58,9 @@ async def test_paths_with_control_characters_or_spaces_are_denied(bad: str) -> N
     response = await validate(loadtest(paths=["/ok", bad]))
     assert response["allowed"] is False, response
     assert response["status"]["code"] == 422
-    assert [c["field"] for c in response["status"]["details"]["causes"]] == ["spec.paths[1]"]
+    assert [c["field"] for c in response["status"]["details"]["causes"]] == ["spec.target.paths[1]"]
     message = response["status"]["message"]
-    assert message.startswith("spec.paths[1]: Invalid value: ")
+    assert message.startswith("spec.target.paths[1]: Invalid value: ")
     assert "control characters" in message
     assert "\r" not in message and "\n" not in message  # quoted, never raw
 
@@ -80,11 +85,11 @@ async def test_every_bad_field_is_reported_at_once() -> None:
     # the validator's own rules, together
     response = await validate(loadtest(service="X", requestsPerSecond=200_000))
     fields = {c["field"] for c in response["status"]["details"]["causes"]}
-    assert fields == {"spec.service", "spec.requestsPerSecond"}
+    assert fields == {"spec.target.service", "spec.load.requestsPerSecond"}
     # what the typed model refuses, together (the validator runs only on decodable objects)
     response = await validate(loadtest(scheme="ftp", paths=["x"], requestsPerSecond=0))
     fields = {c["field"] for c in response["status"]["details"]["causes"]}
-    assert fields == {"spec.scheme", "spec.paths[0]", "spec.requestsPerSecond"}
+    assert fields == {"spec.target.scheme", "spec.target.paths[0]", "spec.load.requestsPerSecond"}
 
 
 async def test_update_is_validated_like_create() -> None:
@@ -98,8 +103,9 @@ async def default(obj: dict[str, Any]) -> dict[str, Any]:
         parse_admission_review(body(admission_review(obj)))))["response"]
     assert response["allowed"] is True
     if "patch" not in response:
-        return obj
-    return jsonpatch.apply_patch(obj, json.loads(base64.b64decode(response["patch"])))
+        return v2_to_v1(obj)
+    patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(response["patch"])))
+    return v2_to_v1(patched)  # compared in the seed's v1 shape
 
 
 async def test_defaulter_fills_scheme_paths_and_duration_and_leaves_port_and_workers() -> None:
@@ -107,7 +113,7 @@ async def test_defaulter_fills_scheme_paths_and_duration_and_leaves_port_and_wor
     # port comes from the Service and workers from the rate, in the controller
     assert out["spec"] == {"service": "my-service", "requestsPerSecond": 1000,
                            "scheme": "http", "paths": ["/"], "duration": "60s"}
-    assert out["metadata"] == loadtest()["metadata"]
+    assert out["metadata"] == v2_to_v1(loadtest())["metadata"]
 
 
 async def test_defaulter_keeps_what_the_user_set() -> None:

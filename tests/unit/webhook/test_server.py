@@ -28,7 +28,7 @@ from kuar.webhook import (
 )
 from kuar.webhook.admission import AdmissionRule
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
-from tests.unit.webhook.conftest import admission_review, client_context, loadtest
+from tests.unit.webhook.conftest import admission_review, client_context, loadtest, loadtest_v1
 
 RULE = AdmissionRule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
 
@@ -77,7 +77,7 @@ async def post(http: aiohttp.ClientSession, url: str, data: bytes,
 async def test_admission_review_round_trip_over_https(
     server: WebhookServer, http: aiohttp.ClientSession
 ) -> None:
-    review = admission_review(loadtest(scheme="ftp"), uid="abc")
+    review = admission_review(loadtest_v1(scheme="ftp"), uid="abc")
     status, answer = await post(http, server.url + "/validate", json.dumps(review).encode())
     assert status == 200
     assert answer["response"]["uid"] == "abc"
@@ -90,7 +90,7 @@ async def test_conversion_review_round_trip_over_https(
 ) -> None:
     review = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
               "request": {"uid": "c1", "desiredAPIVersion": "beta.kuar.com/v2",
-                          "objects": [loadtest()]}}
+                          "objects": [loadtest_v1()]}}
     status, answer = await post(http, server.url + "/convert", json.dumps(review).encode())
     assert status == 200
     assert answer["response"]["uid"] == "c1"

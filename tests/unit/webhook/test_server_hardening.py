@@ -39,7 +39,7 @@ from kuar.webhook import (
 from kuar.webhook.admission import AdmissionRule
 from kuar.webhook.tls import new_server_context
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
-from tests.unit.webhook.conftest import admission_review, client_context, loadtest
+from tests.unit.webhook.conftest import admission_review, client_context, loadtest, loadtest_v1
 
 RULE = AdmissionRule(api_groups=("beta.kuar.com",), api_versions=("v1",), resources=("loadtests",))
 SETTINGS = WebhookServerSettings(host="127.0.0.1", port=0, body_timeout=1.0,
@@ -103,7 +103,7 @@ async def test_deeply_nested_json_is_a_400_not_a_500(
         if path == "/convert":
             review = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
                       "request": {"uid": "c", "desiredAPIVersion": "beta.kuar.com/v2",
-                                  "objects": [loadtest()]}}
+                                  "objects": [loadtest_v1()]}}
             head, _, tail = json.dumps(review).partition('"creationTimestamp": null')
             head += '"creationTimestamp": null, "labels": '
             data = (head + '{"a":' * depth + "{}" + "}" * depth + tail).encode()
