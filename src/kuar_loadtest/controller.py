@@ -67,6 +67,7 @@ from kuar_loadtest.desired import (
     desired_job,
     endpoint_problem,
     job_name,
+    peak_rate,
     resolve_target,
 )
 from kuar_loadtest.settings import OperatorSettings
@@ -161,7 +162,7 @@ class LoadTestReconciler:
                 workers = desired.spec.parallelism if desired.spec else None
                 self.recorder.event(
                     lt, NORMAL, "Started",
-                    f"started {workers} worker pod(s) at {lt.spec.load.requests_per_second} req/s "
+                    f"started {workers} worker pod(s) at {_rate_text(lt)} "
                     f"against {target.url}", action="CreateJob",
                 )
             except AlreadyExists:
@@ -171,7 +172,7 @@ class LoadTestReconciler:
                 start=True, job=name, conditions=[
                     ("ServiceResolved", "True", "ServiceFound", target.url),
                     ("RateBudget", "True", "WithinBudget",
-                     f"{lt.spec.load.requests_per_second} req/s fits the operator's caps"),
+                     f"{peak_rate(lt)} req/s at most fits the operator's caps"),
                     ("Complete", "False", "Running", "the workers are running"),
                 ],
             )
@@ -343,6 +344,13 @@ class LoadTestReconciler:
             log.warning("status of %s/%s not written: %s", lt.metadata.namespace,
                         lt.metadata.name, exc)
             raise
+
+
+def _rate_text(lt: LoadTest) -> str:
+    stages = lt.spec.load.stages
+    if stages:
+        return f"{len(stages)} stage(s) peaking at {peak_rate(lt)} req/s"
+    return f"{peak_rate(lt)} req/s"
 
 
 def _loadtests_for_service(cache_store: Any) -> Any:

@@ -66,13 +66,38 @@ class ResolvedTarget:
     port: int
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, field: str = "spec.load.duration") -> float:
     """A Go-style duration (``90s``, ``1m30s``, ``250ms``) in seconds."""
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise PlanError("InvalidDuration",
-                        f"spec.load.duration {text!r} is not a duration like 30s")
+        raise PlanError("InvalidDuration", f"{field} {text!r} is not a duration like 30s")
     return sum(float(n) * _UNIT[u] for n, u in parts)
+
+
+def peak_rate(lt: LoadTest) -> int:
+    """The highest rate the LoadTest asks for: ``requestsPerSecond``, or its stages' peak."""
+    load = lt.spec.load
+    if load.stages:
+        return max([load.start_rate or 0, *(s.target for s in load.stages)])
+    return load.requests_per_second or 0
+
+
+def stage_pairs(lt: LoadTest) -> tuple[tuple[float, float], ...]:
+    """The stages as ``(seconds, target)`` pairs (empty for a constant rate)."""
+    out = []
+    for i, stage in enumerate(lt.spec.load.stages or []):
+        seconds = parse_duration(stage.duration, f"spec.load.stages[{i}].duration")
+        if seconds <= 0:
+            raise PlanError("InvalidStage",
+                            f"spec.load.stages[{i}].duration: must be greater than 0")
+        out.append((seconds, float(stage.target)))
+    return tuple(out)
+
+
+def run_seconds(lt: LoadTest) -> float:
+    """How long the run sends: the stages' sum, or ``spec.load.duration``."""
+    stages = stage_pairs(lt)
+    return sum(d for d, _ in stages) if stages else parse_duration(lt.spec.load.duration)
 
 
 def resolve_target(lt: LoadTest, service: Service | None) -> ResolvedTarget:
@@ -146,18 +171,18 @@ def _inside(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6N
 
 def cap_problem(lt: LoadTest, settings: OperatorSettings) -> PlanError | None:
     """Why ``lt`` may never run under this operator (rate or duration above its caps)."""
-    load = lt.spec.load
-    if load.requests_per_second > settings.max_requests_per_second:
+    rate = peak_rate(lt)
+    if rate > settings.max_requests_per_second:
         return PlanError(
             "RateAboveCap",
-            f"spec.load.requestsPerSecond {load.requests_per_second} is above the operator's "
+            f"spec.load: a rate of {rate} req/s is above the operator's "
             f"cap of {settings.max_requests_per_second}",
         )
-    duration = parse_duration(load.duration)
+    duration = run_seconds(lt)
     if duration > settings.max_duration:
         return PlanError(
             "DurationAboveCap",
-            f"spec.load.duration {load.duration} is above the operator's cap of "
+            f"spec.load: a duration of {duration:g}s is above the operator's cap of "
             f"{settings.max_duration:g}s",
         )
     return None
@@ -171,10 +196,9 @@ def budget_problem(
     ``running`` are the LoadTests now running (``lt`` itself is left out of the sums).
     """
     others = [o for o in running if o.metadata.uid != lt.metadata.uid]
-    total = sum(o.spec.load.requests_per_second for o in others)
-    in_namespace = sum(o.spec.load.requests_per_second for o in others
-                       if o.namespace == lt.namespace)
-    rate = lt.spec.load.requests_per_second
+    total = sum(peak_rate(o) for o in others)
+    in_namespace = sum(peak_rate(o) for o in others if o.namespace == lt.namespace)
+    rate = peak_rate(lt)
     if in_namespace + rate > settings.max_namespace_requests_per_second:
         return PlanError(
             "RateBudgetExceeded",
@@ -192,11 +216,9 @@ def budget_problem(
 
 def worker_count(lt: LoadTest, settings: OperatorSettings) -> int:
     """How many worker pods share the rate."""
-    load = lt.spec.load
-    wanted = load.workers or math.ceil(
-        load.requests_per_second / settings.per_pod_requests_per_second
-    )
-    return max(1, min(wanted, settings.max_workers, load.requests_per_second))
+    rate = peak_rate(lt)
+    wanted = lt.spec.load.workers or math.ceil(rate / settings.per_pod_requests_per_second)
+    return max(1, min(wanted, settings.max_workers, max(rate, 1)))
 
 
 def job_name(lt: LoadTest) -> str:
@@ -216,8 +238,10 @@ def load_spec(
     """The worker contract for this run (each pod reads its shard index from the Job)."""
     return LoadSpec(
         urls=(target.url,),
-        rps=float(lt.spec.load.requests_per_second),
-        duration=parse_duration(lt.spec.load.duration),
+        rps=float(peak_rate(lt)),
+        duration=run_seconds(lt),
+        stages=stage_pairs(lt),
+        start_rate=float(lt.spec.load.start_rate or 0) if lt.spec.load.stages else 0.0,
         paths=tuple(lt.spec.target.paths),
         timeout=settings.request_timeout,
         shard_count=workers,

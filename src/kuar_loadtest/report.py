@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kuar_loadgen.result import LoadResult, decode_histogram
+from kuar_loadgen.stages import RateProfile, Stage, check_stages
 
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 
@@ -32,7 +33,7 @@ def summary_rows(loadtest: Mapping[str, Any], result: LoadResult | None) -> list
         ("target", f"{target.get('scheme', 'http')}://{target.get('service')} "
                    f"{target.get('paths')}"),
         ("phase", f"{status.get('phase', '-')} ({status.get('message', '')})"),
-        ("requested rate", f"{load.get('requestsPerSecond')} req/s for {load.get('duration')}"),
+        ("requested rate", _requested_text(load)),
     ]
     if results:
         rows += [
@@ -50,6 +51,14 @@ def summary_rows(loadtest: Mapping[str, Any], result: LoadResult | None) -> list
     return rows
 
 
+def _requested_text(load: Mapping[str, Any]) -> str:
+    stages = load.get("stages")
+    if stages:
+        steps = " -> ".join(f"{s.get('target')} req/s in {s.get('duration')}" for s in stages)
+        return f"from {load.get('startRate') or 0} req/s: {steps}"
+    return f"{load.get('requestsPerSecond')} req/s for {load.get('duration')}"
+
+
 def percentile_curve(result: LoadResult) -> list[tuple[float, float]]:
     """(percentile, latency ms) points from the merged histogram."""
     if not result.histogram:
@@ -58,14 +67,46 @@ def percentile_curve(result: LoadResult) -> list[tuple[float, float]]:
     return [(p, hist.get_value_at_percentile(p) / 1000.0) for p in PERCENTILES]
 
 
-def rate_series(result: LoadResult) -> list[tuple[float, float]]:
-    """(seconds since start, responses per second) from the result's timeline."""
+def rate_series(result: LoadResult, key: str = "responses") -> list[tuple[float, float]]:
+    """(seconds since start, responses per second) from the result's timeline.
+
+    ``key="sent"``: requests written per second (the achieved arrival rate), when recorded.
+    """
     interval = float(result.timeline.get("interval_s") or 1)
-    counts = result.timeline.get("responses") or []
+    counts = result.timeline.get(key) or []
     # Responses to the last requests land just after the run's end: that partial interval is
     # not a rate, so the series stops at the configured duration.
     return [(i * interval, n / interval) for i, n in enumerate(counts)
             if (i + 1) * interval <= result.duration_s + 1e-9]
+
+
+def requested_series(loadtest: Mapping[str, Any]) -> list[tuple[float, float]]:
+    """(seconds since start, requests due in that second), as the LoadTest asked.
+
+    From its stages' profile (linear ramps) or its constant rate.
+    """
+    load = (loadtest.get("spec") or {}).get("load") or {}
+    try:
+        if load.get("stages"):
+            stages = [Stage(_seconds(str(s["duration"])), float(s["target"]))
+                      for s in load["stages"]]
+            check_stages(float(load.get("startRate") or 0), stages)
+            profile = RateProfile(float(load.get("startRate") or 0), stages)
+        else:
+            profile = RateProfile.constant(float(load.get("requestsPerSecond") or 0),
+                                           _seconds(str(load.get("duration") or "0s")))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return []  # a spec the run refused: nothing was requested
+    return [(float(sec), float(n)) for sec, n in enumerate(profile.expected_per_second())]
+
+
+def _seconds(text: str) -> float:
+    from kuar_loadtest.desired import PlanError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except PlanError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _png(fig: Any) -> str:
@@ -74,7 +115,7 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _plots(result: LoadResult, target_rps: float) -> tuple[str, str]:
+def _plots(result: LoadResult, requested: list[tuple[float, float]]) -> tuple[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,14 +134,17 @@ def _plots(result: LoadResult, target_rps: float) -> tuple[str, str]:
     latency_png = _png(fig)
     plt.close(fig)
 
-    series = rate_series(result)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    if series:
-        ax.step([t for t, _ in series], [r for _, r in series], where="post", label="achieved")
-    ax.axhline(target_rps, color="grey", linestyle="--", label="requested")
+    for key, label in (("sent", "achieved (sent)"), ("responses", "responses")):
+        series = rate_series(result, key)
+        if series:
+            ax.step([t for t, _ in series], [r for _, r in series], where="post", label=label)
+    if requested:
+        ax.step([t for t, _ in requested], [r for _, r in requested], where="post",
+                color="grey", linestyle="--", label="requested")
     ax.set_xlabel("seconds since start")
-    ax.set_ylabel("responses per second")
-    ax.set_title("Achieved rate over time")
+    ax.set_ylabel("requests per second")
+    ax.set_title("Requested and achieved rate over time")
     ax.legend()
     ax.grid(True, alpha=0.3)
     rate_png = _png(fig)
@@ -118,9 +162,7 @@ def write_html(
     )
     plots = ""
     if result is not None:
-        spec = loadtest.get("spec") or {}
-        target = float((spec.get("load") or {}).get("requestsPerSecond") or 0)
-        latency_png, rate_png = _plots(result, target)
+        latency_png, rate_png = _plots(result, requested_series(loadtest))
         plots = (f'<h2>Latency</h2><img alt="latency by percentile" '
                  f'src="data:image/png;base64,{latency_png}">'
                  f'<h2>Rate</h2><img alt="achieved rate over time" '

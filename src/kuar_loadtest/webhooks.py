@@ -44,6 +44,7 @@ from kuar.webhook import (
 from kuar_loadgen.spec import path_problem
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
 from kuar_loadtest.api.v2 import LoadTest
+from kuar_loadtest.loadmodel import check_load
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 SCHEMES = ("http", "https")
@@ -82,11 +83,7 @@ class LoadTestValidator(Validator[LoadTest]):
         target, load, errors = obj.spec.target, obj.spec.load, FieldErrors()
         if target.scheme not in SCHEMES:
             errors.not_supported("spec.target.scheme", target.scheme, SCHEMES)
-        rps, cap = load.requests_per_second, self.settings.max_requests_per_second
-        if rps <= 0:
-            errors.invalid("spec.load.requestsPerSecond", rps, "must be greater than 0")
-        elif rps > cap:
-            errors.invalid("spec.load.requestsPerSecond", rps, f"must be at most {cap}")
+        rps = check_load(load, errors, cap=self.settings.max_requests_per_second)
         for i, path in enumerate(target.paths):
             problem = path_problem(path)  # the worker's own rule (kuar_loadgen.spec)
             if problem is not None:
@@ -101,7 +98,7 @@ class LoadTestValidator(Validator[LoadTest]):
         warnings = []
         per_worker = rps / load.workers if load.workers else 0  # unset: the operator sizes it
         if per_worker > self.settings.warn_rps_per_worker:
-            warnings.append(f"spec.load.requestsPerSecond: {per_worker:.0f} per worker is above "
+            warnings.append(f"spec.load: {per_worker:.0f} req/s per worker is above "
                             f"{self.settings.warn_rps_per_worker}; consider more workers")
         return warnings
 
@@ -134,7 +131,7 @@ class LoadTestDefaulter:
             target.scheme = s.default_scheme  # type: ignore[assignment]
         if "paths" not in target.model_fields_set or not target.paths:
             target.paths = list(s.default_paths)
-        if "duration" not in load.model_fields_set:
+        if "duration" not in load.model_fields_set and not load.stages:
             load.duration = s.default_duration
 
 

@@ -97,6 +97,11 @@ class _Command(click.Command):
               help="Replace each URL's path by these paths in turn (repeatable).")
 @click.option("--rps", type=float, help="Total arrival rate, requests/s (all shards).")
 @click.option("--duration", type=float, help="Run length in seconds.")
+@click.option("--stage", "stages", multiple=True, metavar="SECONDS:RATE",
+              help="A stage of a rate profile instead of --rps/--duration: ramp linearly to "
+                   "RATE req/s over SECONDS (repeatable, in order).")
+@click.option("--start-rate", type=float, default=None,
+              help="The rate the first --stage ramps from (default 0).")
 @click.option("--timeout", type=float, help="Per-request timeout in seconds, from the due time.")
 @click.option("--processes", type=int, help="Worker processes (0: one per available core).")
 @click.option("--connections", type=int, help="Keep-alive connections per process at most.")
@@ -217,11 +222,27 @@ def build_spec(ctx: click.Context, opts: dict[str, Any]) -> LoadSpec:
         data["resolve"] = {**data.get("resolve", {}), **parse_resolve(opts["resolve"])}
     if opts["headers"]:
         data["headers"] = [parse_header(h) for h in opts["headers"]]
+    if opts["stages"]:
+        pairs = [parse_stage(item) for item in opts["stages"]]
+        start = opts["start_rate"] or 0.0
+        data.update(stages=pairs, start_rate=start, duration=sum(d for d, _ in pairs),
+                    rps=max([start, *(r for _, r in pairs)]) or 1.0)
     missing = [k for k in ("urls", "rps", "duration") if k not in data]
     if missing:
         raise SpecError("missing " + ", ".join(f"--{m.rstrip('s')}" if m == "urls" else f"--{m}"
                                                 for m in missing))
     return LoadSpec.from_dict(data)
+
+
+def parse_stage(item: str) -> tuple[float, float]:
+    """``SECONDS:RATE`` (``30:100``) as a stage; bad text is a :class:`SpecError`."""
+    seconds, sep, rate = item.partition(":")
+    try:
+        if not sep:
+            raise ValueError(item)
+        return float(seconds), float(rate)
+    except ValueError:
+        raise SpecError(f"--stage: expected SECONDS:RATE such as 30:100, got {item!r}") from None
 
 
 def write_result_file(result: LoadResult, path: str) -> None:

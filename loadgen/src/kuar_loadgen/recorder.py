@@ -38,6 +38,7 @@ class Recorder:
         "t0",
         "timeline_errors",
         "timeline_responses",
+        "timeline_sent",
     )
 
     def __init__(self, t0: float) -> None:
@@ -52,6 +53,7 @@ class Recorder:
         self.error_kinds: dict[str, int] = {}
         self.timeline_responses: list[int] = []
         self.timeline_errors: list[int] = []
+        self.timeline_sent: list[int] = []
         self.last_completion = t0
         self.recent: list[int] = []
         """Latencies (us) since the last :meth:`take_recent`: a cheap live view, because a
@@ -66,6 +68,10 @@ class Recorder:
         """A request was written; record how late compared with its due time."""
         self.sent += 1
         self._late.record_value(int((sent - due) * 1e6))
+        sec = int(sent - self.t0)
+        if sec >= len(self.timeline_responses):
+            self._grow(sec)
+        self.timeline_sent[sec] += 1
 
     def response(self, due: float, now: float, status: int) -> None:
         """A complete response arrived at ``now`` for the request due at ``due``."""
@@ -101,6 +107,7 @@ class Recorder:
         extra = [0] * (sec + 1 - len(self.timeline_responses))
         self.timeline_responses.extend(extra)
         self.timeline_errors.extend(extra)
+        self.timeline_sent.extend(extra)
 
     @property
     def failed(self) -> int:
@@ -143,7 +150,8 @@ class Recorder:
             status_codes={str(k): v for k, v in self.status_codes.items()},
             error_kinds=dict(self.error_kinds),
             timeline={"interval_s": 1, "responses": list(self.timeline_responses),
-                      "errors": list(self.timeline_errors)},
+                      "errors": list(self.timeline_errors),
+                      "sent": list(self.timeline_sent)},
             histogram=hist.encode().decode() if hist.get_total_count() else "",
             processes=1,
             shards=1,

@@ -23,8 +23,9 @@ Schema, version 1 (all keys always present)::
                    (scheduler delay plus waiting for a connection); merged as a maximum
     status_codes   {"200": n, ...} over responses
     error_kinds    {"timeout"|"connect"|"tls"|"reset"|"protocol"|"http_4xx"|"http_5xx": n}
-    timeline       {"interval_s": k, "responses": [...], "errors": [...]}: completions per
-                   interval since t0 (k is a power of two; compact() may widen it)
+    timeline       {"interval_s": k, "responses": [...], "errors": [...], "sent": [...]}:
+                   completions, errors and requests written per interval since t0 (k is a
+                   power of two; compact() may widen it; "sent" is absent in older results)
     histogram      HdrHistogram V2, compressed, base64 ("HISTF..."), values in microseconds
     processes      worker processes that contributed
     shards         pod results that contributed
@@ -244,10 +245,16 @@ def compact(result: LoadResult, limit: int = TERMINATION_MESSAGE_LIMIT) -> LoadR
     return current
 
 
+TIMELINE_KEYS = ("responses", "errors", "sent")
+"""The per-interval series of a timeline."""
+
+
 def coarsen_timeline(timeline: Mapping[str, Any], factor: int = 2) -> dict[str, Any]:
     """Sum neighbouring intervals: the interval grows by ``factor``."""
     out: dict[str, Any] = {"interval_s": int(timeline["interval_s"]) * factor}
-    for key in ("responses", "errors"):
+    for key in TIMELINE_KEYS:
+        if key not in timeline and key == "sent":
+            continue
         series = list(timeline.get(key, []))
         out[key] = [sum(series[i:i + factor]) for i in range(0, len(series), factor)]
     return out
@@ -264,15 +271,18 @@ def _merge_timelines(results: Sequence[LoadResult], started: float) -> dict[str,
         while int(tl["interval_s"]) < interval:
             tl = coarsen_timeline(tl)
         shift = round((r.started_at - started) / interval)
-        for key in ("responses", "errors"):
-            series: list[int] = out[key]
+        for key in TIMELINE_KEYS:
+            if key not in tl:
+                continue
+            series: list[int] = out.setdefault(key, [])
             for i, n in enumerate(tl.get(key, [])):
                 j = i + shift
                 series.extend([0] * (j + 1 - len(series)))
                 series[j] += int(n)
-    n = max(len(out["responses"]), len(out["errors"]))
-    for key in ("responses", "errors"):
-        out[key].extend([0] * (n - len(out[key])))
+    n = max(len(out[key]) for key in TIMELINE_KEYS if key in out)
+    for key in TIMELINE_KEYS:
+        if key in out:
+            out[key].extend([0] * (n - len(out[key])))
     return out
 
 

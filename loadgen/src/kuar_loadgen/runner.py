@@ -40,7 +40,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from kuar_loadgen.result import LoadResult, merge_results
-from kuar_loadgen.schedule import Slot, slot_requests, slots
+from kuar_loadgen.schedule import Slot, slot_count, slots
 from kuar_loadgen.spec import LoadSpec, available_cpus
 from kuar_loadgen.worker import COUNTERS, run_slot
 
@@ -91,7 +91,8 @@ def run(spec: LoadSpec, *, observer: Observer | None = None, interval: float = 0
     """Run the spec to the end and return the pod's merged result."""
     n = processes_for(spec)
     plan = slots(shard_index=spec.shard_index, shard_count=spec.shard_count, processes=n)
-    total = sum(slot_requests(spec.rps, spec.duration, s) for s in plan)
+    run_total = spec.profile().total
+    total = sum(slot_count(run_total, s) for s in plan)
     # Shared memory only when there are other processes to share with.
     counters: Any = ([0] * COUNTERS if n == 1 else
                      multiprocessing.get_context("spawn").Array("q", n * COUNTERS, lock=False))

@@ -47,8 +47,12 @@ def slots(*, shard_index: int, shard_count: int, processes: int) -> list[Slot]:
 
 def slot_requests(rate: float, duration: float, slot: Slot) -> int:
     """How many requests a slot issues."""
-    n = total_requests(rate, duration)
-    return 0 if slot.offset >= n else (n - 1 - slot.offset) // slot.stride + 1
+    return slot_count(total_requests(rate, duration), slot)
+
+
+def slot_count(total: int, slot: Slot) -> int:
+    """How many of a run's ``total`` requests a slot issues (any rate profile)."""
+    return 0 if slot.offset >= total else (total - 1 - slot.offset) // slot.stride + 1
 
 
 def due(index: int, rate: float) -> float:

@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
+from kuar_loadgen.stages import RateProfile, Stage, StageError, check_stages
+
 SPEC_ENV = "KUAR_LOADGEN_SPEC"
 """Environment variable holding the whole spec as a JSON object (the pod-friendly form)."""
 
@@ -126,6 +128,12 @@ class LoadSpec:
     loop: LoopKind = "auto"
     """Event loop: ``auto`` uses uvloop when installed (measured faster, see
     docs/decisions), ``asyncio`` forces the standard loop."""
+    stages: tuple[tuple[float, float], ...] = ()
+    """A rate profile instead of the constant ``rps``: ``(duration s, target req/s)`` pairs,
+    linear ramps from ``start_rate`` (:mod:`kuar_loadgen.stages`). ``duration`` must then be
+    their sum and ``rps`` their peak (:func:`staged` builds such a spec)."""
+    start_rate: float = 0.0
+    """The rate the first stage ramps from (only with ``stages``)."""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -157,8 +165,22 @@ class LoadSpec:
 
     @property
     def shard_rps(self) -> float:
-        """The rate this pod issues: its share of ``rps``."""
-        return self.rps / self.shard_count
+        """The rate this pod issues on average: its share of the total."""
+        return self.mean_rps / self.shard_count
+
+    @property
+    def mean_rps(self) -> float:
+        """The run's average rate: ``rps``, or the stages' requests over their duration."""
+        if not self.stages:
+            return self.rps
+        profile = self.profile()
+        return profile.total / profile.duration
+
+    def profile(self) -> RateProfile:
+        """The rate over time: constant ``rps``, or the stages."""
+        if not self.stages:
+            return RateProfile.constant(self.rps, self.duration)
+        return RateProfile(self.start_rate, [Stage(d, r) for d, r in self.stages])
 
     # -- serialisation ----------------------------------------------------------------------
 
@@ -169,6 +191,7 @@ class LoadSpec:
         d["paths"] = list(self.paths)
         d["headers"] = [list(h) for h in self.headers]
         d["resolve"] = dict(self.resolve)
+        d["stages"] = [list(s) for s in self.stages]
         return d
 
     @classmethod
@@ -185,6 +208,10 @@ class LoadSpec:
                     kw[key] = _str_tuple(kw[key], key)
             if "headers" in kw:
                 kw["headers"] = tuple((str(k), str(v)) for k, v in _pairs(kw["headers"]))
+            if "stages" in kw:
+                kw["stages"] = tuple((float(d), float(r)) for d, r in _pairs(kw["stages"]))
+            if "start_rate" in kw:
+                kw["start_rate"] = float(kw["start_rate"])
             if "resolve" in kw:
                 kw["resolve"] = {str(k): str(v) for k, v in dict(kw["resolve"]).items()}
             for key in ("rps", "duration", "timeout"):
@@ -210,6 +237,15 @@ class LoadSpec:
     def to_env(self) -> dict[str, str]:
         """Environment for a pod: ``{KUAR_LOADGEN_SPEC: json}``."""
         return {SPEC_ENV: self.to_json()}
+
+
+def staged(stages: Iterable[tuple[float, float]], *, start_rate: float = 0.0,
+           **fields_: Any) -> LoadSpec:
+    """A :class:`LoadSpec` running ``stages`` (``rps`` and ``duration`` derived from them)."""
+    pairs = tuple((float(d), float(r)) for d, r in stages)
+    return LoadSpec(rps=max([start_rate, *(r for _, r in pairs)]) or 1.0,
+                    duration=sum(d for d, _ in pairs) or 1.0, stages=pairs,
+                    start_rate=start_rate, **fields_)
 
 
 def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -364,6 +400,14 @@ def _validate(s: LoadSpec) -> None:
         raise SpecError(f"connections: must be >= 1, got {s.connections}")
     if s.shard_count < 1 or not 0 <= s.shard_index < s.shard_count:
         raise SpecError(f"shard_index/shard_count: need 0 <= {s.shard_index} < {s.shard_count}")
+    if s.stages or s.start_rate:
+        try:
+            check_stages(s.start_rate, [Stage(d, r) for d, r in s.stages])
+        except StageError as e:
+            raise SpecError(str(e)) from None
+        total = sum(d for d, _ in s.stages)
+        if abs(total - s.duration) > 1e-6:
+            raise SpecError(f"duration: must be the stages' sum {total:g}, got {s.duration}")
     if s.loop not in ("auto", "uvloop", "asyncio"):
         raise SpecError(f"loop: one of auto, uvloop, asyncio; got {s.loop!r}")
     for key, value in s.resolve.items():

@@ -6,7 +6,8 @@ process's :class:`~kuar_loadgen.result.LoadResult`.
 
 Guarantees:
 
-- Open loop: the scheduler issues request ``i`` at ``t0 + i / rate`` whatever the server does;
+- Open loop: the scheduler issues request ``i`` at ``t0 + i / rate`` (or when the stages'
+  profile says, :mod:`kuar_loadgen.stages`) whatever the server does;
   it never waits for a response or a connection (those waits are counted from the due time).
 - Requests already due when the scheduler wakes are all issued in that wake-up, in due order;
   how late each was written is recorded as ``lateness_ms``.
@@ -30,7 +31,7 @@ from typing import Any
 from kuar_loadgen._client import Pool, Request, request_bytes, ssl_context
 from kuar_loadgen.recorder import Recorder
 from kuar_loadgen.result import LoadResult
-from kuar_loadgen.schedule import Slot, due, slot_requests, target_index
+from kuar_loadgen.schedule import Slot, slot_count, target_index
 from kuar_loadgen.spec import LoadSpec
 
 COUNTERS = 6
@@ -95,7 +96,7 @@ class _Worker:
                     loop=loop, target=t, ssl=tls if t.scheme == "https" else None,
                     max_connections=spec.connections, timeout=spec.timeout, recorder=rec)
             plan.append((pool, request_bytes(t, spec.headers)))
-        count = slot_requests(spec.rps, spec.duration, slot)
+        count = slot_count(spec.profile().total, slot)
         # Open the connections a few ms of traffic need before t0, so the first second is not
         # slowed by connection set-up (TCP and TLS handshakes) that steady state never pays.
         per_pool = slot_target_rps(spec, slot) / len(pools)
@@ -124,20 +125,20 @@ class _Worker:
                           duration=spec.duration, started_at=t0_wall, end=time.monotonic())
 
     async def _schedule(self, plan: list[tuple[Pool, bytes]], t0: float, count: int) -> None:
-        rate = self.spec.rps
+        due = self.spec.profile().due  # i / rate for a constant rate
         i, stride = self.slot.offset, self.slot.stride
         n_targets = len(plan)
         monotonic, sleep = time.monotonic, asyncio.sleep
         issued = 0
         while issued < count:
             now = monotonic()
-            next_due = t0 + due(i, rate)
+            next_due = t0 + due(i)
             if next_due > now:
                 delay = next_due - now
                 await sleep(delay if delay > MIN_SLEEP else MIN_SLEEP)
                 now = monotonic()
             while issued < count:
-                next_due = t0 + due(i, rate)
+                next_due = t0 + due(i)
                 if next_due > now:
                     break
                 pool, data = plan[target_index(i, n_targets)]
@@ -181,5 +182,5 @@ class _Worker:
 
 
 def slot_target_rps(spec: LoadSpec, slot: Slot) -> float:
-    """The rate a slot issues on average: the total rate divided by the stride."""
-    return spec.rps / slot.stride
+    """The rate a slot issues on average: the run's mean rate divided by the stride."""
+    return spec.mean_rps / slot.stride

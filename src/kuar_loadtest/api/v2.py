@@ -40,22 +40,41 @@ class Target(KubeModel):
     """Extra request headers (new in v2)."""
 
 
+class Stage(KubeModel):
+    """One stage of a rate profile: reach ``target`` req/s linearly over ``duration``."""
+
+    duration: str = Field(pattern=DURATION)
+    """How long the stage lasts, as a Go duration (more than zero)."""
+    target: int = Field(ge=0, le=1_000_000)
+    """Requests per second at the end of the stage (0 ramps down, or pauses)."""
+
+
 class Load(
     KubeModel,
-    rules=[Rule("!has(self.workers) || self.requestsPerSecond >= self.workers",
+    rules=[Rule("!has(self.workers) || !has(self.requestsPerSecond) "
+                "|| self.requestsPerSecond >= self.workers",
                 message="requestsPerSecond must be at least workers",
+                field_path=".requestsPerSecond"),
+           Rule("has(self.requestsPerSecond) || has(self.stages)",
+                message="either requestsPerSecond or stages is required",
                 field_path=".requestsPerSecond")],
 ):
-    """How hard and for how long."""
+    """How hard and for how long: a constant rate, or stages."""
 
-    requests_per_second: int = Field(ge=1, le=1_000_000)
-    """The total request rate, shared by all workers."""
+    requests_per_second: int | None = Field(default=None, ge=1, le=1_000_000)
+    """The total request rate, shared by all workers (with ``stages``: unused)."""
     workers: int | None = Field(default=None, ge=1, le=100)
     """How many worker pods share the load; unset, the operator decides."""
     duration: str = Field(default="60s", pattern=DURATION)
-    """How long the test runs, as a Go duration."""
+    """How long the test runs, as a Go duration (with ``stages``: their sum, this is unused)."""
     ramp_up: str | None = Field(default=None, pattern=DURATION)
     """Time to reach the full rate, starting from one request per second (new in v2)."""
+    stages: Annotated[list[Stage], ListType.atomic()] | None = Field(
+        default=None, min_length=1, max_length=100)
+    """A rate profile instead of a constant rate: linear ramps from ``startRate`` through
+    each stage's target, open loop throughout, sharded exactly over the workers."""
+    start_rate: int | None = Field(default=None, ge=0, le=1_000_000)
+    """The rate the first stage starts from (default 0)."""
 
 
 class LoadTestSpec(KubeModel):

@@ -55,7 +55,8 @@ def test_error_statuses_are_responses_and_errors_and_transport_failures_only_err
     assert r.error_kinds == {"http_4xx": 1, "http_5xx": 1, "timeout": 1, "connect": 1}
     assert r.errors == sum(r.error_kinds.values())
     assert r.responses + rec.failed == r.requests
-    assert r.timeline == {"interval_s": 1, "responses": [4, 0], "errors": [3, 1]}
+    assert r.timeline == {"interval_s": 1, "responses": [4, 0], "errors": [3, 1],
+                          "sent": [0, 0]}
 
 
 def test_achieved_rate_counts_responses_over_the_run_or_the_drain_if_longer() -> None:
@@ -108,7 +109,8 @@ def test_merge_aligns_timelines_by_start_time_and_widest_interval() -> None:
     wide = LoadResult.from_dict({**late.to_dict(),
                                  "timeline": coarsen_timeline(late.timeline)})
     m2 = merge_results([early, wide])
-    assert m2.timeline == {"interval_s": 2, "responses": [20, 40], "errors": [0, 0]}
+    assert m2.timeline == {"interval_s": 2, "responses": [20, 40], "errors": [0, 0],
+                           "sent": [20, 40]}
 
 
 def test_result_json_round_trips_and_refuses_unknown_versions() -> None:

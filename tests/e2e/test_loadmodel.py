@@ -1,0 +1,85 @@
+"""Issue 15 acceptance on the local cluster: the v2 load model end to end.
+
+Stages (a ramp, open loop, sharded exactly), thresholds, the seed's v1 object unchanged. The
+LoadTests here are written in v2 (the storage version) unless the test is about v1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kuar.client import Invalid
+from tests.e2e.conftest import Cluster, operator, target_service
+
+V2 = "/apis/beta.kuar.com/v2/namespaces/{ns}/loadtests"
+
+
+def v2(name: str, load: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """A v2 LoadTest against Service ``web``."""
+    return {"apiVersion": "beta.kuar.com/v2", "kind": "LoadTest", "metadata": {"name": name},
+            "spec": {"target": {"service": "web", "paths": ["/a"]}, "load": load, **spec}}
+
+
+async def create_v2(cluster: Cluster, ns: str, body: dict[str, Any]) -> dict[str, Any]:
+    created: dict[str, Any] = await cluster.client.request(
+        "POST", V2.format(ns=ns), body=body)
+    return created
+
+
+async def wait_v2(cluster: Cluster, ns: str, name: str, *phases: str,
+                  timeout: float = 90) -> dict[str, Any]:
+    from kuar.testing import eventually_async
+
+    async def check() -> dict[str, Any]:
+        lt: dict[str, Any] = await cluster.client.request(
+            "GET", V2.format(ns=ns) + f"/{name}")
+        phase = (lt.get("status") or {}).get("phase")
+        assert phase in phases, (phase, lt.get("status"))
+        return lt
+
+    return await eventually_async(check, timeout=timeout, interval=0.25)
+
+
+async def full_result(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    cm = await cluster.client.request("GET", f"/api/v1/namespaces/{ns}/configmaps/"
+                                              f"{name}-results")
+    result: dict[str, Any] = json.loads(cm["data"]["result.json"])
+    return result
+
+
+async def test_a_ramp_holds_the_profile_within_2_percent_in_its_steady_parts(
+    cluster: Cluster, ns: str
+) -> None:
+    stages = [{"duration": "3s", "target": 100}, {"duration": "2s", "target": 1000},
+              {"duration": "3s", "target": 1000}, {"duration": "2s", "target": 0}]
+    async with target_service(cluster, ns, latency_ms=1), operator(cluster, ns):
+        await create_v2(cluster, ns, v2("ramp", {"startRate": 100, "stages": stages,
+                                                 "workers": 3}))
+        lt = await wait_v2(cluster, ns, "ramp", "Succeeded")
+    results = lt["status"]["results"]
+    # 3*100 + (100+1000)/2*2 + 3*1000 + 1000/2*2
+    assert results["requests"] == 5400 and results["errors"] == 0, results
+    result = await full_result(cluster, ns, "ramp")
+    achieved = result["timeline"]["sent"]  # requests written per second
+    assert result["timeline"]["interval_s"] == 1
+    requested = [100, 100, 100, 325, 775, 1000, 1000, 1000, 750, 250]
+    for second in (0, 1, 2, 5, 6, 7):  # the steady parts
+        assert abs(achieved[second] - requested[second]) <= 0.02 * requested[second], \
+            (second, achieved[:11], requested)
+    assert sum(achieved) == 5400
+
+
+async def test_bad_stages_are_denied_naming_the_field(cluster: Cluster, ns: str) -> None:
+    cases = {
+        "spec.load.stages[1].duration": [{"duration": "1s", "target": 5},
+                                         {"duration": "0s", "target": 5}],
+        "spec.load.stages[0].target": [{"duration": "1s", "target": -5}],
+        "spec.load.stages": [{"duration": "1s", "target": 0}],
+    }
+    for i, (field, stages) in enumerate(cases.items()):
+        with pytest.raises(Invalid) as info:
+            await create_v2(cluster, ns, v2(f"bad-{i}", {"stages": stages}))
+        assert field in [c.field for c in info.value.causes], info.value.message
