@@ -72,6 +72,7 @@ from kuar_loadtest.desired import (
 )
 from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.status import RunState, job_condition, run_state
+from kuar_loadtest.thresholds import judge
 
 log = logging.getLogger("kuar_loadtest.controller")
 
@@ -237,6 +238,9 @@ class LoadTestReconciler:
 
     async def _finish(self, lt: LoadTest, state: RunState) -> None:
         extra: list[tuple[str, str, str, str]] = []
+        state, thresholds = judge(lt, state)
+        if thresholds is not None:
+            extra.append(thresholds)
         if state.results_complete is not None:
             extra.append(("ResultsComplete", str(state.results_complete),
                           "AllWorkersReported" if state.results_complete else state.reason,

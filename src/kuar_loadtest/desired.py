@@ -243,6 +243,8 @@ def load_spec(
         stages=stage_pairs(lt),
         start_rate=float(lt.spec.load.start_rate or 0) if lt.spec.load.stages else 0.0,
         paths=tuple(lt.spec.target.paths),
+        thresholds=tuple(lt.spec.thresholds or ()) if lt.spec.abort_on_fail else (),
+        abort_on_fail=bool(lt.spec.abort_on_fail),
         timeout=settings.request_timeout,
         shard_count=workers,
         start_at=start_at,
@@ -269,7 +271,9 @@ def desired_job(
     worker = Container(
         name="loadgen",
         image=settings.image,
-        args=["--json", "--no-progress", "--result-file", TERMINATION_LOG],
+        # a crossed threshold is the controller's verdict on the merged result, not a pod's
+        args=["--json", "--no-progress", "--no-threshold-exit", "--result-file",
+              TERMINATION_LOG],
         env=[EnvVar(name=k, value=v) for k, v in spec.to_env().items()],
         termination_message_path=TERMINATION_LOG,
         termination_message_policy="FallbackToLogsOnError",

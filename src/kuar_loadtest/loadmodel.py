@@ -11,8 +11,18 @@ worker.
 from __future__ import annotations
 
 from kuar.webhook import FieldErrors
+from kuar_loadgen.thresholds import ThresholdError, parse_threshold
 from kuar_loadtest.api.v2 import Load
 from kuar_loadtest.desired import PlanError, parse_duration
+
+
+def check_thresholds(thresholds: list[str] | None, errors: FieldErrors) -> None:
+    """Each threshold must parse (kuar-loadgen's grammar); a bad one is named by index."""
+    for i, text in enumerate(thresholds or []):
+        try:
+            parse_threshold(text)
+        except ThresholdError as exc:
+            errors.invalid(f"spec.thresholds[{i}]", text, str(exc))
 
 
 def check_load(load: Load, errors: FieldErrors, *, cap: int) -> int:

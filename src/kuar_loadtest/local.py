@@ -64,6 +64,8 @@ LOADGEN_FLAGS = frozenset({
     "--url", "--path", "--rps", "--duration", "--timeout", "--processes", "--connections",
     "--resolve", "--header", "--shard-index", "--shard-count", "--start-at", "--insecure",
     "--verify", "--loop", "--json", "--progress", "--no-progress", "-h", "--help",
+    "--stage", "--start-rate", "--threshold", "--abort-on-fail", "--threshold-exit",
+    "--no-threshold-exit",
 })
 """kuar-loadgen's own flags that a pod's args may use (``--metrics-*`` bind ports: not here)."""
 

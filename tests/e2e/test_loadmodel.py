@@ -83,3 +83,37 @@ async def test_bad_stages_are_denied_naming_the_field(cluster: Cluster, ns: str)
         with pytest.raises(Invalid) as info:
             await create_v2(cluster, ns, v2(f"bad-{i}", {"stages": stages}))
         assert field in [c.field for c in info.value.causes], info.value.message
+
+
+async def test_a_slow_target_crosses_a_threshold_and_abort_on_fail_stops_early(
+    cluster: Cluster, ns: str
+) -> None:
+    load = {"requestsPerSecond": 100, "duration": "4s", "workers": 2}
+    async with target_service(cluster, ns, latency_ms=80), operator(cluster, ns):
+        await create_v2(cluster, ns, v2("slow", load, thresholds=["p99 < 50ms",
+                                                                  "errorRate < 1%"]))
+        await create_v2(cluster, ns, v2("abort", {**load, "duration": "60s"},
+                                        thresholds=["p95 < 50ms"], abortOnFail=True))
+        slow = await wait_v2(cluster, ns, "slow", "Succeeded", "Failed")
+        aborted = await wait_v2(cluster, ns, "abort", "Succeeded", "Failed", timeout=50)
+    status = slow["status"]
+    assert status["phase"] == "Failed", status
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Failed"]["reason"] == "ThresholdsCrossed"
+    met = conditions["ThresholdsMet"]
+    assert met["status"] == "False" and met["reason"] == "ThresholdsCrossed"
+    assert "p99 < 50ms crossed" in met["message"] and "errorRate" not in met["message"]
+    assert status["results"]["requests"] == 400  # ran to its end
+    # abortOnFail: the 60 s run ended within the 50 s wait, having sent far fewer requests
+    status = aborted["status"]
+    assert status["phase"] == "Failed" and "stopped early" in status["message"], status
+    assert status["results"]["requests"] < 6000 / 4, status["results"]
+
+
+async def test_an_unparsable_threshold_is_denied_naming_the_field(
+    cluster: Cluster, ns: str
+) -> None:
+    with pytest.raises(Invalid) as info:
+        await create_v2(cluster, ns, v2("bad-threshold", {"requestsPerSecond": 10},
+                                        thresholds=["p99 < 50ms", "p99 << fast"]))
+    assert [c.field for c in info.value.causes] == ["spec.thresholds[1]"]

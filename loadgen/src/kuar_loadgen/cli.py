@@ -14,7 +14,8 @@ Exit codes (also in ``--help`` and docs/loadgen.md; constants in :mod:`kuar_load
 completed but no request got an answer (the result is still printed and written), 2 bad input
 (flags, ``KUAR_LOADGEN_SPEC``, ``--ca-file``, ``--result-file``; checked before anything is
 sent), 3 could not run (a worker process failed, the metrics port is taken, an internal error),
-143 stopped by SIGTERM. Every failure ends with one ``error:`` line on stderr; bad input never
+4 a ``--threshold`` was crossed (the result is still printed and written), 143 stopped by
+SIGTERM. Every failure ends with one ``error:`` line on stderr; bad input never
 prints a traceback.
 """
 
@@ -45,6 +46,7 @@ from kuar_loadgen.result import (
 )
 from kuar_loadgen.runner import Observer, WorkerError, run
 from kuar_loadgen.spec import LoadSpec, SpecError, parse_header, parse_resolve, spec_from_env
+from kuar_loadgen.thresholds import EXIT_THRESHOLDS, evaluate, parse_thresholds
 
 POD_RESULT_FILE = "/dev/termination-log"
 
@@ -52,7 +54,8 @@ POD_RESULT_FILE = "/dev/termination-log"
 _FIELDS = {"rps": "rps", "duration": "duration", "timeout": "timeout",
            "processes": "processes", "connections": "connections",
            "shard_index": "shard_index", "shard_count": "shard_count",
-           "start_at": "start_at", "insecure": "insecure", "ca_file": "ca_file", "loop": "loop"}
+           "start_at": "start_at", "insecure": "insecure", "ca_file": "ca_file", "loop": "loop",
+           "abort_on_fail": "abort_on_fail"}
 
 
 EPILOG = """\b
@@ -61,6 +64,7 @@ Exit codes:
   1    the run completed but no request got an answer (result still written)
   2    bad input: flags, KUAR_LOADGEN_SPEC, --ca-file, --result-file (nothing sent)
   3    could not run: a worker process failed, the metrics port is taken
+  4    a --threshold was crossed (result still written)
   143  stopped by SIGTERM
 """
 
@@ -115,6 +119,13 @@ class _Command(click.Command):
 @click.option("--insecure/--verify", default=None, help="Skip (or do) TLS verification.")
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="CA bundle for HTTPS.")
 @click.option("--loop", type=click.Choice(["auto", "uvloop", "asyncio"]), help="Event loop.")
+@click.option("--threshold", "thresholds", multiple=True, metavar="'METRIC OP VALUE'",
+              help="Pass/fail condition such as 'p99 < 50ms', 'errorRate < 1%', "
+                   "'achievedRate > 98%' (repeatable); crossed: exit code 4.")
+@click.option("--abort-on-fail", is_flag=True, default=None,
+              help="Stop sending once a --threshold is crossed for good.")
+@click.option("--threshold-exit/--no-threshold-exit", default=True, show_default=True,
+              help="Exit 4 when a threshold is crossed (a LoadTest pod reports instead).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (last line).")
 @click.option("--result-file", type=click.Path(dir_okay=False),
               help=f"Also write the compact result here (default {POD_RESULT_FILE} in a pod).")
@@ -175,10 +186,16 @@ def main(ctx: click.Context, /, **opts: Any) -> None:
     else:
         Console().print(summary_table(result))
     sys.stdout.flush()
+    verdict = evaluate(parse_thresholds(spec.thresholds), result)
+    if spec.thresholds:
+        click.echo(f"thresholds: {verdict.describe()}"
+                   + (f" (stopped early: {result.aborted})" if result.aborted else ""), err=True)
     if result.requests and not result.responses:
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(result.error_kinds.items()))
         _error(f"no request got an answer ({result.requests} sent; {kinds or 'no errors'})",
                EXIT_NO_ANSWERS)
+    if not verdict.ok and opts["threshold_exit"]:
+        _error(f"threshold crossed: {verdict.describe()}", EXIT_THRESHOLDS)
 
 
 def check_files(spec: LoadSpec, result_file: str | None) -> None:
@@ -222,6 +239,8 @@ def build_spec(ctx: click.Context, opts: dict[str, Any]) -> LoadSpec:
         data["resolve"] = {**data.get("resolve", {}), **parse_resolve(opts["resolve"])}
     if opts["headers"]:
         data["headers"] = [parse_header(h) for h in opts["headers"]]
+    if opts["thresholds"]:
+        data["thresholds"] = list(opts["thresholds"])
     if opts["stages"]:
         pairs = [parse_stage(item) for item in opts["stages"]]
         start = opts["start_rate"] or 0.0

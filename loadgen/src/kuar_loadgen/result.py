@@ -119,6 +119,9 @@ class LoadResult:
     histogram: str = ""
     processes: int = 1
     shards: int = 1
+    aborted: str = ""
+    """Why the run stopped before its end (a crossed threshold with ``abort_on_fail``), or
+    empty; written only when set, so older readers are unaffected."""
     version: int = VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +144,7 @@ class LoadResult:
             "histogram": self.histogram,
             "processes": self.processes,
             "shards": self.shards,
+            **({"aborted": self.aborted} if self.aborted else {}),
         }
 
     def to_json(self) -> str:
@@ -170,6 +174,7 @@ class LoadResult:
                 histogram=str(data["histogram"]),
                 processes=int(data["processes"]),
                 shards=int(data["shards"]),
+                aborted=str(data.get("aborted") or "")[:512],
             )
         except KeyError as e:
             raise ValueError(f"result misses key {e}") from e
@@ -215,6 +220,7 @@ def merge_results(results: Sequence[LoadResult], *, as_shards: bool = True) -> L
         histogram=merged.encode().decode() if merged.get_total_count() else "",
         processes=sum(r.processes for r in results),
         shards=sum(r.shards for r in results) if as_shards else results[0].shards,
+        aborted=next((r.aborted for r in results if r.aborted), ""),
     )
 
 

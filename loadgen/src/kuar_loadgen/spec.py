@@ -38,6 +38,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from kuar_loadgen.stages import RateProfile, Stage, StageError, check_stages
+from kuar_loadgen.thresholds import ThresholdError, parse_thresholds
 
 SPEC_ENV = "KUAR_LOADGEN_SPEC"
 """Environment variable holding the whole spec as a JSON object (the pod-friendly form)."""
@@ -134,6 +135,11 @@ class LoadSpec:
     their sum and ``rps`` their peak (:func:`staged` builds such a spec)."""
     start_rate: float = 0.0
     """The rate the first stage ramps from (only with ``stages``)."""
+    thresholds: tuple[str, ...] = ()
+    """Pass/fail conditions on the result (:mod:`kuar_loadgen.thresholds`): ``p99 < 50ms``."""
+    abort_on_fail: bool = False
+    """Stop sending once an abortable threshold is crossed for good (checked every second on
+    the run so far)."""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -192,6 +198,7 @@ class LoadSpec:
         d["headers"] = [list(h) for h in self.headers]
         d["resolve"] = dict(self.resolve)
         d["stages"] = [list(s) for s in self.stages]
+        d["thresholds"] = list(self.thresholds)
         return d
 
     @classmethod
@@ -203,7 +210,7 @@ class LoadSpec:
             raise SpecError(f"unknown spec field(s): {', '.join(unknown)}")
         kw = dict(data)
         try:
-            for key in ("urls", "paths"):
+            for key in ("urls", "paths", "thresholds"):
                 if key in kw:
                     kw[key] = _str_tuple(kw[key], key)
             if "headers" in kw:
@@ -408,6 +415,10 @@ def _validate(s: LoadSpec) -> None:
         total = sum(d for d, _ in s.stages)
         if abs(total - s.duration) > 1e-6:
             raise SpecError(f"duration: must be the stages' sum {total:g}, got {s.duration}")
+    try:
+        parse_thresholds(s.thresholds)
+    except ThresholdError as e:
+        raise SpecError(str(e)) from None
     if s.loop not in ("auto", "uvloop", "asyncio"):
         raise SpecError(f"loop: one of auto, uvloop, asyncio; got {s.loop!r}")
     for key, value in s.resolve.items():

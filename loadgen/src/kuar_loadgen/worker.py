@@ -26,6 +26,7 @@ import gc
 import math
 import time
 from collections.abc import Callable, MutableSequence
+from dataclasses import replace
 from typing import Any
 
 from kuar_loadgen._client import Pool, Request, request_bytes, ssl_context
@@ -33,6 +34,7 @@ from kuar_loadgen.recorder import Recorder
 from kuar_loadgen.result import LoadResult
 from kuar_loadgen.schedule import Slot, slot_count, target_index
 from kuar_loadgen.spec import LoadSpec
+from kuar_loadgen.thresholds import LATENCY, parse_thresholds
 
 COUNTERS = 6
 """Slots per process in the live counters array: sent, responses, errors, outstanding,
@@ -80,6 +82,9 @@ class _Worker:
         self.start = start
         self.counters = counters
         self.base = base
+        self.abort = AbortCheck(spec) if spec.abort_on_fail else None
+        self.aborted = ""
+        self.issued = 0
 
     async def run(self) -> LoadResult:
         spec, slot = self.spec, self.slot
@@ -121,8 +126,11 @@ class _Worker:
             await asyncio.sleep(0)
             gc.unfreeze()
         self._publish(rec, 0, percentiles=False)
-        return rec.result(requests=count, target_rps=slot_target_rps(spec, slot),
-                          duration=spec.duration, started_at=t0_wall, end=time.monotonic())
+        # an aborted run's requests are those it sent: the rest were never due to anyone
+        result = rec.result(requests=self.issued if self.aborted else count,
+                            target_rps=slot_target_rps(spec, slot), duration=spec.duration,
+                            started_at=t0_wall, end=time.monotonic())
+        return replace(result, aborted=self.aborted) if self.aborted else result
 
     async def _schedule(self, plan: list[tuple[Pool, bytes]], t0: float, count: int) -> None:
         due = self.spec.profile().due  # i / rate for a constant rate
@@ -130,7 +138,7 @@ class _Worker:
         n_targets = len(plan)
         monotonic, sleep = time.monotonic, asyncio.sleep
         issued = 0
-        while issued < count:
+        while issued < count and not self.aborted:
             now = monotonic()
             next_due = t0 + due(i)
             if next_due > now:
@@ -145,6 +153,7 @@ class _Worker:
                 pool.submit(Request(next_due, data))
                 i += stride
                 issued += 1
+            self.issued = issued
 
     async def _drain(self, pools: list[Pool], t0: float) -> None:
         spec = self.spec
@@ -168,6 +177,8 @@ class _Worker:
             slow = now - last_publish >= 1.0
             if slow:
                 last_publish = now
+                if self.abort is not None and not self.aborted:
+                    self.aborted = self.abort.check(rec)
             self._publish(rec, sum(p.outstanding() for p in pools), percentiles=slow)
 
     def _publish(self, rec: Recorder, outstanding: int, *, percentiles: bool) -> None:
@@ -179,6 +190,51 @@ class _Worker:
         c[b], c[b + 1], c[b + 2], c[b + 3] = rec.sent, rec.responses, rec.errors, outstanding
         if recent is not None:
             c[b + 4], c[b + 5] = recent
+
+
+class AbortCheck:
+    """``abort_on_fail``: whether the run so far has crossed a threshold for good.
+
+    Cheap enough for the event loop: the latencies of the last second (the recorder's live
+    window) are counted against each latency threshold's value and summed, so ``p99 < 50ms``
+    is crossed once more than 1 % of all responses so far took 50 ms or more; ``errorRate``
+    uses the counts. Nothing is judged before :data:`ABORT_MIN_RESPONSES` outcomes.
+    ``achievedRate`` and ``mean`` are judged at the end only.
+    """
+
+    def __init__(self, spec: LoadSpec) -> None:
+        """Keep the thresholds that a partial run can cross for good."""
+        self.latency = [t for t in parse_thresholds(spec.thresholds)
+                        if t.metric in LATENCY and t.metric != "mean" and t.op in ("<", "<=")]
+        self.errors = [t for t in parse_thresholds(spec.thresholds)
+                       if t.metric == "errorRate" and t.op in ("<", "<=")]
+        self.above = [0] * len(self.latency)
+        self.seen = 0
+
+    def check(self, rec: Recorder) -> str:
+        """Count the live window (before it is taken); the reason to abort, or ``""``."""
+        window = rec.recent
+        self.seen += len(window)
+        for k, t in enumerate(self.latency):
+            cut = t.value * 1000  # us
+            self.above[k] += sum(1 for v in window if (v >= cut if t.op == "<" else v > cut))
+        done = rec.responses + rec.failed
+        if done < ABORT_MIN_RESPONSES:
+            return ""
+        for k, t in enumerate(self.latency):
+            allowed = (100.0 - LATENCY[t.metric]) / 100.0
+            if self.seen and self.above[k] / self.seen > allowed:
+                return f"threshold {t.text} crossed ({self.above[k]} of {self.seen} slower)"
+        for t in self.errors:
+            rate = 100.0 * rec.errors / done
+            if not (rate < t.value if t.op == "<" else rate <= t.value):
+                return f"threshold {t.text} crossed (errorRate {rate:.3g}%)"
+        return ""
+
+
+ABORT_MIN_RESPONSES = 50
+"""Outcomes a worker sees before ``abort_on_fail`` may stop it (a few slow first requests
+alone do not end a run)."""
 
 
 def slot_target_rps(spec: LoadSpec, slot: Slot) -> float:

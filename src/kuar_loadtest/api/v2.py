@@ -84,6 +84,13 @@ class LoadTestSpec(KubeModel):
     """Where the requests go."""
     load: Load
     """How hard and for how long."""
+    thresholds: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                          ListType.atomic()] | None = Field(default=None, max_length=20)
+    """Pass/fail conditions on the merged result, e.g. ``p99 < 50ms``, ``p95 < 20ms``,
+    ``errorRate < 1%``, ``achievedRate > 98%`` (kuar_loadgen.thresholds). Their outcome is the
+    ``ThresholdsMet`` condition; a crossed one ends the run Failed (``ThresholdsCrossed``)."""
+    abort_on_fail: bool | None = None
+    """Stop the workers once a threshold is crossed for good, instead of running to the end."""
 
 
 class LoadTest(
