@@ -36,7 +36,7 @@ from typing import Any
 
 from kuar.client import AlreadyExists, Api, ApiError, Client, Conflict, NotFound
 from kuar.models.batch.v1 import Job
-from kuar.models.core.v1 import ConfigMap, Pod, Service
+from kuar.models.core.v1 import ConfigMap, Pod, Secret, Service
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar.resources import Condition, ObjectMeta, OwnerReference
 from kuar.runtime import (
@@ -62,6 +62,7 @@ from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
     PlanError,
+    body_refs,
     budget_problem,
     cap_problem,
     desired_job,
@@ -155,9 +156,23 @@ class LoadTestReconciler:
                 ])
                 self.recorder.event(lt, WARNING, waiting.reason, str(waiting), action="Wait")
                 return Result.requeue(after=self.settings.budget_retry)
-            desired = desired_job(
-                lt, target, self.settings, start_at=time.time() + self.settings.start_delay
-            )
+            missing = await self._body_problem(lt)
+            if missing is not None:
+                self._reserved.pop(lt.metadata.uid or "", None)
+                await self._set_status(lt, phase="Pending", message=str(missing), conditions=[
+                    ("RequestBodiesFound", "False", missing.reason, str(missing)),
+                ])
+                self.recorder.event(lt, WARNING, missing.reason, str(missing),
+                                    action="ResolveBodies")
+                return Result.requeue(after=self.settings.missing_service_retry)
+            try:
+                desired = desired_job(
+                    lt, target, self.settings, start_at=time.time() + self.settings.start_delay
+                )
+            except PlanError as exc:
+                self._reserved.pop(lt.metadata.uid or "", None)
+                await self._finish_failed(lt, exc.reason, str(exc))
+                return Result.done()
             try:
                 await Api(self.client, Job, namespace=request.namespace).create(desired)
                 workers = desired.spec.parallelism if desired.spec else None
@@ -188,6 +203,24 @@ class LoadTestReconciler:
         await self._finish(lt, state)
         self._reserved.pop(lt.metadata.uid or "", None)
         return Result.done()
+
+    async def _body_problem(self, lt: LoadTest) -> PlanError | None:
+        """A request body's ConfigMap or Secret key that does not exist (values unread)."""
+        for ref in body_refs(lt):
+            model: Any = Secret if ref.kind == "Secret" else ConfigMap
+            try:
+                obj = await Api(self.client, model, namespace=lt.namespace).get(ref.name)
+            except NotFound:
+                obj = None
+            keys = set((obj.data or {}) if obj is not None else ())
+            if ref.kind == "ConfigMap" and obj is not None:
+                keys |= set(obj.binary_data or {})
+            if ref.key not in keys:
+                where = (f"{ref.kind} {ref.name!r} has no key {ref.key!r}" if obj is not None
+                         else f"{ref.kind} {ref.name!r} not found")
+                return PlanError("BodySourceNotFound",
+                                 f"{ref.field}: {where} in namespace {lt.namespace!r}")
+        return None
 
     async def _endpoint_problem(self, lt: LoadTest, service: Service) -> PlanError | None:
         if service.spec is not None and service.spec.selector:

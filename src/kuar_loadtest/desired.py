@@ -28,16 +28,20 @@ from dataclasses import dataclass
 
 from kuar.models.batch.v1 import Job, JobSpec
 from kuar.models.core.v1 import (
+    ConfigMapKeySelector,
     Container,
     EnvVar,
+    EnvVarSource,
     PodSpec,
     PodTemplateSpec,
     ResourceRequirements,
+    SecretKeySelector,
     Service,
 )
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar.resources import ObjectMeta, OwnerReference
-from kuar_loadgen.spec import LoadSpec
+from kuar_loadgen.mix import BODY_ENV_PREFIX, RequestKind
+from kuar_loadgen.spec import LoadSpec, SpecError
 from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.settings import OperatorSettings
 
@@ -98,6 +102,57 @@ def run_seconds(lt: LoadTest) -> float:
     """How long the run sends: the stages' sum, or ``spec.load.duration``."""
     stages = stage_pairs(lt)
     return sum(d for d, _ in stages) if stages else parse_duration(lt.spec.load.duration)
+
+
+@dataclass(frozen=True, slots=True)
+class BodyRef:
+    """A request body kept in a ConfigMap or Secret key (the pod reads it through env)."""
+
+    index: int
+    """The request's index in ``spec.target.requests``."""
+    kind: str
+    """``ConfigMap`` or ``Secret``."""
+    name: str
+    key: str
+
+    @property
+    def env(self) -> str:
+        """The worker's environment variable for this body."""
+        return f"{BODY_ENV_PREFIX}{self.index}"
+
+    @property
+    def field(self) -> str:
+        """The spec field that names it."""
+        ref = "configMapKeyRef" if self.kind == "ConfigMap" else "secretKeyRef"
+        return f"spec.target.requests[{self.index}].bodyFrom.{ref}"
+
+
+def body_refs(lt: LoadTest) -> list[BodyRef]:
+    """The ConfigMap and Secret keys the request mix reads its bodies from."""
+    out = []
+    for i, req in enumerate(lt.spec.target.requests or []):
+        source = req.body_from
+        if source is None:
+            continue
+        if source.secret_key_ref is not None:
+            out.append(BodyRef(i, "Secret", source.secret_key_ref.name or "",
+                               source.secret_key_ref.key))
+        elif source.config_map_key_ref is not None:
+            out.append(BodyRef(i, "ConfigMap", source.config_map_key_ref.name or "",
+                               source.config_map_key_ref.key))
+    return out
+
+
+def request_kinds(lt: LoadTest) -> tuple[RequestKind, ...]:
+    """The worker's request mix (bodies from keys become ``body_env`` references)."""
+    refs = {r.index: r for r in body_refs(lt)}
+    kinds = []
+    for i, req in enumerate(lt.spec.target.requests or []):
+        kinds.append(RequestKind(
+            method=req.method, path=req.path, headers=tuple((req.headers or {}).items()),
+            body=req.body or "", body_env=refs[i].env if i in refs else "",
+            weight=req.weight))
+    return tuple(kinds)
 
 
 def resolve_target(lt: LoadTest, service: Service | None) -> ResolvedTarget:
@@ -235,7 +290,31 @@ def load_spec(
     lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
     start_at: float,
 ) -> LoadSpec:
-    """The worker contract for this run (each pod reads its shard index from the Job)."""
+    """The worker contract for this run (each pod reads its shard index from the Job).
+
+    A spec the worker would refuse (the webhook was down) is a :class:`PlanError`; so is one
+    whose JSON would not fit in one environment variable (Linux: 128 KiB).
+    """
+    try:
+        spec = _load_spec(lt, target, settings, workers=workers, start_at=start_at)
+    except SpecError as exc:
+        raise PlanError("InvalidSpec", f"spec: {exc}") from None
+    if len(spec.to_json().encode()) > MAX_SPEC_ENV:
+        raise PlanError("SpecTooLarge",
+                        f"the worker spec is {len(spec.to_json().encode())} bytes, more than one "
+                        f"environment variable holds ({MAX_SPEC_ENV}); keep large bodies in a "
+                        "ConfigMap or Secret key (spec.target.requests[].bodyFrom)")
+    return spec
+
+
+MAX_SPEC_ENV = 120 * 1024
+"""Largest worker spec in bytes: Linux refuses an environment string over 128 KiB."""
+
+
+def _load_spec(
+    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
+    start_at: float,
+) -> LoadSpec:
     return LoadSpec(
         urls=(target.url,),
         rps=float(peak_rate(lt)),
@@ -243,6 +322,8 @@ def load_spec(
         stages=stage_pairs(lt),
         start_rate=float(lt.spec.load.start_rate or 0) if lt.spec.load.stages else 0.0,
         paths=tuple(lt.spec.target.paths),
+        headers=tuple((lt.spec.target.headers or {}).items()),
+        requests=request_kinds(lt),
         thresholds=tuple(lt.spec.thresholds or ()) if lt.spec.abort_on_fail else (),
         abort_on_fail=bool(lt.spec.abort_on_fail),
         timeout=settings.request_timeout,
@@ -250,6 +331,12 @@ def load_spec(
         start_at=start_at,
         ca_file=settings.ca_file,
     )
+
+
+def _key_source(ref: BodyRef) -> EnvVarSource:
+    if ref.kind == "Secret":
+        return EnvVarSource(secret_key_ref=SecretKeySelector(name=ref.name, key=ref.key))
+    return EnvVarSource(config_map_key_ref=ConfigMapKeySelector(name=ref.name, key=ref.key))
 
 
 def desired_job(
@@ -274,7 +361,8 @@ def desired_job(
         # a crossed threshold is the controller's verdict on the merged result, not a pod's
         args=["--json", "--no-progress", "--no-threshold-exit", "--result-file",
               TERMINATION_LOG],
-        env=[EnvVar(name=k, value=v) for k, v in spec.to_env().items()],
+        env=[*(EnvVar(name=k, value=v) for k, v in spec.to_env().items()),
+             *(EnvVar(name=ref.env, value_from=_key_source(ref)) for ref in body_refs(lt))],
         termination_message_path=TERMINATION_LOG,
         termination_message_policy="FallbackToLogsOnError",
         resources=ResourceRequirements(

@@ -11,9 +11,42 @@ worker.
 from __future__ import annotations
 
 from kuar.webhook import FieldErrors
+from kuar_loadgen.mix import BODY_ENV_PREFIX, MAX_BODY, MixError, RequestKind, check_mix
+from kuar_loadgen.spec import path_problem
 from kuar_loadgen.thresholds import ThresholdError, parse_threshold
-from kuar_loadtest.api.v2 import Load
+from kuar_loadtest.api.v2 import Load, Target
 from kuar_loadtest.desired import PlanError, parse_duration
+
+
+def check_requests(target: Target, errors: FieldErrors) -> None:
+    """The request mix by the worker's own rules (:func:`kuar_loadgen.mix.check_mix`)."""
+    for i, req in enumerate(target.requests or []):
+        field = f"spec.target.requests[{i}]"
+        if req.body is not None and len(req.body.encode()) > MAX_BODY:
+            errors.invalid(f"{field}.body", f"{len(req.body.encode())} bytes",
+                           "must be at most 1 MiB")
+        source = req.body_from
+        if source is not None:
+            refs = [r for r in (source.config_map_key_ref, source.secret_key_ref) if r]
+            if len(refs) != 1:
+                errors.invalid(f"{field}.bodyFrom", "", "exactly one of configMapKeyRef and "
+                               "secretKeyRef")
+            elif not refs[0].name:
+                errors.required(f"{field}.bodyFrom.name", "the ConfigMap or Secret")
+            if req.body is not None:
+                errors.invalid(f"{field}.body", "", "body and bodyFrom are exclusive")
+    if errors:
+        return
+    kinds = [RequestKind(method=r.method, path=r.path,
+                         headers=tuple({**(target.headers or {}), **(r.headers or {})}.items()),
+                         body_env=f"{BODY_ENV_PREFIX}{i}" if r.body_from else "",
+                         weight=r.weight)
+             for i, r in enumerate(target.requests or [])]
+    try:
+        check_mix(kinds, path_problem)
+    except MixError as exc:
+        where, _, detail = str(exc).partition(": ")
+        errors.invalid(f"spec.target.{where}", "", detail)
 
 
 def check_thresholds(thresholds: list[str] | None, errors: FieldErrors) -> None:

@@ -40,6 +40,7 @@ from kuar.webhook import (
     webhook_configurations,
 )
 from kuar.webhook.configuration import configuration_name
+from kuar_loadgen.mix import BODY_ENV_PREFIX, MAX_KINDS
 from kuar_loadgen.spec import JOB_INDEX_ENV, RESOLVE_ENV, SPEC_ENV
 from kuar_loadtest.api import v1, v2
 from kuar_loadtest.settings import OperatorSettings
@@ -91,7 +92,8 @@ loadgen_runner = LoadgenRunner(
     command=_loadgen_argv,
     allowed_flags=LOADGEN_FLAGS,
     path_flags=frozenset({"--result-file", "--ca-file"}),
-    allowed_env=frozenset({SPEC_ENV, JOB_INDEX_ENV, RESOLVE_ENV}),
+    allowed_env=frozenset({SPEC_ENV, JOB_INDEX_ENV, RESOLVE_ENV,
+                           *(f"{BODY_ENV_PREFIX}{i}" for i in range(MAX_KINDS))}),
 )
 """The load worker on kuar's local node: its flags and the env names of its contract only."""
 

@@ -46,6 +46,9 @@ CONTROLLER_RULES = (
                    "ConfigMap in kuar-system"),
     PolicyRule(group="events.k8s.io", resources=("events",),
                verbs=("create", "patch"), why="an Event for each step"),
+    PolicyRule(group="", resources=("secrets",), verbs=("get",),
+               why="that a request body's Secret key exists before a run starts (Pending "
+                   "otherwise); the value is never copied, logged or written anywhere"),
 )
 """The controller's rights, in every watched namespace."""
 

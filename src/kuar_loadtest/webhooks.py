@@ -44,7 +44,7 @@ from kuar.webhook import (
 from kuar_loadgen.spec import path_problem
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
 from kuar_loadtest.api.v2 import LoadTest
-from kuar_loadtest.loadmodel import check_load, check_thresholds
+from kuar_loadtest.loadmodel import check_load, check_requests, check_thresholds
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 SCHEMES = ("http", "https")
@@ -85,6 +85,7 @@ class LoadTestValidator(Validator[LoadTest]):
             errors.not_supported("spec.target.scheme", target.scheme, SCHEMES)
         rps = check_load(load, errors, cap=self.settings.max_requests_per_second)
         check_thresholds(obj.spec.thresholds, errors)
+        check_requests(target, errors)
         for i, path in enumerate(target.paths):
             problem = path_problem(path)  # the worker's own rule (kuar_loadgen.spec)
             if problem is not None:

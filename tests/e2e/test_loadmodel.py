@@ -6,13 +6,34 @@ LoadTests here are written in v2 (the storage version) unless the test is about 
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import hashlib
 import json
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from kuar.client import Invalid
-from tests.e2e.conftest import Cluster, operator, target_service
+from kuar.testing import eventually_async
+from kuar.testing.process import Process
+from tests.e2e.conftest import Cluster, operator, publish, target_service
+
+REPO = Path(__file__).parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 V2 = "/apis/beta.kuar.com/v2/namespaces/{ns}/loadtests"
 
@@ -31,8 +52,6 @@ async def create_v2(cluster: Cluster, ns: str, body: dict[str, Any]) -> dict[str
 
 async def wait_v2(cluster: Cluster, ns: str, name: str, *phases: str,
                   timeout: float = 90) -> dict[str, Any]:
-    from kuar.testing import eventually_async
-
     async def check() -> dict[str, Any]:
         lt: dict[str, Any] = await cluster.client.request(
             "GET", V2.format(ns=ns) + f"/{name}")
@@ -117,3 +136,107 @@ async def test_an_unparsable_threshold_is_denied_naming_the_field(
         await create_v2(cluster, ns, v2("bad-threshold", {"requestsPerSecond": 10},
                                         thresholds=["p99 < 50ms", "p99 << fast"]))
     assert [c.field for c in info.value.causes] == ["spec.thresholds[1]"]
+
+
+@contextlib.asynccontextmanager
+async def counting_service(cluster: Cluster, ns: str) -> AsyncIterator[int]:
+    """tests/e2e/counting_server.py published as Service ``web``; yields its local port."""
+    port = free_port()
+    process = Process(f"count-{ns}", [sys.executable, "-m", "tests.e2e.counting_server",
+                                      str(port)], cluster.workdir, env={
+        **os.environ, "PYTHONPATH": str(REPO)})
+    process.start()
+    try:
+        async def listening() -> None:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+
+        await eventually_async(listening, timeout=20)
+        await publish(cluster, ns, "web", port)
+        yield port
+    finally:
+        await asyncio.to_thread(process.stop, 5.0)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+async def test_a_post_mix_with_headers_and_bodies_reaches_the_server_in_exact_counts(
+    cluster: Cluster, ns: str
+) -> None:
+    secret_body, cm_body = '{"token":"s3cr3t-v4lue"}', '{"from":"configmap"}'
+    await cluster.client.request("POST", f"/api/v1/namespaces/{ns}/secrets", body={
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bodies"},
+        "data": {"order": base64.b64encode(secret_body.encode()).decode()}})
+    await cluster.client.request("POST", f"/api/v1/namespaces/{ns}/configmaps", body={
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "payloads"},
+        "data": {"p": cm_body}})
+    requests = [
+        {"method": "POST", "path": "/orders", "headers": {"X-Kind": "inline",
+                                                         "Content-Type": "application/json"},
+         "body": '{"n":1}', "weight": 3},
+        {"method": "PUT", "path": "/secret", "headers": {"X-Kind": "secret"},
+         "bodyFrom": {"secretKeyRef": {"name": "bodies", "key": "order"}}, "weight": 1},
+        {"method": "POST", "path": "/cm", "bodyFrom": {"configMapKeyRef": {
+            "name": "payloads", "key": "p"}}, "weight": 1},
+        {"method": "DELETE", "path": "/never", "weight": 0},
+    ]
+    async with counting_service(cluster, ns) as port, operator(cluster, ns):
+        body = v2("mix", {"requestsPerSecond": 100, "duration": "2s", "workers": 2})
+        body["spec"]["target"]["requests"] = requests
+        await create_v2(cluster, ns, body)
+        lt = await wait_v2(cluster, ns, "mix", "Succeeded")
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{port}/_counts") as response:
+            counts = await response.json()
+    inline = _sha('{"n":1}')
+    assert counts == {f"POST /orders inline {inline}": 120,
+                      f"PUT /secret secret {_sha(secret_body)}": 40,
+                      f"POST /cm - {_sha(cm_body)}": 40}, counts
+    assert lt["status"]["results"]["requests"] == 200
+    # the Secret's value is nowhere: status, Events, results, the Job
+    events = await cluster.client.request(
+        "GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+    results = await cluster.client.request("GET", f"/api/v1/namespaces/{ns}/configmaps/"
+                                                  "mix-results")
+    jobs = await cluster.client.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")
+    for where in (lt, events, results, jobs):
+        assert "s3cr3t" not in json.dumps(where)
+
+
+async def test_a_missing_secret_keeps_the_run_pending_with_a_warning(
+    cluster: Cluster, ns: str
+) -> None:
+    body = v2("nosecret", {"requestsPerSecond": 10, "duration": "1s"})
+    body["spec"]["target"]["requests"] = [{"method": "POST", "path": "/x", "bodyFrom": {
+        "secretKeyRef": {"name": "absent", "key": "k"}}}]
+    async with target_service(cluster, ns), operator(cluster, ns):
+        await create_v2(cluster, ns, body)
+        lt = await wait_v2(cluster, ns, "nosecret", "Pending", timeout=30)
+
+        async def warned() -> None:
+            events = await cluster.client.request(
+                "GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+            assert any(e.get("reason") == "BodySourceNotFound" and e.get("type") == "Warning"
+                       for e in events["items"]), events["items"]
+
+        await eventually_async(warned, timeout=20)
+    conditions = {c["type"]: c for c in lt["status"]["conditions"]}
+    found = conditions["RequestBodiesFound"]
+    assert found["status"] == "False" and found["reason"] == "BodySourceNotFound"
+    assert "spec.target.requests[0].bodyFrom.secretKeyRef" in found["message"]
+
+
+async def test_bad_request_mixes_are_denied_naming_the_field(cluster: Cluster, ns: str) -> None:
+    cases = {
+        "spec.target.requests": [{"method": "POST", "weight": 0}, {"weight": 0}],
+        "spec.target.requests[0].body": [{"method": "POST", "body": "x" * (1024 * 1024 + 1)}],
+        "spec.target.requests[1].headers": [{"path": "/a"}, {"headers": {"Bad Name": "v"}}],
+    }
+    for i, (field, requests) in enumerate(cases.items()):
+        body = v2(f"badmix-{i}", {"requestsPerSecond": 10})
+        body["spec"]["target"]["requests"] = requests
+        with pytest.raises(Invalid) as info:
+            await create_v2(cluster, ns, body)
+        assert field in [c.field for c in info.value.causes], info.value.message

@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kuar_loadgen._client import ssl_context
+from kuar_loadgen.mix import MixError, body_of
 from kuar_loadgen.result import (
     EXIT_BAD_INPUT,
     EXIT_CANNOT_RUN,
@@ -211,6 +212,11 @@ def check_files(spec: LoadSpec, result_file: str | None) -> None:
                             f"({e.reason or e})") from None
         except OSError as e:
             raise SpecError(f"--ca-file {spec.ca_file}: {e.strerror or e}") from None
+    for i, kind in enumerate(spec.requests):
+        try:
+            body_of(kind, i)  # a body from the environment must be there (never printed)
+        except MixError as e:
+            raise SpecError(str(e)) from None
     if result_file:
         try:
             with open(result_file, "a"):  # create or append: never truncate before the run

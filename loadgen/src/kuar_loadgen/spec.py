@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
+from kuar_loadgen.mix import MixError, RequestKind, check_mix
 from kuar_loadgen.stages import RateProfile, Stage, StageError, check_stages
 from kuar_loadgen.thresholds import ThresholdError, parse_thresholds
 
@@ -135,6 +136,9 @@ class LoadSpec:
     their sum and ``rps`` their peak (:func:`staged` builds such a spec)."""
     start_rate: float = 0.0
     """The rate the first stage ramps from (only with ``stages``)."""
+    requests: tuple[RequestKind, ...] = ()
+    """A request mix instead of GETs of ``paths`` (:mod:`kuar_loadgen.mix`): each kind's
+    method, path, headers, body and weight; all go to the first URL's origin."""
     thresholds: tuple[str, ...] = ()
     """Pass/fail conditions on the result (:mod:`kuar_loadgen.thresholds`): ``p99 < 50ms``."""
     abort_on_fail: bool = False
@@ -147,7 +151,9 @@ class LoadSpec:
     # -- derived values -------------------------------------------------------------------
 
     def targets(self) -> tuple[Target, ...]:
-        """The resolved targets, in round-robin order."""
+        """The resolved targets, in round-robin order (with ``requests``: one per kind)."""
+        if self.requests:
+            return tuple(self._target(self.urls[0], encode_path(k.path)) for k in self.requests)
         out: list[Target] = []
         for url in self.urls:
             parts = urlsplit(url)
@@ -199,6 +205,7 @@ class LoadSpec:
         d["resolve"] = dict(self.resolve)
         d["stages"] = [list(s) for s in self.stages]
         d["thresholds"] = list(self.thresholds)
+        d["requests"] = [k.to_dict() for k in self.requests]
         return d
 
     @classmethod
@@ -215,6 +222,9 @@ class LoadSpec:
                     kw[key] = _str_tuple(kw[key], key)
             if "headers" in kw:
                 kw["headers"] = tuple((str(k), str(v)) for k, v in _pairs(kw["headers"]))
+            if "requests" in kw:
+                kw["requests"] = tuple(RequestKind.from_dict(dict(r), i)
+                                       for i, r in enumerate(kw["requests"]))
             if "stages" in kw:
                 kw["stages"] = tuple((float(d), float(r)) for d, r in _pairs(kw["stages"]))
             if "start_rate" in kw:
@@ -415,6 +425,10 @@ def _validate(s: LoadSpec) -> None:
         total = sum(d for d, _ in s.stages)
         if abs(total - s.duration) > 1e-6:
             raise SpecError(f"duration: must be the stages' sum {total:g}, got {s.duration}")
+    try:
+        check_mix(s.requests, path_problem)
+    except MixError as e:
+        raise SpecError(str(e)) from None
     try:
         parse_thresholds(s.thresholds)
     except ThresholdError as e:

@@ -29,11 +29,12 @@ from collections.abc import Callable, MutableSequence
 from dataclasses import replace
 from typing import Any
 
-from kuar_loadgen._client import Pool, Request, request_bytes, ssl_context
+from kuar_loadgen._client import USER_AGENT, Pool, Request, request_bytes, ssl_context
+from kuar_loadgen.mix import RequestKind, body_of, weighted_order, wire
 from kuar_loadgen.recorder import Recorder
 from kuar_loadgen.result import LoadResult
 from kuar_loadgen.schedule import Slot, slot_count, target_index
-from kuar_loadgen.spec import LoadSpec
+from kuar_loadgen.spec import LoadSpec, Target
 from kuar_loadgen.thresholds import LATENCY, parse_thresholds
 
 COUNTERS = 6
@@ -101,6 +102,11 @@ class _Worker:
                     loop=loop, target=t, ssl=tls if t.scheme == "https" else None,
                     max_connections=spec.connections, timeout=spec.timeout, recorder=rec)
             plan.append((pool, request_bytes(t, spec.headers)))
+        if spec.requests:  # the mix: one entry per request of the weighted rotation
+            kinds = [mix_bytes(spec, t, k, i)
+                     for i, (t, k) in enumerate(zip(targets, spec.requests, strict=True))]
+            plan = [(plan[k][0], kinds[k]) for k in weighted_order(
+                [k.weight for k in spec.requests])]
         count = slot_count(spec.profile().total, slot)
         # Open the connections a few ms of traffic need before t0, so the first second is not
         # slowed by connection set-up (TCP and TLS handshakes) that steady state never pays.
@@ -235,6 +241,12 @@ class AbortCheck:
 ABORT_MIN_RESPONSES = 50
 """Outcomes a worker sees before ``abort_on_fail`` may stop it (a few slow first requests
 alone do not end a run)."""
+
+
+def mix_bytes(spec: LoadSpec, target: Target, kind: RequestKind, index: int) -> bytes:
+    """The wire bytes of one kind of the mix (the spec's headers, then the kind's)."""
+    return wire(kind.method, target.path, target.host_header, USER_AGENT,
+                [*spec.headers, *kind.headers], body_of(kind, index))
 
 
 def slot_target_rps(spec: LoadSpec, slot: Slot) -> float:

@@ -18,10 +18,40 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from kuar.models.core.v1 import ConfigMapKeySelector, SecretKeySelector
 from kuar.resources import CustomResource, KubeModel, ListType, PrinterColumn, Rule
 from kuar_loadtest.api.status import GROUP, STATUS_COLUMNS, LoadTestStatus
 
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+
+class BodySource(KubeModel):
+    """Where a request body comes from instead of ``body``: a ConfigMap or Secret key.
+
+    The object is in the LoadTest's namespace; a Secret's value is never printed anywhere.
+    """
+
+    config_map_key_ref: ConfigMapKeySelector | None = None
+    """A ConfigMap key."""
+    secret_key_ref: SecretKeySelector | None = None
+    """A Secret key."""
+
+
+class HttpRequest(KubeModel):
+    """One kind of request of the mix."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    """The HTTP method."""
+    path: str = Field(default="/", pattern=r"^/", max_length=2048)
+    """Path and query."""
+    headers: dict[str, str] | None = None
+    """Headers of this kind (after ``target.headers``)."""
+    body: str | None = Field(default=None, max_length=1_048_576)
+    """The body, inline (at most 1 MiB)."""
+    body_from: BodySource | None = None
+    """The body from a ConfigMap or Secret key instead."""
+    weight: int = Field(default=1, ge=0, le=10_000)
+    """Share of the mix: kinds are sent in exact proportion to their weights."""
 
 
 class Target(KubeModel):
@@ -38,6 +68,9 @@ class Target(KubeModel):
     """URL paths requested in turn."""
     headers: dict[str, str] | None = None
     """Extra request headers (new in v2)."""
+    requests: Annotated[list[HttpRequest], ListType.atomic()] | None = Field(
+        default=None, max_length=50)
+    """A request mix (method, headers, body, weight) instead of GETs of ``paths``."""
 
 
 class Stage(KubeModel):

@@ -19,8 +19,9 @@ def checked(options: OperatorOptions) -> set[tuple[str, str, str | None]]:
 def test_controller_alone_checks_its_rights_in_its_namespace_only() -> None:
     rights = checked(OperatorOptions(namespace="team-a"))
     assert ("create", "jobs", "team-a") in rights and ("list", "services", "team-a") in rights
-    assert not any(r[1].startswith(("leases", "certificatesigningrequests", "secrets"))
-                   for r in rights)
+    assert not any(r[1].startswith(("leases", "certificatesigningrequests")) for r in rights)
+    # request bodies from Secret keys: their existence is checked, nothing else
+    assert [r for r in rights if r[1] == "secrets"] == [("get", "secrets", "team-a")]
 
 
 def test_leader_election_and_csr_webhooks_add_lease_signer_and_injection_rights() -> None:
@@ -44,7 +45,8 @@ def test_cert_dir_needs_no_csr_signer_or_injection_rights(tmp_path: Path) -> Non
     hooks = WebhookOptions(url="https://127.0.0.1:9443", cert_dir=tmp_path)
     assert hooks.names() == ([], ["127.0.0.1"]) and not hooks.uses_csr and not hooks.injects
     rights = checked(OperatorOptions(webhooks=hooks))
-    assert not any(r[1].startswith(("certificatesigningrequests", "signers", "secrets",
+    assert not any(r[1].startswith(("certificatesigningrequests", "signers",
                                     "validatingwebhookconfigurations")) for r in rights)
+    assert {r[0] for r in rights if r[1] == "secrets"} == {"get"}  # request bodies only
     with pytest.raises(ValueError, match="exactly one"):
         WebhookOptions()

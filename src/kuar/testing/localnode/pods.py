@@ -27,6 +27,9 @@ Guarantees:
   Pod stays Terminating;
 - every process started is stopped with its process group (its children too) on deletion and
   on :meth:`PodRunner.stop_all`.
+Env ``valueFrom`` ``configMapKeyRef``/``secretKeyRef`` are read from the API when the pod
+starts (a missing one fails the pod as ``CreateContainerConfigError``, naming the reference).
+
 Caveats: restartPolicy is treated as ``Never`` (no container restarts); no volumes, probes or
 resource limits; containers start together (no init containers). Pods are handled in their
 JSON form: runners receive the container's JSON and downward-API ``fieldRef`` paths are JSON
@@ -36,6 +39,7 @@ paths.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -261,6 +265,11 @@ class PodRunner:
             log.warning("pod %s/%s refused: %s", meta["namespace"], meta["name"], refused)
             await self._fail(pod, refused.reason, refused.message)
             return
+        try:
+            keyed = {c["name"]: await self._key_refs(meta["namespace"], c) for c in containers}
+        except Refused as refused:  # a kubelet's CreateContainerConfigError
+            await self._fail(pod, refused.reason, refused.message)
+            return
         ip = self.routing.addresses.take()
         if ip is None:
             await self._fail(pod, "OutOfAddresses",
@@ -279,12 +288,44 @@ class PodRunner:
         resolve = (await self.routing.resolve_map(meta["namespace"])
                    if self.settings.resolve_env else {})
         for container in containers:
-            self._start_container(pod, container, running, resolve)
+            self._start_container(pod, container, running, resolve, keyed[container["name"]])
         await self._patch_status(pod, self._running_status(pod, running))
         running.monitor = asyncio.create_task(self._monitor(pod, running))
 
+    async def _key_refs(self, namespace: str, container: Mapping[str, Any]) -> dict[str, str]:
+        """Env values from ``configMapKeyRef``/``secretKeyRef``, read as a kubelet would.
+
+        A missing object or key (not ``optional``) refuses the pod naming the reference,
+        never the value.
+        """
+        values: dict[str, str] = {}
+        for var in container.get("env") or []:
+            source = var.get("valueFrom") or {}
+            for kind, ref_key in (("configmaps", "configMapKeyRef"),
+                                  ("secrets", "secretKeyRef")):
+                ref = source.get(ref_key)
+                if not ref:
+                    continue
+                name, key = str(ref.get("name", "")), str(ref.get("key", ""))
+                try:
+                    obj = await self.client.request(
+                        "GET", f"/api/v1/namespaces/{namespace}/{kind}/{name}")
+                except NotFound:
+                    obj = None
+                raw = ((obj or {}).get("data") or {}).get(key)
+                if raw is None:
+                    if ref.get("optional"):
+                        continue
+                    raise Refused("CreateContainerConfigError",
+                                  f"{ref_key} {name}/{key} of env {var.get('name')} not found")
+                if kind == "secrets":
+                    raw = base64.b64decode(raw).decode("utf-8", "replace")
+                values[str(var["name"])] = str(raw)
+        return values
+
     def _start_container(self, pod: Mapping[str, Any], container: Mapping[str, Any],
-                         running: _RunningPod, resolve: Mapping[str, str]) -> None:
+                         running: _RunningPod, resolve: Mapping[str, str],
+                         keyed: Mapping[str, str] | None = None) -> None:
         runner = runner_for(self.settings.runners, container["image"])
         assert runner is not None
         name = container["name"]
@@ -296,7 +337,7 @@ class PodRunner:
         # The kubelet mounts a host file at terminationMessagePath; here the process gets the
         # local file's path wherever the declared path appears in its args or env.
         argv = [a.replace(declared, str(message_file)) for a in runner.argv(container)]
-        env = self._environment(pod, container, running.ip, resolve)
+        env = {**self._environment(pod, container, running.ip, resolve), **(keyed or {})}
         env = {k: v.replace(declared, str(message_file)) for k, v in env.items()}
         process = Process(name, argv, workdir, env=env)
         process.start()
