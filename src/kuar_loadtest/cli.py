@@ -105,6 +105,10 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
               help="Namespace of the Lease (default: the pod's, else default).")
 @click.option("--max-rps", type=int, default=OperatorSettings().max_requests_per_second,
               show_default=True, help="Operator-wide cap on spec.requestsPerSecond.")
+@click.option("--max-concurrent-runs", type=int, default=None,
+              help="Runs at once in all namespaces; more wait in phase Queued (default: no cap).")
+@click.option("--max-namespace-concurrent-runs", type=int, default=None,
+              help="Runs at once per namespace; more wait in phase Queued (default: no cap).")
 @click.option("--image", default=OperatorSettings().image, show_default=True,
               help="Load-generator image.")
 @click.option("--worker-ca-file", default=None, metavar="PATH",
@@ -142,7 +146,8 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
 @click.option("--access-recheck", type=float, default=30.0, show_default=True,
               help="Seconds between checks of the operator's RBAC permissions.")
 def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
-        lease_namespace: str | None, max_rps: int, image: str, worker_ca_file: str | None,
+        lease_namespace: str | None, max_rps: int, max_concurrent_runs: int | None,
+        max_namespace_concurrent_runs: int | None, image: str, worker_ca_file: str | None,
         allowed_endpoint_cidrs: tuple[str, ...], log_format: str, log_level: str,
         health_bind: str | None, metrics_bind: str | None,
         webhook_service: str | None, webhook_url: str | None, webhook_bind: str | None,
@@ -164,7 +169,9 @@ def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
     options = OperatorOptions(
         settings=OperatorSettings(max_requests_per_second=max_rps, image=image,
                                   ca_file=worker_ca_file,
-                                  allowed_endpoint_cidrs=allowed_endpoint_cidrs),
+                                  allowed_endpoint_cidrs=allowed_endpoint_cidrs,
+                                  max_concurrent_runs=max_concurrent_runs,
+                                  max_namespace_concurrent_runs=max_namespace_concurrent_runs),
         namespace=namespace,
         leader_election=LeaderElectionSettings(name=LEASE,
                                                namespace=lease_namespace or pod_namespace())

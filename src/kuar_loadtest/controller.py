@@ -21,6 +21,12 @@ Per LoadTest (level-based; every step is safe to repeat):
    full merged result (histogram and per-second series, for ``kuar loadtest report``) goes to
    the ConfigMap ``<name>-results``, owned by the LoadTest. A ConfigMap of that name that the
    LoadTest does not control is left alone: ``ResultsStored=False`` and a Warning Event.
+v2 load model (issue 15): over ``maxConcurrentRuns`` (operator-wide or per namespace) a
+LoadTest waits in phase Queued with ``queuePosition`` (first come, first served); a request
+body's ConfigMap/Secret key that does not exist keeps it Pending (``RequestBodiesFound=False``,
+a Warning Event; the value is never read into anything); a spec the worker would refuse fails
+it (``InvalidSpec``/``SpecTooLarge``); thresholds are judged on the merged result
+(:mod:`.thresholds`); ``cleanup: post`` deletes the Job once the results are stored.
 Deleting a LoadTest deletes its Job, pods and results through owner references (garbage
 collection); no finalizer is needed because nothing outside the cluster must be cleaned up.
 """
@@ -69,6 +75,7 @@ from kuar_loadtest.desired import (
     endpoint_problem,
     job_name,
     peak_rate,
+    queue_problem,
     resolve_target,
 )
 from kuar_loadtest.settings import OperatorSettings
@@ -147,9 +154,18 @@ class LoadTestReconciler:
                 await self._finish_failed(lt, outside.reason, str(outside))
                 return Result.done()
             async with self._budget_lock:  # one decision at a time, or two could both fit
-                waiting = budget_problem(lt, self._running(), self.settings)
-                if waiting is None:
+                running = self._running()
+                queued = queue_problem(lt, running, self._queued(), self.settings)
+                waiting = budget_problem(lt, running, self.settings) if queued is None else None
+                if waiting is None and queued is None:
                     self._reserved[lt.metadata.uid or ""] = lt
+            if queued is not None:
+                problem, position = queued
+                if lt.status is None or lt.status.phase != "Queued":
+                    self.recorder.event(lt, NORMAL, "Queued", str(problem), action="Wait")
+                await self._set_status(lt, phase="Queued", message=str(problem),
+                                       queue_position=position)
+                return Result.requeue(after=self.settings.queue_retry)
             if waiting is not None:
                 await self._set_status(lt, phase="Pending", message=str(waiting), conditions=[
                     ("RateBudget", "False", waiting.reason, str(waiting)),
@@ -244,6 +260,12 @@ class LoadTestReconciler:
                 running.setdefault(uid, lt)
         return list(running.values())
 
+    def _queued(self) -> list[LoadTest]:
+        """LoadTests waiting in phase Queued for this generation."""
+        return [o for o in self.loadtests.store.list()
+                if o.status is not None and o.status.phase == "Queued"
+                and o.status.observed_generation == (o.metadata.generation or 1)]
+
     async def _pods(self, namespace: str, job: str) -> list[Pod]:
         # Read once per finished run, straight from the API: caching every pod of the
         # namespace would cost memory for a one-off read.
@@ -289,6 +311,20 @@ class LoadTestReconciler:
             self.recorder.event(lt, NORMAL, "Completed", state.message, action="CollectResults")
         else:
             await self._finish_failed(lt, state.reason, state.message, state.results, extra)
+        stored = any(c[0] == "ResultsStored" and c[1] == "True" for c in extra)
+        if lt.spec.cleanup == "post" and (stored or state.merged is None):
+            await self._clean_up(lt)
+
+    async def _clean_up(self, lt: LoadTest) -> None:
+        """``cleanup: post``: the run's Job and pods go once the results are stored."""
+        name = job_name(lt)
+        try:
+            await Api(self.client, Job, namespace=lt.namespace).delete(
+                name, propagation_policy="Background")
+        except NotFound:
+            return
+        self.recorder.event(lt, NORMAL, "CleanedUp", f"deleted Job {name} (cleanup: post)",
+                            action="DeleteJob")
 
     async def _finish_failed(
         self, lt: LoadTest, reason: str, message: str, results: dict[str, Any] | None = None,
@@ -338,12 +374,16 @@ class LoadTestReconciler:
         self, lt: LoadTest, *, phase: Phase, message: str,
         job: str | None = None, results: dict[str, Any] | None = None, start: bool = False,
         complete: bool = False, conditions: Iterable[tuple[str, str, str, str]] = (),
+        queue_position: int | None = None,
     ) -> None:
         current = lt.status or LoadTestStatus()
         generation = lt.metadata.generation or 1
         new = LoadTestStatus(phase=phase, message=message[:1024], observed_generation=generation)
         if job is not None:
             new.job_name = job
+        if queue_position is not None or (current.queue_position is not None
+                                          and phase != "Queued"):
+            new.queue_position = queue_position  # None removes it once the run starts
         if start:
             # explicit None: the merge patch removes the previous run's fields
             new.start_time = _now()

@@ -28,10 +28,13 @@ from dataclasses import dataclass
 
 from kuar.models.batch.v1 import Job, JobSpec
 from kuar.models.core.v1 import (
+    Affinity,
     ConfigMapKeySelector,
     Container,
     EnvVar,
     EnvVarSource,
+    PodAffinityTerm,
+    PodAntiAffinity,
     PodSpec,
     PodTemplateSpec,
     ResourceRequirements,
@@ -39,10 +42,11 @@ from kuar.models.core.v1 import (
     Service,
 )
 from kuar.models.discovery.v1 import EndpointSlice
+from kuar.models.meta.v1 import LabelSelector
 from kuar.resources import ObjectMeta, OwnerReference
 from kuar_loadgen.mix import BODY_ENV_PREFIX, RequestKind
 from kuar_loadgen.spec import LoadSpec, SpecError
-from kuar_loadtest.api.v2 import LoadTest
+from kuar_loadtest.api.v2 import LoadTest, RunnerTemplate
 from kuar_loadtest.settings import OperatorSettings
 
 LABEL_LOADTEST = "kuar.dev/loadtest"
@@ -269,6 +273,52 @@ def budget_problem(
     return None
 
 
+def queue_problem(
+    lt: LoadTest, running: Iterable[LoadTest], queued: Iterable[LoadTest],
+    settings: OperatorSettings,
+) -> tuple[PlanError, int] | None:
+    """Why ``lt`` must wait for a run slot, and its place in the queue (1 = next).
+
+    First come, first served: ``queued`` (the LoadTests now Queued) are ordered by creation
+    time; ``lt`` starts only when a slot is free in its namespace and operator-wide and no
+    LoadTest queued before it could take that slot.
+    """
+    total_cap, ns_cap = settings.max_concurrent_runs, settings.max_namespace_concurrent_runs
+    if total_cap is None and ns_cap is None:
+        return None
+    me = lt.metadata.uid
+    busy = [o for o in running if o.metadata.uid != me]
+    line = sorted((o for o in [*queued, lt]), key=_arrival)
+    line = [o for i, o in enumerate(line) if o.metadata.uid not in
+            {x.metadata.uid for x in line[:i]}]  # one place each
+    ahead = line[:[o.metadata.uid for o in line].index(me)]
+
+    def fits(o: LoadTest, taken: list[LoadTest]) -> bool:
+        if total_cap is not None and len(taken) >= total_cap:
+            return False
+        same = sum(1 for t in taken if t.namespace == o.namespace)
+        return ns_cap is None or same < ns_cap
+
+    taken = list(busy)
+    for o in ahead:  # those queued before get the free slots first
+        if fits(o, taken):
+            taken.append(o)
+    if fits(lt, taken):
+        return None
+    position = len(ahead) + 1
+    where = (f"namespace {lt.namespace} runs {sum(1 for t in busy if t.namespace == lt.namespace)}"
+             f" of {ns_cap}" if ns_cap is not None else "")
+    cap = f"{len(busy)} of {total_cap} runs" if total_cap is not None else ""
+    detail = "; ".join(x for x in (cap, where) if x)
+    return PlanError("ConcurrencyLimit",
+                     f"queued at position {position}: {detail}; waiting for a run to end"), position
+
+
+def _arrival(lt: LoadTest) -> tuple[str, str, str]:
+    created = lt.metadata.creation_timestamp
+    return (created.isoformat() if created else "", lt.namespace or "", lt.name)
+
+
 def worker_count(lt: LoadTest, settings: OperatorSettings) -> int:
     """How many worker pods share the rate."""
     rate = peak_rate(lt)
@@ -333,6 +383,22 @@ def _load_spec(
     )
 
 
+def _affinity(runner: RunnerTemplate, labels: dict[str, str]) -> Affinity | None:
+    """The template's affinity, plus one worker per node when ``separate``."""
+    if not runner.separate:
+        return runner.affinity
+    affinity = runner.affinity.model_copy(deep=True) if runner.affinity else Affinity()
+    anti = affinity.pod_anti_affinity or PodAntiAffinity()
+    term = PodAffinityTerm(
+        topology_key="kubernetes.io/hostname",
+        label_selector=LabelSelector(match_labels={
+            LABEL_LOADTEST: labels[LABEL_LOADTEST], LABEL_RUN: labels[LABEL_RUN]}))
+    anti.required_during_scheduling_ignored_during_execution = [
+        *(anti.required_during_scheduling_ignored_during_execution or []), term]
+    affinity.pod_anti_affinity = anti
+    return affinity
+
+
 def _key_source(ref: BodyRef) -> EnvVarSource:
     if ref.kind == "Secret":
         return EnvVarSource(secret_key_ref=SecretKeySelector(name=ref.name, key=ref.key))
@@ -370,6 +436,11 @@ def desired_job(
             limits={"cpu": settings.worker_cpu_limit, "memory": settings.worker_memory_limit},
         ),
     )
+    runner = lt.spec.runner or RunnerTemplate()
+    if runner.resources is not None and runner.resources.requests:
+        assert worker.resources is not None
+        worker.resources.requests = dict(runner.resources.requests)
+    pod_labels = {**(runner.labels or {}), **labels}
     return Job(
         metadata=ObjectMeta(name=job_name(lt), namespace=lt.namespace, labels=labels,
                             owner_references=[owner]),
@@ -382,12 +453,17 @@ def desired_job(
                 spec.duration + settings.start_delay + settings.job_deadline_slack
             ),
             template=PodTemplateSpec(
-                metadata=ObjectMeta(labels=labels),
+                metadata=ObjectMeta(labels=pod_labels, annotations=runner.annotations),
                 spec=PodSpec(
                     restart_policy="Never",
                     termination_grace_period_seconds=5,
                     automount_service_account_token=False,
                     containers=[worker],
+                    node_selector=runner.node_selector,
+                    tolerations=runner.tolerations,
+                    affinity=_affinity(runner, labels),
+                    service_account_name=runner.service_account_name,
+                    priority_class_name=runner.priority_class_name,
                 ),
             ),
         ),

@@ -27,6 +27,14 @@ class OperatorSettings:
     that would cross it waits (Pending, ``RateBudgetExceeded``) until others finish."""
     max_namespace_requests_per_second: int = 50_000
     """The same cap per namespace, so one team cannot use the whole budget."""
+    max_concurrent_runs: int | None = None
+    """Runs this operator starts at once, in all namespaces (k6-operator issue 439); a
+    LoadTest over the cap waits in phase Queued with its ``queuePosition`` (first come, first
+    served). ``None``: no cap."""
+    max_namespace_concurrent_runs: int | None = None
+    """The same cap per namespace."""
+    queue_retry: float = 2.0
+    """How soon a Queued LoadTest looks again for a free slot."""
     max_duration: float = 3600.0
     """Longest ``spec.duration`` in seconds (an hour); a longer LoadTest fails
     (``DurationAboveCap``)."""

@@ -96,6 +96,8 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "latencyMs": {k: round(float(result.latency_ms.get(k, 0.0)), 3)
                       for k in ("p50", "p90", "p99", "max")},
         "errorsByCode": dict(sorted(by_code.items())),
+        **({"startSkewMs": round(result.start_skew_ms, 3)}
+           if result.start_skew_ms is not None else {}),
     }
 
 

@@ -240,3 +240,32 @@ async def test_bad_request_mixes_are_denied_naming_the_field(cluster: Cluster, n
         with pytest.raises(Invalid) as info:
             await create_v2(cluster, ns, body)
         assert field in [c.field for c in info.value.causes], info.value.message
+
+
+async def test_with_one_concurrent_run_a_second_loadtest_waits_queued_then_runs(
+    cluster: Cluster, ns: str
+) -> None:
+    async with target_service(cluster, ns), operator(cluster, ns, max_concurrent_runs=1,
+                                                     queue_retry=0.5):
+        await create_v2(cluster, ns, v2("first", {"requestsPerSecond": 50, "duration": "4s"}))
+        await wait_v2(cluster, ns, "first", "Running", timeout=30)
+        await create_v2(cluster, ns, v2("second", {"requestsPerSecond": 50, "duration": "1s"}))
+        queued = await wait_v2(cluster, ns, "second", "Queued", timeout=30)
+        assert queued["status"]["queuePosition"] == 1, queued["status"]
+        assert "position 1" in queued["status"]["message"]
+        first = await wait_v2(cluster, ns, "first", "Succeeded")
+        second = await wait_v2(cluster, ns, "second", "Succeeded")
+    assert second["status"]["startTime"] >= first["status"]["completionTime"]
+    assert "queuePosition" not in second["status"]
+    assert second["status"]["results"]["requests"] == 50
+
+
+async def test_ten_workers_start_within_50_ms_of_one_another(cluster: Cluster, ns: str) -> None:
+    # the shared start time leaves the pods 20 s to start (this machine runs other builds too)
+    async with target_service(cluster, ns), operator(cluster, ns, start_delay=20.0):
+        await create_v2(cluster, ns, v2("together", {"requestsPerSecond": 100, "duration": "2s",
+                                                     "workers": 10}))
+        lt = await wait_v2(cluster, ns, "together", "Succeeded")
+    results = lt["status"]["results"]
+    assert results["requests"] == 200
+    assert 0 <= results["startSkewMs"] <= 50, results

@@ -30,6 +30,7 @@ class Recorder:
         "_late",
         "error_kinds",
         "errors",
+        "first_late",
         "last_completion",
         "recent",
         "responses",
@@ -54,6 +55,7 @@ class Recorder:
         self.timeline_responses: list[int] = []
         self.timeline_errors: list[int] = []
         self.timeline_sent: list[int] = []
+        self.first_late: float | None = None
         self.last_completion = t0
         self.recent: list[int] = []
         """Latencies (us) since the last :meth:`take_recent`: a cheap live view, because a
@@ -68,6 +70,8 @@ class Recorder:
         """A request was written; record how late compared with its due time."""
         self.sent += 1
         self._late.record_value(int((sent - due) * 1e6))
+        if self.first_late is None:
+            self.first_late = sent - due
         sec = int(sent - self.t0)
         if sec >= len(self.timeline_responses):
             self._grow(sec)
@@ -155,4 +159,7 @@ class Recorder:
             histogram=hist.encode().decode() if hist.get_total_count() else "",
             processes=1,
             shards=1,
+            first_sent_at=(started_at + self.first_late) if self.first_late is not None else 0.0,
+            last_first_sent_at=(started_at + self.first_late)
+            if self.first_late is not None else 0.0,
         )

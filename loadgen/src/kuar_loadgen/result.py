@@ -119,6 +119,12 @@ class LoadResult:
     histogram: str = ""
     processes: int = 1
     shards: int = 1
+    first_sent_at: float = 0.0
+    """Wall-clock start of the earliest worker: ``t0`` plus how late its first request was
+    written (0: nothing sent, or an older result)."""
+    last_first_sent_at: float = 0.0
+    """The same for the latest worker: ``last_first_sent_at - first_sent_at`` is the start
+    skew between workers that share one ``t0``."""
     aborted: str = ""
     """Why the run stopped before its end (a crossed threshold with ``abort_on_fail``), or
     empty; written only when set, so older readers are unaffected."""
@@ -145,6 +151,9 @@ class LoadResult:
             "processes": self.processes,
             "shards": self.shards,
             **({"aborted": self.aborted} if self.aborted else {}),
+            **({"first_sent_at": round(self.first_sent_at, 4),
+                "last_first_sent_at": round(self.last_first_sent_at, 4)}
+               if self.first_sent_at else {}),
         }
 
     def to_json(self) -> str:
@@ -175,6 +184,8 @@ class LoadResult:
                 processes=int(data["processes"]),
                 shards=int(data["shards"]),
                 aborted=str(data.get("aborted") or "")[:512],
+                first_sent_at=float(data.get("first_sent_at") or 0.0),
+                last_first_sent_at=float(data.get("last_first_sent_at") or 0.0),
             )
         except KeyError as e:
             raise ValueError(f"result misses key {e}") from e
@@ -183,6 +194,13 @@ class LoadResult:
     def from_json(cls, text: str) -> LoadResult:
         """Parse :meth:`to_json` output."""
         return cls.from_dict(json.loads(text))
+
+    @property
+    def start_skew_ms(self) -> float | None:
+        """Spread of the workers' actual starts in ms (``None`` when unknown)."""
+        if not self.first_sent_at:
+            return None
+        return (self.last_first_sent_at - self.first_sent_at) * 1000.0
 
     def size(self) -> int:
         """Bytes of :meth:`to_json` in UTF-8."""
@@ -221,6 +239,8 @@ def merge_results(results: Sequence[LoadResult], *, as_shards: bool = True) -> L
         processes=sum(r.processes for r in results),
         shards=sum(r.shards for r in results) if as_shards else results[0].shards,
         aborted=next((r.aborted for r in results if r.aborted), ""),
+        first_sent_at=min((r.first_sent_at for r in results if r.first_sent_at), default=0.0),
+        last_first_sent_at=max((r.last_first_sent_at for r in results), default=0.0),
     )
 
 

@@ -45,9 +45,12 @@ class LoadTestResults(KubeModel):
     """Latency percentiles (from the merged HDR histogram, never averaged)."""
     errors_by_code: dict[str, int] | None = None
     """Errors by HTTP status (``"503"``) or kind (``"timeout"``, ``"connect"``)."""
+    start_skew_ms: float | None = None
+    """How far apart the workers really started, in ms: the spread of the moments each
+    worker wrote its first request, measured against the start time they all shared."""
 
 
-Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed"]
 """Where a LoadTest is in its life."""
 
 
@@ -62,6 +65,8 @@ class LoadTestStatus(KubeModel):
     """A human-readable explanation of the phase."""
     job_name: str | None = None
     """The Job that runs the workers."""
+    queue_position: int | None = None
+    """While Queued: the place in the operator's queue of runs (1 runs next)."""
     start_time: AwareDatetime | None = None
     """When the workers started."""
     completion_time: AwareDatetime | None = None

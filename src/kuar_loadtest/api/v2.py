@@ -18,7 +18,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from kuar.models.core.v1 import ConfigMapKeySelector, SecretKeySelector
+from kuar.models.core.v1 import (
+    Affinity,
+    ConfigMapKeySelector,
+    ResourceRequirements,
+    SecretKeySelector,
+    Toleration,
+)
 from kuar.resources import CustomResource, KubeModel, ListType, PrinterColumn, Rule
 from kuar_loadtest.api.status import GROUP, STATUS_COLUMNS, LoadTestStatus
 
@@ -110,6 +116,29 @@ class Load(
     """The rate the first stage starts from (default 0)."""
 
 
+class RunnerTemplate(KubeModel):
+    """How the worker pods are placed and sized (kuar.models.core.v1 types)."""
+
+    resources: ResourceRequirements | None = None
+    """Requests of each worker; limits stay the operator's caps (``--worker-cpu-limit``...)."""
+    node_selector: dict[str, str] | None = None
+    """Nodes the workers may run on."""
+    tolerations: Annotated[list[Toleration], ListType.atomic()] | None = None
+    """Taints the workers tolerate."""
+    affinity: Affinity | None = None
+    """Node and pod affinity of the workers."""
+    separate: bool | None = None
+    """Spread the workers one per node (a required pod anti-affinity on the host name)."""
+    service_account_name: str | None = Field(default=None, max_length=253)
+    """The workers' ServiceAccount (its token is still not mounted)."""
+    labels: dict[str, str] | None = None
+    """Extra labels of the worker pods (the operator's own labels win)."""
+    annotations: dict[str, str] | None = None
+    """Extra annotations of the worker pods."""
+    priority_class_name: str | None = Field(default=None, max_length=253)
+    """The workers' PriorityClass."""
+
+
 class LoadTestSpec(KubeModel):
     """What to load and how."""
 
@@ -124,6 +153,10 @@ class LoadTestSpec(KubeModel):
     ``ThresholdsMet`` condition; a crossed one ends the run Failed (``ThresholdsCrossed``)."""
     abort_on_fail: bool | None = None
     """Stop the workers once a threshold is crossed for good, instead of running to the end."""
+    runner: RunnerTemplate | None = None
+    """The worker pods' placement and size."""
+    cleanup: Literal["post"] | None = None
+    """``post``: delete the run's Job (and its pods) once the results are stored."""
 
 
 class LoadTest(
