@@ -269,3 +269,28 @@ async def test_ten_workers_start_within_50_ms_of_one_another(cluster: Cluster, n
     results = lt["status"]["results"]
     assert results["requests"] == 200
     assert 0 <= results["startSkewMs"] <= 50, results
+
+
+async def test_200_workers_give_exact_counts_and_cleanup_post_removes_the_job(
+    cluster: Cluster, ns: str
+) -> None:
+    async with target_service(cluster, ns, latency_ms=1), operator(
+            cluster, ns, max_workers=200, job_deadline_slack=400.0):
+        await create_v2(cluster, ns, v2("wide", {"requestsPerSecond": 200, "duration": "3s",
+                                                 "workers": 200}, cleanup="post"))
+        lt = await wait_v2(cluster, ns, "wide", "Succeeded", "Failed", timeout=420)
+        status = lt["status"]
+        assert status["phase"] == "Succeeded", status
+        assert status["results"]["requests"] == 600 and status["results"]["errors"] == 0
+        assert status["results"]["successes"] == 600
+        conditions = {c["type"]: c["status"] for c in status["conditions"]}
+        assert conditions["ResultsComplete"] == "True" and conditions["ResultsStored"] == "True"
+        assert len(json.dumps(status)) < 8192  # bounded, whatever the worker count
+        result = await full_result(cluster, ns, "wide")
+        assert result["shards"] == 200 and result["requests"] == 600
+
+        async def job_gone() -> None:
+            jobs = await cluster.client.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")
+            assert jobs["items"] == []
+
+        await eventually_async(job_gone, timeout=60)

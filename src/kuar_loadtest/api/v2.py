@@ -102,8 +102,9 @@ class Load(
 
     requests_per_second: int | None = Field(default=None, ge=1, le=1_000_000)
     """The total request rate, shared by all workers (with ``stages``: unused)."""
-    workers: int | None = Field(default=None, ge=1, le=100)
-    """How many worker pods share the load; unset, the operator decides."""
+    workers: int | None = Field(default=None, ge=1, le=1000)
+    """How many worker pods share the load (at most the operator's ``max_workers``); unset,
+    the operator decides."""
     duration: str = Field(default="60s", pattern=DURATION)
     """How long the test runs, as a Go duration (with ``stages``: their sum, this is unused)."""
     ramp_up: str | None = Field(default=None, pattern=DURATION)
