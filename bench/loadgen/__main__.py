@@ -20,8 +20,10 @@ Run: ``.venv/bin/python -m bench.loadgen [--quick] [--locust PATH]``
   written compared with their due time).
 - A missing tool is skipped with the command that installs it; nothing is installed here.
 
-The last line is ``rps_per_core=N ratio_vs_locust=L ratio_vs_wrk=W rate_error_pct=E``
-(``nan`` for a skipped tool). ``--quick`` takes under 60 s.
+- Stage accuracy and multi-process scaling (1 vs 2 processes): see :mod:`bench.loadgen.loadmodel`.
+
+The last line is ``rps_per_core=N ratio_vs_locust=L ratio_vs_wrk=W rate_error_pct=E
+stage_error_pct=S rps_1p=A rps_2p=B`` (``nan`` for a skipped tool). ``--quick`` takes under 60 s.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import os
 import shutil
 import sys
 
+from bench.loadgen.loadmodel import START, max_rate, stage_accuracy
 from bench.loadgen.nginx import nginx
 from bench.loadgen.tools import (
     INSTALL,
@@ -88,6 +91,9 @@ def main() -> None:
                     best[m.tool] = m
         rate = run_kuar(srv.url, rps=RATE, seconds=rate_seconds, core=client_core,
                         connections=256, timeout=10.0)
+        staged = stage_accuracy(srv.url, core=client_core, scale=0.67 if args.quick else 1.0)
+        one = max_rate(srv.url, processes=1, seconds=step, max_runs=6 if args.quick else 10)
+        two = max_rate(srv.url, processes=2, seconds=step, max_runs=6 if args.quick else 10)
 
     kuar = best["kuar-loadgen"].rps or 0.0
     print(f"\nThroughput on one core (nginx on core {server_core}, tools on core "
@@ -116,12 +122,22 @@ def main() -> None:
     print(f"{'latency p50 / p99 / max':<28}{rate['latency_ms']['p50']:>10.3f} / "
           f"{rate['latency_ms']['p99']:.3f} / {rate['latency_ms']['max']:.3f} ms")
 
+    print(f"\nStage accuracy: ramp {START:,.0f} -> 3,000 -> 0 req/s, one process "
+          "(requests written per second against the profile)")
+    print(f"{'mean / worst second error':<28}{staged.mean_pct:>10.2f} / {staged.worst_pct:.2f} %")
+    print(f"{'seconds (due->sent)':<28}"
+          + ", ".join(f"{w}->{g}" for w, g in staged.seconds))
+    print("\nMulti-process scaling: highest rate held, unpinned, both cores (nginx included)")
+    print(f"{'--processes 1 / 2':<28}{one:>10,.0f} / {two:,.0f} req/s  "
+          f"(x{two / one if one else float('nan'):.2f})")
+
     def ratio(tool: str) -> str:
         r = best[tool].rps
         return f"{kuar / r:.2f}" if r else "nan"
 
     print(f"rps_per_core={kuar:.0f} ratio_vs_locust={ratio('locust')} "
-          f"ratio_vs_wrk={ratio('wrk')} rate_error_pct={rate_error:.3f}")
+          f"ratio_vs_wrk={ratio('wrk')} rate_error_pct={rate_error:.3f} "
+          f"stage_error_pct={staged.mean_pct:.2f} rps_1p={one:.0f} rps_2p={two:.0f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""LoadTest reports: a terminal table and an HTML page with a latency and a rate plot.
+"""LoadTest reports: a terminal table and an HTML page with plots.
+
+Plots: latency by percentile; requested and achieved rate over time; latency p50/p99 and
+errors over time, with the LoadTest's thresholds as lines.
 
 Place in the pipeline: ``kuar loadtest report NAME`` reads the LoadTest (v2) and its results
 ConfigMap (written by the controller) and calls :func:`render_table` and
@@ -17,6 +20,7 @@ from typing import Any
 
 from kuar_loadgen.result import LoadResult, decode_histogram
 from kuar_loadgen.stages import RateProfile, Stage, check_stages
+from kuar_loadgen.thresholds import LATENCY, Threshold, ThresholdError, parse_threshold
 
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 
@@ -109,6 +113,77 @@ def _seconds(text: str) -> float:
         raise ValueError(str(exc)) from None
 
 
+def latency_series(result: LoadResult) -> list[tuple[float, float, float]]:
+    """(seconds since start, p50 ms, p99 ms) per interval, when the workers recorded them.
+
+    Each value is the highest over the workers (an upper bound of the run's), for a window
+    of about one second.
+    """
+    interval = float(result.timeline.get("interval_s") or 1)
+    p50s, p99s = result.timeline.get("p50_ms") or [], result.timeline.get("p99_ms") or []
+    return [(i * interval, float(a), float(b)) for i, (a, b) in enumerate(zip(p50s, p99s,
+                                                                               strict=False))]
+
+
+def error_series(result: LoadResult) -> list[tuple[float, float]]:
+    """(seconds since start, errors in % of the requests that ended) per interval."""
+    interval = float(result.timeline.get("interval_s") or 1)
+    errors = result.timeline.get("errors") or []
+    responses = result.timeline.get("responses") or []
+    out = []
+    for i, n in enumerate(errors):
+        ended = (responses[i] if i < len(responses) else 0) + n  # failures are not responses
+        out.append((i * interval, 100.0 * n / ended if ended else 0.0))
+    return out
+
+
+def threshold_lines(loadtest: Mapping[str, Any]) -> list[Threshold]:
+    """The LoadTest's thresholds that parse (a bad one is the webhook's business)."""
+    lines = []
+    for text in (loadtest.get("spec") or {}).get("thresholds") or []:
+        try:
+            lines.append(parse_threshold(str(text)))
+        except ThresholdError:
+            continue
+    return lines
+
+
+def _over_time(result: LoadResult, thresholds: list[Threshold]) -> tuple[str, str]:
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    series = latency_series(result)
+    if series:
+        ax.plot([t for t, _, _ in series], [a for _, a, _ in series], label="p50")
+        ax.plot([t for t, _, _ in series], [b for _, _, b in series], label="p99")
+    for t in thresholds:
+        if t.metric in LATENCY:
+            ax.axhline(t.value, color="red", linestyle=":", label=f"threshold {t.text}")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("latency from due time (ms)")
+    ax.set_title("Latency over time (per second, highest over workers)")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    latency_png = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    errors = error_series(result)
+    if errors:
+        ax.step([t for t, _ in errors], [e for _, e in errors], where="post", label="errors")
+    for t in thresholds:
+        if t.metric == "errorRate":
+            ax.axhline(t.value, color="red", linestyle=":", label=f"threshold {t.text}")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("errors (% of requests ended)")
+    ax.set_title("Errors over time")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    errors_png = _png(fig)
+    plt.close(fig)
+    return latency_png, errors_png
+
+
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -163,10 +238,15 @@ def write_html(
     plots = ""
     if result is not None:
         latency_png, rate_png = _plots(result, requested_series(loadtest))
+        over_time_png, errors_png = _over_time(result, threshold_lines(loadtest))
         plots = (f'<h2>Latency</h2><img alt="latency by percentile" '
                  f'src="data:image/png;base64,{latency_png}">'
                  f'<h2>Rate</h2><img alt="achieved rate over time" '
-                 f'src="data:image/png;base64,{rate_png}">')
+                 f'src="data:image/png;base64,{rate_png}">'
+                 f'<h2>Latency over time</h2><img alt="latency p50 and p99 per second" '
+                 f'src="data:image/png;base64,{over_time_png}">'
+                 f'<h2>Errors over time</h2><img alt="errors per second" '
+                 f'src="data:image/png;base64,{errors_png}">')
     name = html.escape(str(loadtest["metadata"]["name"]))
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"

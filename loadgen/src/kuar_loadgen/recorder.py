@@ -38,6 +38,8 @@ class Recorder:
         "status_codes",
         "t0",
         "timeline_errors",
+        "timeline_p50",
+        "timeline_p99",
         "timeline_responses",
         "timeline_sent",
     )
@@ -56,6 +58,8 @@ class Recorder:
         self.timeline_errors: list[int] = []
         self.timeline_sent: list[int] = []
         self.first_late: float | None = None
+        self.timeline_p50: list[float] = []
+        self.timeline_p99: list[float] = []
         self.last_completion = t0
         self.recent: list[int] = []
         """Latencies (us) since the last :meth:`take_recent`: a cheap live view, because a
@@ -119,15 +123,26 @@ class Recorder:
         return self.errors - self.error_kinds.get("http_4xx", 0) - self.error_kinds.get(
             "http_5xx", 0)
 
-    def take_recent(self) -> tuple[int, int]:
-        """Median and p99 latency (us) of the responses since the last call; then forget them."""
+    def take_recent(self, now: float | None = None) -> tuple[int, int]:
+        """Median and p99 latency (us) of the responses since the last call; then forget them.
+
+        With ``now`` (monotonic) they are also kept as the latency of the second that just
+        ended (the timeline's ``p50_ms``/``p99_ms``; the window is the ~1 s since the last
+        call, not aligned to whole seconds).
+        """
         recent, self.recent = self.recent, []
         if not recent:
             return 0, 0
         recent.sort()
         n = len(recent)
         # Nearest rank: the smallest value with at least p * n values at or below it.
-        return recent[(n + 1) // 2 - 1], recent[-(-99 * n // 100) - 1]
+        p50, p99 = recent[(n + 1) // 2 - 1], recent[-(-99 * n // 100) - 1]
+        if now is not None:
+            sec = max(0, int(now - self.t0) - 1)
+            for series, value in ((self.timeline_p50, p50), (self.timeline_p99, p99)):
+                series.extend([0.0] * (sec + 1 - len(series)))
+                series[sec] = max(series[sec], value / 1000.0)
+        return p50, p99
 
     def result(self, *, requests: int, target_rps: float, duration: float, started_at: float,
                end: float) -> LoadResult:
@@ -155,7 +170,10 @@ class Recorder:
             error_kinds=dict(self.error_kinds),
             timeline={"interval_s": 1, "responses": list(self.timeline_responses),
                       "errors": list(self.timeline_errors),
-                      "sent": list(self.timeline_sent)},
+                      "sent": list(self.timeline_sent),
+                      **({"p50_ms": [round(v, 3) for v in self.timeline_p50],
+                          "p99_ms": [round(v, 3) for v in self.timeline_p99]}
+                         if self.timeline_p99 else {})},
             histogram=hist.encode().decode() if hist.get_total_count() else "",
             processes=1,
             shards=1,

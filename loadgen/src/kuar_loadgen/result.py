@@ -272,7 +272,10 @@ def compact(result: LoadResult, limit: int = TERMINATION_MESSAGE_LIMIT) -> LoadR
 
 
 TIMELINE_KEYS = ("responses", "errors", "sent")
-"""The per-interval series of a timeline."""
+"""The per-interval counts of a timeline (summed when merged or coarsened)."""
+TIMELINE_MAX_KEYS = ("p50_ms", "p99_ms")
+"""Per-interval latencies of a timeline: merged and coarsened by their maximum (an upper
+bound of the merged run's value in that interval)."""
 
 
 def coarsen_timeline(timeline: Mapping[str, Any], factor: int = 2) -> dict[str, Any]:
@@ -283,6 +286,10 @@ def coarsen_timeline(timeline: Mapping[str, Any], factor: int = 2) -> dict[str, 
             continue
         series = list(timeline.get(key, []))
         out[key] = [sum(series[i:i + factor]) for i in range(0, len(series), factor)]
+    for key in TIMELINE_MAX_KEYS:
+        if key in timeline:
+            values = list(timeline[key])
+            out[key] = [max(values[i:i + factor]) for i in range(0, len(values), factor)]
     return out
 
 
@@ -297,6 +304,15 @@ def _merge_timelines(results: Sequence[LoadResult], started: float) -> dict[str,
         while int(tl["interval_s"]) < interval:
             tl = coarsen_timeline(tl)
         shift = round((r.started_at - started) / interval)
+        for key in TIMELINE_MAX_KEYS:
+            if key not in tl:
+                continue
+            peaks: list[float] = out.setdefault(key, [])
+            for i, v in enumerate(tl[key]):
+                j = i + shift
+                if j >= 0:
+                    peaks.extend([0.0] * (j + 1 - len(peaks)))
+                    peaks[j] = max(peaks[j], float(v))
         for key in TIMELINE_KEYS:
             if key not in tl:
                 continue

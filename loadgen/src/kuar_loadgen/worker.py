@@ -188,7 +188,8 @@ class _Worker:
             self._publish(rec, sum(p.outstanding() for p in pools), percentiles=slow)
 
     def _publish(self, rec: Recorder, outstanding: int, *, percentiles: bool) -> None:
-        recent = rec.take_recent() if percentiles else None  # also bounds its memory
+        # also bounds its memory; and keeps the second's p50/p99 for the report
+        recent = rec.take_recent(time.monotonic()) if percentiles else None
         c = self.counters
         if c is None:
             return
