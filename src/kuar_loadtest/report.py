@@ -149,39 +149,41 @@ def threshold_lines(loadtest: Mapping[str, Any]) -> list[Threshold]:
 
 
 def _over_time(result: LoadResult, thresholds: list[Threshold]) -> tuple[str, str]:
+    def latency(ax: Any) -> None:
+        series = latency_series(result)
+        if series:
+            ax.plot([t for t, _, _ in series], [a for _, a, _ in series], label="p50")
+            ax.plot([t for t, _, _ in series], [b for _, _, b in series], label="p99")
+
+    def errors(ax: Any) -> None:
+        series = error_series(result)
+        if series:
+            ax.step([t for t, _ in series], [e for _, e in series], where="post",
+                    label="errors")
+
+    return (_timeline_plot("Latency over time (per second, highest over workers)",
+                           "latency from due time (ms)", latency,
+                           [t for t in thresholds if t.metric in LATENCY]),
+            _timeline_plot("Errors over time", "errors (% of requests ended)", errors,
+                           [t for t in thresholds if t.metric == "errorRate"]))
+
+
+def _timeline_plot(title: str, ylabel: str, draw: Any, thresholds: list[Threshold]) -> str:
+    """One plot over time: ``draw(ax)`` draws the series; thresholds become red lines."""
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    series = latency_series(result)
-    if series:
-        ax.plot([t for t, _, _ in series], [a for _, a, _ in series], label="p50")
-        ax.plot([t for t, _, _ in series], [b for _, _, b in series], label="p99")
+    draw(ax)
     for t in thresholds:
-        if t.metric in LATENCY:
-            ax.axhline(t.value, color="red", linestyle=":", label=f"threshold {t.text}")
+        ax.axhline(t.value, color="red", linestyle=":", label=f"threshold {t.text}")
     ax.set_xlabel("seconds since start")
-    ax.set_ylabel("latency from due time (ms)")
-    ax.set_title("Latency over time (per second, highest over workers)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend()
     ax.grid(True, alpha=0.3)
-    latency_png = _png(fig)
+    png = _png(fig)
     plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    errors = error_series(result)
-    if errors:
-        ax.step([t for t, _ in errors], [e for _, e in errors], where="post", label="errors")
-    for t in thresholds:
-        if t.metric == "errorRate":
-            ax.axhline(t.value, color="red", linestyle=":", label=f"threshold {t.text}")
-    ax.set_xlabel("seconds since start")
-    ax.set_ylabel("errors (% of requests ended)")
-    ax.set_title("Errors over time")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    errors_png = _png(fig)
-    plt.close(fig)
-    return latency_png, errors_png
+    return png
 
 
 def _png(fig: Any) -> str:

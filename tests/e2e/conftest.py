@@ -120,7 +120,15 @@ async def target_service(cluster: Cluster, ns: str, name: str = "web", *,
             "--latency-ms", str(latency_ms)]
     if stall_at is not None:
         argv += ["--stall-at", str(stall_at), "--stall-for", "1"]
-    process = Process(f"svc-{ns}-{name}", argv, cluster.workdir)
+    async with published_process(cluster, ns, name, argv, port):
+        yield port
+
+
+@contextlib.asynccontextmanager
+async def published_process(cluster: Cluster, ns: str, name: str, argv: list[str], port: int,
+                            env: dict[str, str] | None = None) -> AsyncIterator[None]:
+    """Run ``argv`` (a server on 127.0.0.1:``port``) and publish it as Service ``name``."""
+    process = Process(f"svc-{ns}-{name}", argv, cluster.workdir, env=env)
     process.start()
     try:
         async def listening() -> None:
@@ -129,7 +137,7 @@ async def target_service(cluster: Cluster, ns: str, name: str = "web", *,
 
         await eventually_async(listening, timeout=20)
         await publish(cluster, ns, name, port)
-        yield port
+        yield
     finally:
         await asyncio.to_thread(process.stop, 5.0)
 

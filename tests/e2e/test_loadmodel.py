@@ -6,7 +6,6 @@ LoadTests here are written in v2 (the storage version) unless the test is about 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -23,8 +22,7 @@ import pytest
 
 from kuar.client import Invalid
 from kuar.testing import eventually_async
-from kuar.testing.process import Process
-from tests.e2e.conftest import Cluster, operator, publish, target_service
+from tests.e2e.conftest import Cluster, operator, published_process, target_service
 
 REPO = Path(__file__).parents[2]
 
@@ -142,20 +140,10 @@ async def test_an_unparsable_threshold_is_denied_naming_the_field(
 async def counting_service(cluster: Cluster, ns: str) -> AsyncIterator[int]:
     """tests/e2e/counting_server.py published as Service ``web``; yields its local port."""
     port = free_port()
-    process = Process(f"count-{ns}", [sys.executable, "-m", "tests.e2e.counting_server",
-                                      str(port)], cluster.workdir, env={
-        **os.environ, "PYTHONPATH": str(REPO)})
-    process.start()
-    try:
-        async def listening() -> None:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-
-        await eventually_async(listening, timeout=20)
-        await publish(cluster, ns, "web", port)
+    argv = [sys.executable, "-m", "tests.e2e.counting_server", str(port)]
+    async with published_process(cluster, ns, "web", argv, port,
+                                 env={**os.environ, "PYTHONPATH": str(REPO)}):
         yield port
-    finally:
-        await asyncio.to_thread(process.stop, 5.0)
 
 
 def _sha(text: str) -> str:
