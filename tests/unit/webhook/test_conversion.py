@@ -180,3 +180,19 @@ def test_loadtest_v1_round_trip_through_v2_is_lossless(
     as_v2 = LOADTEST_CONVERSION.convert(obj, "beta.kuar.com/v2")
     assert V2_FIELDS not in (as_v2["metadata"].get("annotations") or {})
     assert LOADTEST_CONVERSION.convert(as_v2, "beta.kuar.com/v1") == original
+
+
+def test_the_v2_load_model_survives_a_round_trip_through_v1() -> None:
+    spec = {"target": {"service": "web", "requests": [
+                {"method": "POST", "path": "/o", "body": "{}", "weight": 3},
+                {"method": "PUT", "bodyFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]},
+            "load": {"startRate": 10, "workers": 200,
+                     "stages": [{"duration": "1m", "target": 100}]},
+            "thresholds": ["p99 < 50ms"], "abortOnFail": True, "cleanup": "post",
+            "runner": {"nodeSelector": {"pool": "load"}, "separate": True}}
+    obj = v1({}, {})
+    obj["apiVersion"], obj["spec"] = "beta.kuar.com/v2", spec
+    original = copy.deepcopy(obj)
+    as_v1 = LOADTEST_CONVERSION.convert(obj, "beta.kuar.com/v1")
+    assert as_v1["spec"] == {"service": "web", "workers": 200}
+    assert LOADTEST_CONVERSION.convert(as_v1, "beta.kuar.com/v2") == original
