@@ -31,7 +31,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kuar.client import AlreadyExists, Api, ApiError, Client, Conflict, NotFound
@@ -51,14 +51,18 @@ from kuar.runtime import (
     Result,
     TerminalError,
     WatchConfig,
+    annotations_changed,
+    any_of,
     controller_for,
     decode_with_events,
     generation_changed,
     is_controlled_by,
     set_condition,
 )
-from kuar_loadtest.api.status import LoadTestResults, LoadTestStatus, Phase
+from kuar_loadtest.api.run import LoadTestRun
+from kuar_loadtest.api.status import Comparison, LoadTestResults, LoadTestStatus, Phase
 from kuar_loadtest.api.v2 import LoadTest
+from kuar_loadtest.baseline import compare
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
     PlanError,
@@ -66,9 +70,10 @@ from kuar_loadtest.desired import (
     cap_problem,
     desired_job,
     endpoint_problem,
-    job_name,
     resolve_target,
 )
+from kuar_loadtest.history import RunRecords, runs_of
+from kuar_loadtest.schedule import RunPlan, ScheduleError, parse_schedule, plan_run
 from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.status import RunState, job_condition, run_state
 
@@ -89,8 +94,9 @@ class LoadTestReconciler:
     def __init__(
         self, client: Client, cache: InformerCache, settings: OperatorSettings,
         recorder: EventRecorder, *, namespace: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        """Bind the reconciler to the shared cache (LoadTests, Jobs and Services)."""
+        """Bind the reconciler to the shared cache (LoadTests, Jobs, Services, LoadTestRuns)."""
         self.client = client
         self.settings = settings
         self.recorder = recorder
@@ -103,45 +109,75 @@ class LoadTestReconciler:
         self.services = cache.informer(Service, self.scope)
         self._budget_lock = asyncio.Lock()
         self._reserved: dict[str, LoadTest] = {}
+        # --- run history and schedules (issue 16) ---
+        self.runs = cache.informer(LoadTestRun, self.scope)
+        self.records = RunRecords(client)
+        self.clock = clock or _now
 
     async def __call__(self, request: Request) -> Result:
-        """Reconcile the LoadTest ``request`` names."""
+        """Reconcile the LoadTest ``request`` names; requeue at its next schedule time."""
         lt = self.loadtests.store.get(request)
         if lt is None or lt.metadata.deletion_timestamp is not None:
             return Result.done()  # garbage collection removes what it owned
-        status = lt.status
-        generation = lt.metadata.generation or 1
-        if (status is not None and status.phase in ("Succeeded", "Failed")
-                and status.observed_generation == generation):
+        try:
+            cron = parse_schedule(lt.spec.schedule) if lt.spec.schedule is not None else None
+        except ScheduleError as exc:  # the webhook denies it, if it ran
+            message = f"{exc.field}: {exc}"
+            await self._set_status(lt, phase="Pending", message=message, conditions=[
+                ("ScheduleValid", "False", "InvalidSchedule", message)])
+            self.recorder.event(lt, WARNING, "InvalidSchedule", message, action="Schedule")
+            return Result.done()
+        plan = plan_run(lt, self.clock(), cron)
+        for note in plan.notes:
+            self.recorder.event(lt, WARNING if note.type == "Warning" else NORMAL, note.reason,
+                                note.message, action="Schedule")
+        result = await self._reconcile_run(request, lt, plan)
+        after = plan.requeue_after(self.clock())
+        if after is not None and not result.rate_limited and (
+                result.requeue_after is None or after < result.requeue_after):
+            return Result.requeue(after=after)
+        return result
+
+    async def _reconcile_run(self, request: Request, lt: LoadTest, plan: RunPlan) -> Result:
+        idle = {"next_schedule_time": plan.next_schedule_time}
+        if plan.run is None:
+            await self._idle(lt, plan)
             return Result.done()
         try:
             capped = cap_problem(lt, self.settings)
         except PlanError as exc:  # an unreadable duration (the webhook denies it, if it ran)
             capped = exc
         if capped is not None:
-            await self._finish_failed(lt, capped.reason, str(capped))
+            await self._finish_failed(lt, capped.reason, str(capped), run_fields=idle)
             raise TerminalError(str(capped))
         service = self.services.store.get(Request(request.namespace, lt.spec.target.service))
         try:
             target = resolve_target(lt, service)
         except PlanError as exc:
             if exc.reason != "ServiceNotFound":  # the Service exists but cannot be targeted
-                await self._finish_failed(lt, exc.reason, str(exc))
+                await self._finish_failed(lt, exc.reason, str(exc), run_fields=idle)
                 return Result.done()
             await self._set_status(lt, phase="Pending", message=str(exc), conditions=[
                 ("ServiceResolved", "False", exc.reason, str(exc)),
-            ])
+            ], run_fields=idle)
             self.recorder.event(lt, WARNING, exc.reason, str(exc), action="ResolveService")
             return Result.requeue(after=self.settings.missing_service_retry)
 
-        name = job_name(lt)
+        name = plan.run
+        fields = plan.status_fields()
         await self._delete_old_runs(lt, keep=name)
         job = self.jobs.store.get(Request(request.namespace, name))
         if job is None:
             assert service is not None  # resolve_target found it
+            missing = self._missing_baseline(lt)
+            if missing is not None:
+                await self._set_status(lt, phase="Pending", message=missing, conditions=[
+                    ("BaselineFound", "False", "BaselineNotFound", missing)], run_fields=idle)
+                self.recorder.event(lt, WARNING, "BaselineNotFound", missing, action="Compare")
+                return Result.requeue(after=self.settings.missing_service_retry)
             outside = await self._endpoint_problem(lt, service)
             if outside is not None:  # checked once, when a run starts: not on every Job change
-                await self._finish_failed(lt, outside.reason, str(outside))
+                await self._finish_failed(lt, outside.reason, str(outside), run_fields=idle)
                 return Result.done()
             async with self._budget_lock:  # one decision at a time, or two could both fit
                 waiting = budget_problem(lt, self._running(), self.settings)
@@ -150,12 +186,15 @@ class LoadTestReconciler:
             if waiting is not None:
                 await self._set_status(lt, phase="Pending", message=str(waiting), conditions=[
                     ("RateBudget", "False", waiting.reason, str(waiting)),
-                ])
+                ], run_fields=idle)
                 self.recorder.event(lt, WARNING, waiting.reason, str(waiting), action="Wait")
                 return Result.requeue(after=self.settings.budget_retry)
             desired = desired_job(
                 lt, target, self.settings, start_at=time.time() + self.settings.start_delay
             )
+            if desired.metadata is not None:
+                desired.metadata.name = name  # the run's name (schedule, run-now or spec)
+            await self._record_start(lt, plan)
             try:
                 await Api(self.client, Job, namespace=request.namespace).create(desired)
                 workers = desired.spec.parallelism if desired.spec else None
@@ -173,17 +212,20 @@ class LoadTestReconciler:
                     ("RateBudget", "True", "WithinBudget",
                      f"{lt.spec.load.requests_per_second} req/s fits the operator's caps"),
                     ("Complete", "False", "Running", "the workers are running"),
-                ],
+                ], run_fields=fields,
             )
             return Result.done()
 
+        if plan.trigger is not None:  # started before a restart, its status not yet written
+            await self._record_start(lt, plan)
         if job_condition(job, "Complete") is None and job_condition(job, "Failed") is None:
             # pods are read once, when the run has ended, not on every change of a running Job
             state = run_state(job, [])
-            await self._set_status(lt, phase="Running", message=state.message, job=name)
+            await self._set_status(lt, phase="Running", message=state.message, job=name,
+                                   run_fields=fields)
             return Result.done()
         state = run_state(job, await self._pods(request.namespace, name))
-        await self._finish(lt, state)
+        await self._finish(lt, state, name, idle)
         self._reserved.pop(lt.metadata.uid or "", None)
         return Result.done()
 
@@ -234,7 +276,87 @@ class LoadTestReconciler:
             except NotFound:
                 pass
 
-    async def _finish(self, lt: LoadTest, state: RunState) -> None:
+    # --- run history, schedules and baselines (issue 16) ---
+
+    async def _idle(self, lt: LoadTest, plan: RunPlan) -> None:
+        """No run to drive: record the next schedule time (and a refused run-now token)."""
+        status = lt.status or LoadTestStatus()
+        schedule = lt.spec.schedule
+        if schedule is None and status.phase is not None:
+            return  # finished for this generation
+        if schedule is not None and schedule.suspend:
+            waiting = "the schedule is suspended"
+        elif plan.next_schedule_time is not None:
+            waiting = f"next run at {plan.next_schedule_time.isoformat()}"
+        else:
+            waiting = "waiting for a run"
+        keep = status.phase not in (None, "Pending")
+        await self._set_status(
+            lt, phase=status.phase if keep and status.phase else "Pending",
+            message=status.message if keep and status.message else waiting,
+            run_fields=plan.status_fields())
+
+    async def _record_start(self, lt: LoadTest, plan: RunPlan) -> None:
+        """The run's LoadTestRun record; the record of the run it replaces, ended."""
+        if plan.run is None or plan.trigger is None:
+            return
+        now = self.clock()
+        if plan.replaces is not None:
+            await self.records.finished(
+                lt, plan.replaces, phase="Failed", reason="Replaced",
+                message=f"replaced by run {plan.run}", now=now)
+        await self.records.started(lt, plan.run, plan.trigger, plan.scheduled_time, now)
+
+    def _missing_baseline(self, lt: LoadTest) -> str | None:
+        """Why the run named in ``spec.baseline.run`` cannot be used, or ``None``."""
+        wanted = lt.spec.baseline.run if lt.spec.baseline is not None else None
+        if not wanted:
+            return None
+        record = self.runs.store.get(Request(lt.namespace or "", wanted))
+        if record is None or not runs_of([record], lt):
+            return f"spec.baseline.run: no LoadTestRun {wanted} of this LoadTest"
+        return None
+
+    def _compare(self, lt: LoadTest, run: str, results: LoadTestResults) -> Comparison | None:
+        """``results`` against the baseline (named, else the last successful run), if any."""
+        limits = lt.spec.baseline
+        wanted = (limits.run if limits is not None and limits.run
+                  else (lt.status.last_successful_run if lt.status else None))
+        if not wanted or wanted == run:
+            return None
+        record = self.runs.store.get(Request(lt.namespace or "", wanted))
+        if record is None or record.status is None or record.status.results is None:
+            return None
+        return compare(run, results, wanted, record.status.results, limits)
+
+    async def _finish(self, lt: LoadTest, state: RunState, run: str,
+                      idle: dict[str, Any]) -> None:
+        results = LoadTestResults.model_validate(state.results) if state.results else None
+        comparison = self._compare(lt, run, results) if (
+            state.phase == "Succeeded" and results is not None) else None
+        if comparison is not None and comparison.regressed:
+            state = RunState("Failed", "Regression", comparison.message, state.results,
+                             state.merged, state.results_complete)
+        await self.records.finished(lt, run, phase=state.phase, reason=state.reason,
+                                    message=state.message, now=self.clock(), results=results,
+                                    comparison=comparison)
+        fields: dict[str, Any] = {**idle, "active_run": None, "last_run": run}
+        if comparison is not None:
+            fields["comparison"] = comparison
+        if state.phase == "Succeeded":
+            fields["last_successful_run"] = run
+        await self._write_finish(lt, state, fields)
+        limit = lt.spec.history_limit or self.settings.history_limit
+        protect = {run, *([lt.spec.baseline.run] if lt.spec.baseline and lt.spec.baseline.run
+                          else [])}
+        for name in await self.records.collect(
+                lt, runs_of(self.runs.store.list(lt.namespace), lt), limit, protect):
+            self.recorder.event(lt, NORMAL, "RunDeleted",
+                                f"deleted LoadTestRun {name} (historyLimit {limit})",
+                                action="CollectHistory")
+
+    async def _write_finish(self, lt: LoadTest, state: RunState,
+                            run_fields: dict[str, Any]) -> None:
         extra: list[tuple[str, str, str, str]] = []
         if state.results_complete is not None:
             extra.append(("ResultsComplete", str(state.results_complete),
@@ -247,19 +369,23 @@ class LoadTestReconciler:
                 lt, phase="Succeeded", message=state.message, results=state.results,
                 complete=True,
                 conditions=[("Complete", "True", state.reason, state.message), *extra],
+                run_fields=run_fields,
             )
             self.recorder.event(lt, NORMAL, "Completed", state.message, action="CollectResults")
         else:
-            await self._finish_failed(lt, state.reason, state.message, state.results, extra)
+            await self._finish_failed(lt, state.reason, state.message, state.results, extra,
+                                      run_fields=run_fields)
 
     async def _finish_failed(
         self, lt: LoadTest, reason: str, message: str, results: dict[str, Any] | None = None,
-        extra: Iterable[tuple[str, str, str, str]] = (),
+        extra: Iterable[tuple[str, str, str, str]] = (), *,
+        run_fields: dict[str, Any] | None = None,
     ) -> None:
         await self._set_status(
             lt, phase="Failed", message=message, results=results, complete=True,
             conditions=[("Complete", "True", reason, message),
                         ("Failed", "True", reason, message), *extra],
+            run_fields=run_fields,
         )
         self.recorder.event(lt, WARNING, reason, message, action="Fail")
 
@@ -300,6 +426,7 @@ class LoadTestReconciler:
         self, lt: LoadTest, *, phase: Phase, message: str,
         job: str | None = None, results: dict[str, Any] | None = None, start: bool = False,
         complete: bool = False, conditions: Iterable[tuple[str, str, str, str]] = (),
+        run_fields: dict[str, Any] | None = None,
     ) -> None:
         current = lt.status or LoadTestStatus()
         generation = lt.metadata.generation or 1
@@ -315,6 +442,8 @@ class LoadTestReconciler:
             new.completion_time = _now()
         if results is not None:
             new.results = LoadTestResults.model_validate(results)
+        for field, value in (run_fields or {}).items():  # run history (issue 16)
+            setattr(new, field, value)
         if conditions:
             merged = [c.model_dump(mode="json", by_alias=True, exclude_none=True)
                       for c in current.conditions or []]
@@ -367,7 +496,8 @@ def build_controller(
     reconciler = LoadTestReconciler(client, cache, settings, recorder, namespace=namespace)
     return (
         controller_for(LoadTest, reconciler.scope, cache=cache, decode=reconciler.decode,
-                       predicates=[generation_changed])
+                       # an annotation change may be a run-now request
+                       predicates=[any_of(generation_changed, annotations_changed)])
         .owns(Job, reconciler.jobs_scope)
         .watches(Service, _loadtests_for_service(reconciler.loadtests.store))
         .named("loadtest")
