@@ -305,7 +305,12 @@ class LoadTestReconciler:
             await self.records.finished(
                 lt, plan.replaces, phase="Failed", reason="Replaced",
                 message=f"replaced by run {plan.run}", now=now)
-        await self.records.started(lt, plan.run, plan.trigger, plan.scheduled_time, now)
+        if await self.records.started(lt, plan.run, plan.trigger, plan.scheduled_time, now):
+            when = (f", scheduled at {plan.scheduled_time.isoformat()}"
+                    if plan.scheduled_time is not None else "")
+            self.recorder.event(lt, NORMAL, "RunStarted",
+                                f"run {plan.run} started ({plan.trigger}{when})",
+                                action="RecordRun")
 
     def _missing_baseline(self, lt: LoadTest) -> str | None:
         """Why the run named in ``spec.baseline.run`` cannot be used, or ``None``."""

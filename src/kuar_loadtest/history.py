@@ -59,8 +59,8 @@ class RunRecords:
         self.client = client
 
     async def started(self, lt: LoadTest, name: str, trigger: Trigger,
-                      scheduled_time: dt.datetime | None, now: dt.datetime) -> None:
-        """Create the record of a run that starts now (nothing if it exists)."""
+                      scheduled_time: dt.datetime | None, now: dt.datetime) -> bool:
+        """Create the record of a run that starts now; ``False`` if it exists already."""
         meta = lt.metadata
         record = LoadTestRun(
             metadata=ObjectMeta(
@@ -78,8 +78,9 @@ class RunRecords:
         try:
             await runs.create(record)
         except AlreadyExists:
-            return
+            return False
         await self._status(runs, name, LoadTestRunStatus(phase="Running", start_time=now))
+        return True
 
     async def finished(self, lt: LoadTest, name: str, *, phase: str, reason: str,
                        message: str, now: dt.datetime, results: LoadTestResults | None = None,
