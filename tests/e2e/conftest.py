@@ -112,15 +112,16 @@ async def publish(cluster: Cluster, ns: str, name: str, local_port: int, *,
 
 @contextlib.asynccontextmanager
 async def target_service(cluster: Cluster, ns: str, name: str = "web", *,
-                         latency_ms: float = 5, stall_at: float | None = None
-                         ) -> AsyncIterator[int]:
-    """Run kuar_demo.service (plain HTTP) and publish it as Service ``name``; yields its port."""
-    port = _free_port()
+                         latency_ms: float = 5, stall_at: float | None = None,
+                         port: int | None = None) -> AsyncIterator[int]:
+    """Run kuar_demo.service (plain HTTP) and publish it as Service ``name``; yields its port
+    (a free one unless ``port`` is given; a second one replaces the Service's endpoint)."""
+    port = port or _free_port()
     argv = [sys.executable, "-m", "kuar_demo.service", "--port", str(port),
             "--latency-ms", str(latency_ms)]
     if stall_at is not None:
         argv += ["--stall-at", str(stall_at), "--stall-for", "1"]
-    process = Process(f"svc-{ns}-{name}", argv, cluster.workdir)
+    process = Process(f"svc-{ns}-{name}-{port}", argv, cluster.workdir)
     process.start()
     try:
         async def listening() -> None:
