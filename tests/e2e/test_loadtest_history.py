@@ -68,6 +68,7 @@ def _minute(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+@pytest.mark.timeout(480)  # ~3-4 min by design (every minute, 3 runs); the default is 300 s
 async def test_every_minute_three_runs_history_limit_restart_regression_and_forbid(
     cluster: Cluster, ns: str
 ) -> None:
