@@ -6,6 +6,13 @@ decisions are in the pure modules :mod:`.desired` and :mod:`.status`; this modul
 the cache, writes the API and records Events. Built only on kuar's public API.
 
 Per LoadTest (level-based; every step is safe to repeat):
+0. Which run to drive: :func:`kuar_loadtest.schedule.plan_run` (pure) decides from the
+   schedule, the run-now annotation and the status (issue 16). Without a schedule: one run per
+   generation, as below. Nothing to drive: the status records the next schedule time and the
+   reconcile is requeued for it. A run that starts gets a LoadTestRun record
+   (:mod:`.history`); when it ends, the record gets the results and the comparison with the
+   baseline (:mod:`.baseline`; a regression fails the run, reason ``Regression``) and the
+   records beyond the history limit are deleted.
 1. Already finished for this generation (Succeeded/Failed with ``observedGeneration`` equal to
    ``metadata.generation``): nothing to do. A spec change bumps the generation: a new run.
 2. Over the operator's rate cap: Failed (``RateAboveCap``); no retry until the spec changes.
