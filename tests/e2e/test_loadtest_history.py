@@ -177,33 +177,38 @@ async def test_every_minute_three_runs_history_limit_restart_regression_and_forb
     assert unknown.returncode != 0 and 'no LoadTestRun "nope"' in unknown.stderr
 
 
-async def test_run_now_under_replace_stops_the_running_run(cluster: Cluster, ns: str) -> None:
-    spec = {"schedule": {"cron": "0 0 1 1 *", "concurrencyPolicy": "Replace"}}
+async def test_run_now_while_a_scheduled_run_runs_replaces_it_under_replace(
+    cluster: Cluster, ns: str
+) -> None:
+    spec = {"schedule": {"cron": "* * * * *", "concurrencyPolicy": "Replace"}}
     async with target_service(cluster, ns, latency_ms=2), operator(cluster, ns):
         lt = body("ondemand", **spec)
-        lt["spec"]["load"]["duration"] = "30s"
-        lt["metadata"]["annotations"] = {RUN_NOW: "a"}
+        lt["spec"]["load"]["duration"] = "40s"
         await cluster.client.request("POST", V2.format(ns=ns), body=lt)
 
-        async def active(name_part: str) -> str:
+        async def active(trigger: str) -> str:
             got = await get_lt(cluster, ns, "ondemand")
             run = (got.get("status") or {}).get("activeRun") or ""
-            assert run and got["status"]["phase"] == "Running" and \
-                got["status"].get("runNowToken") == name_part, got.get("status")
+            assert run and got["status"]["phase"] == "Running", got.get("status")
+            record = await cluster.client.request("GET", f"{RUNS.format(ns=ns)}/{run}")
+            assert record["spec"]["trigger"] == trigger, record["spec"]
             return str(run)
 
-        first = await eventually_async(lambda: active("a"), timeout=30, interval=0.2)
+        # the first scheduled run starts at the next minute and runs for 40 s
+        scheduled = await eventually_async(lambda: active("Schedule"), timeout=80,
+                                           interval=0.2)
         await cluster.client.request(
             "PATCH", f"{V2.format(ns=ns)}/ondemand",
             body={"metadata": {"annotations": {RUN_NOW: "b"}}},
             content_type="application/merge-patch+json")
-        second = await eventually_async(lambda: active("b"), timeout=30, interval=0.2)
-        assert second != first
+        on_demand = await eventually_async(lambda: active("RunNow"), timeout=30, interval=0.2)
+        assert on_demand != scheduled
 
         async def replaced() -> dict[str, Any]:
             record: dict[str, Any] = await cluster.client.request(
-                "GET", f"{RUNS.format(ns=ns)}/{first}")
-            assert (record.get("status") or {}).get("reason") == "Replaced", record
+                "GET", f"{RUNS.format(ns=ns)}/{scheduled}")
+            status = record.get("status") or {}
+            assert (status.get("phase"), status.get("reason")) == ("Failed", "Replaced"), record
             return record
 
         await eventually_async(replaced, timeout=30, interval=0.2)
@@ -212,7 +217,7 @@ async def test_run_now_under_replace_stops_the_running_run(cluster: Cluster, ns:
             jobs = await cluster.client.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")
             names = [j["metadata"]["name"] for j in jobs["items"]
                      if not j["metadata"].get("deletionTimestamp")]
-            assert first not in names and second in names, names
+            assert scheduled not in names and on_demand in names, names
 
         await eventually_async(job_gone, timeout=30, interval=0.2)
         reasons = [e["reason"] for e in await events(cluster, ns, "ondemand")]
