@@ -242,3 +242,48 @@ def test_gc_keeps_the_newest_running_and_protected() -> None:
         "r3", "r2", "r1"]  # r4 still runs: never deleted
     mine = runs_of([*runs, record("other", 9, owner="u2")], lt())
     assert [r.name for r in mine] == ["r1", "r2", "r3", "r4"]
+
+
+def test_run_now_without_a_schedule_runs_once_or_is_refused_while_a_run_goes_on() -> None:
+    done = {"phase": "Succeeded", "observedGeneration": 1, "lastRun": "nightly-run-1"}
+    again = plan_run(lt(status=done, annotations={RUN_NOW: "t1"}), T0, None)
+    assert (again.run, again.trigger, again.run_now_token) == (
+        run_now_name("nightly", "t1"), "RunNow", "t1")
+    assert again.status_fields()["active_run"] == again.run
+    running = {"phase": "Running", "observedGeneration": 1, "activeRun": "nightly-run-1"}
+    refused = plan_run(lt(status=running, annotations={RUN_NOW: "t1"}), T0, None)
+    assert (refused.run, refused.trigger, refused.run_now_token) == ("nightly-run-1", None, "t1")
+    assert [n.reason for n in refused.notes] == ["RunNowForbidden"]
+
+
+def test_the_validator_denies_a_bad_cron_and_zone_naming_the_field() -> None:
+    from kuar.webhook import Denied
+    from kuar_loadtest.webhooks import LoadTestValidator
+
+    validator = LoadTestValidator()
+    assert validator.check(lt(schedule={"cron": "@daily", "timeZone": "Europe/Berlin"})) == []
+    with pytest.raises(Denied, match=r"spec\.schedule\.cron"):
+        validator.check(lt(schedule={"cron": "every minute"}))
+    with pytest.raises(Denied, match=r"spec\.schedule\.timeZone"):
+        validator.check(lt(schedule={"cron": "* * * * *", "timeZone": "Nowhere/Land"}))
+
+
+# --- report -------------------------------------------------------------------------------
+
+def test_report_trend_and_side_by_side() -> None:
+    from kuar_loadtest.report import compare_rows, history_rows, sparkline, trend_lines
+
+    def encoded(name: str, minute: int, p50: float, p99: float, rps: float) -> dict[str, Any]:
+        run = record(name, minute).encode()
+        run["status"]["results"] = results(p50, p99, rps).model_dump(mode="json", by_alias=True)
+        return run
+
+    runs = [encoded("r1", 1, 5, 10, 100), encoded("r2", 2, 6, 12, 99),
+            encoded("r3", 3, 50, 100, 95)]
+    assert sparkline([1.0, None, 8.0]) == "▁ █"
+    assert [row[0] for row in history_rows(runs)] == ["r1", "r2", "r3"]
+    trend = {label: (line, span) for label, line, span in trend_lines(runs)}
+    assert trend["p99 ms"] == ("▁▁█", "10 -> 100")
+    side = {row[0]: row[1:] for row in compare_rows(runs[0], runs[2])}
+    assert side["run"][:2] == ("r1", "r3")
+    assert side["p99 ms"] == ("10", "100", "+900.0 %")
