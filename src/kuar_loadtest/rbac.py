@@ -32,8 +32,9 @@ CONTROLLER_RULES = (
     PolicyRule(group="beta.kuar.com", resources=("loadtests/status",),
                verbs=("get", "patch", "update"), why="status through the subresource"),
     PolicyRule(group="beta.kuar.com", resources=("loadtestruns",),
-               verbs=("get", "list", "watch", "create", "delete"),
-               why="each run's record; the oldest beyond the history limit are deleted"),
+               verbs=("list", "watch", "create", "delete"),
+               why="each run's record (read from the informer); the oldest beyond the history "
+                   "limit are deleted"),
     PolicyRule(group="beta.kuar.com", resources=("loadtestruns/status",), verbs=("patch",),
                why="a run's results and baseline comparison"),
     PolicyRule(group="batch", resources=("jobs",),

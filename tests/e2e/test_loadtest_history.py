@@ -220,8 +220,9 @@ async def test_run_now_while_a_scheduled_run_runs_replaces_it_under_replace(
             assert scheduled not in names and on_demand in names, names
 
         await eventually_async(job_gone, timeout=30, interval=0.2)
-        reasons = [e["reason"] for e in await events(cluster, ns, "ondemand")]
-        assert "RunReplaced" in reasons
+        notes = [e["note"] for e in await events(cluster, ns, "ondemand")
+                 if e["reason"] == "RunReplaced"]
+        assert any(f"run {scheduled} stopped" in n and "Replace" in n for n in notes), notes
 
 
 async def test_bad_schedule_denied_and_missing_baseline_pending(
