@@ -278,7 +278,7 @@ class LoadTestReconciler:
                 await jobs.delete(job.name, propagation_policy="Background")
                 self.recorder.event(
                     lt, NORMAL, "RunReplaced",
-                    f"deleted Job {meta.name} of an earlier spec", action="DeleteJob",
+                    f"deleted Job {meta.name} of an earlier run", action="DeleteJob",
                 )
             except NotFound:
                 pass
