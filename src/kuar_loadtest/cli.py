@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -35,11 +36,21 @@ from kuar.manager.logs import LEVELS, configure_logging
 from kuar.models.core.v1 import ConfigMap
 from kuar.webhook import ServiceTarget
 from kuar_loadgen.result import LoadResult
+from kuar_loadtest.api.run import LoadTestRun
 from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.controller import RESULTS_SUFFIX
+from kuar_loadtest.desired import LABEL_LOADTEST
+from kuar_loadtest.history import runs_of
 from kuar_loadtest.operator import OperatorOptions, WebhookOptions, build_manager
 from kuar_loadtest.rbac import LEASE
-from kuar_loadtest.report import summary_rows, write_html
+from kuar_loadtest.report import (
+    compare_rows,
+    history_rows,
+    run_figures,
+    summary_rows,
+    trend_lines,
+    write_html,
+)
 from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.webhooks import LoadTestWebhookSettings
 
@@ -225,20 +236,81 @@ async def fetch_report_data(
     return lt, LoadResult.from_dict(json.loads(raw)) if raw else None
 
 
-def print_report(lt: LoadTest, result: LoadResult | None, console: Console) -> None:
-    """The report's table on the terminal."""
+async def fetch_runs(client: Client, lt: LoadTest) -> list[dict[str, Any]]:
+    """The LoadTestRun records of ``lt``, oldest first (as stored)."""
+    listed = await Api(client, LoadTestRun, namespace=lt.namespace).list(
+        label_selector=f"{LABEL_LOADTEST}={lt.name}")
+    return [r.encode() for r in runs_of(listed.items, lt)]
+
+
+def pick_runs(runs: list[dict[str, Any]], lt: LoadTest, compare: str
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--compare RUN``: that run and the LoadTest's last run (or the newest other run)."""
+    by_name = {r["metadata"]["name"]: r for r in runs}
+    if compare not in by_name:
+        known = ", ".join(by_name) or "none"
+        raise click.ClickException(f'no LoadTestRun "{compare}" of LoadTest "{lt.name}" '
+                                   f"(runs: {known})")
+    last = lt.status.last_run if lt.status else None
+    if last in by_name and last != compare:
+        return by_name[compare], by_name[last]
+    others = [r for r in runs if r["metadata"]["name"] != compare]
+    if not others:
+        raise click.ClickException(f'LoadTest "{lt.name}" has no other run to compare with')
+    return by_name[compare], others[-1]
+
+
+def print_report(lt: LoadTest, result: LoadResult | None, console: Console,
+                 runs: list[dict[str, Any]] | None = None) -> None:
+    """The report's tables on the terminal: the summary, and the run history's trend."""
     table = Table(title=f"LoadTest {lt.name}", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     for label, value in summary_rows(lt.encode(), result):
         table.add_row(label, value)
     console.print(table)
+    if not runs:
+        return
+    history = Table(title=f"Runs of {lt.name} (oldest first)")
+    for header in ("run", "trigger", "phase", "started", "p50 ms", "p99 ms", "req/s"):
+        history.add_column(header)
+    for row in history_rows(runs):
+        history.add_row(*row)
+    console.print(history)
+    trend = Table(title="Trend over runs", show_header=False)
+    trend.add_column("", style="bold")
+    trend.add_column("")
+    trend.add_column("")
+    for line in trend_lines(runs):
+        trend.add_row(*line)
+    console.print(trend)
 
 
-def report_json(lt: LoadTest, result: LoadResult | None) -> str:
-    """``kuar loadtest report -o json``: the LoadTest as stored and its merged result."""
-    return json.dumps({"loadTest": lt.encode(),
-                       "result": result.to_dict() if result is not None else None}, indent=2)
+def print_comparison(left: dict[str, Any], right: dict[str, Any], console: Console) -> None:
+    """Two runs side by side."""
+    table = Table(title="Runs side by side", show_header=False)
+    for _ in range(4):
+        table.add_column("")
+    for row in compare_rows(left, right):
+        table.add_row(*row)
+    console.print(table)
+
+
+def report_json(lt: LoadTest, result: LoadResult | None,
+                runs: list[dict[str, Any]] | None = None,
+                compared: tuple[dict[str, Any], dict[str, Any]] | None = None) -> str:
+    """``kuar loadtest report -o json``: the LoadTest, its result, runs and comparison.
+
+    The LoadTest as stored, its merged result, its run records (oldest first) and, with
+    ``--compare``, the two runs' figures side by side.
+    """
+    data: dict[str, Any] = {
+        "loadTest": lt.encode(), "result": result.to_dict() if result is not None else None,
+        "runs": runs or []}
+    if compared is not None:
+        data["compare"] = [
+            {"run": r["metadata"]["name"], **run_figures(r)} for r in compared]
+    return json.dumps(data, indent=2)
 
 
 @loadtest.command("report")
@@ -251,28 +323,41 @@ def report_json(lt: LoadTest, result: LoadResult | None) -> str:
                    "stdout, nothing written unless --html is given.")
 @click.option("--html", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="HTML file to write (default with -o table: ./loadtest-NAME.html).")
+@click.option("--compare", "compare", default=None, metavar="RUN",
+              help="Put LoadTestRun RUN and the LoadTest's last run side by side.")
 def report(name: str, namespace: str | None, kubeconfig: str | None, output: str,
-           html: Path | None) -> None:
-    """Print a LoadTest's results and write an HTML report with plots."""
+           html: Path | None, compare: str | None) -> None:
+    """Print a LoadTest's results and run history; write an HTML report with plots."""
 
-    async def main() -> tuple[LoadTest, LoadResult | None]:
+    async def main() -> tuple[LoadTest, LoadResult | None, list[dict[str, Any]]]:
         client = Client(await load_config(kubeconfig))
         try:
-            return await fetch_report_data(client, name, namespace or client.namespace)
+            lt, result = await fetch_report_data(client, name, namespace or client.namespace)
+            try:
+                runs = await fetch_runs(client, lt)
+            except NotFound:  # the LoadTestRun CRD is not installed: no history
+                runs = []
+            return lt, result, runs
         finally:
             await client.close()
 
     try:
-        lt, result = asyncio.run(main())
+        lt, result, runs = asyncio.run(main())
     except NotFound:
         raise click.ClickException(f'LoadTest "{name}" not found') from None
     except (ConfigError, ApiError, TransportError) as exc:
         raise click.ClickException(str(exc)) from None
+    compared = pick_runs(runs, lt, compare) if compare is not None else None
     if output == "json":
-        click.echo(report_json(lt, result))
+        click.echo(report_json(lt, result, runs, compared))
         if html is not None:
-            click.echo(f"report: {write_html(html, lt.encode(), result).resolve()}", err=True)
+            path = write_html(html, lt.encode(), result, list(runs))
+            click.echo(f"report: {path.resolve()}", err=True)
         return
-    print_report(lt, result, Console())
-    path = write_html(html or Path(f"loadtest-{name}.html"), lt.encode(), result)
+    console = Console()
+    if compared is not None:
+        print_comparison(*compared, console)
+    else:
+        print_report(lt, result, console, runs)
+    path = write_html(html or Path(f"loadtest-{name}.html"), lt.encode(), result, list(runs))
     click.echo(f"report: {path.resolve()}")

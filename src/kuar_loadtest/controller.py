@@ -6,6 +6,13 @@ decisions are in the pure modules :mod:`.desired` and :mod:`.status`; this modul
 the cache, writes the API and records Events. Built only on kuar's public API.
 
 Per LoadTest (level-based; every step is safe to repeat):
+0. Which run to drive: :func:`kuar_loadtest.schedule.plan_run` (pure) decides from the
+   schedule, the run-now annotation and the status (issue 16). Without a schedule: one run per
+   generation, as below. Nothing to drive: the status records the next schedule time and the
+   reconcile is requeued for it. A run that starts gets a LoadTestRun record
+   (:mod:`.history`); when it ends, the record gets the results and the comparison with the
+   baseline (:mod:`.baseline`; a regression fails the run, reason ``Regression``) and the
+   records beyond the history limit are deleted.
 1. Already finished for this generation (Succeeded/Failed with ``observedGeneration`` equal to
    ``metadata.generation``): nothing to do. A spec change bumps the generation: a new run.
 2. Over the operator's rate cap: Failed (``RateAboveCap``); no retry until the spec changes.
@@ -37,7 +44,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kuar.client import AlreadyExists, Api, ApiError, Client, Conflict, NotFound
@@ -57,14 +64,18 @@ from kuar.runtime import (
     Result,
     TerminalError,
     WatchConfig,
+    annotations_changed,
+    any_of,
     controller_for,
     decode_with_events,
     generation_changed,
     is_controlled_by,
     set_condition,
 )
-from kuar_loadtest.api.status import LoadTestResults, LoadTestStatus, Phase
+from kuar_loadtest.api.run import LoadTestRun
+from kuar_loadtest.api.status import Comparison, LoadTestResults, LoadTestStatus, Phase
 from kuar_loadtest.api.v2 import LoadTest
+from kuar_loadtest.baseline import compare
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
     PlanError,
@@ -73,11 +84,12 @@ from kuar_loadtest.desired import (
     cap_problem,
     desired_job,
     endpoint_problem,
-    job_name,
     peak_rate,
     queue_problem,
     resolve_target,
 )
+from kuar_loadtest.history import RunRecords, runs_of
+from kuar_loadtest.schedule import RunPlan, ScheduleError, parse_schedule, plan_run
 from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.status import RunState, job_condition, run_state
 from kuar_loadtest.thresholds import judge
@@ -99,8 +111,9 @@ class LoadTestReconciler:
     def __init__(
         self, client: Client, cache: InformerCache, settings: OperatorSettings,
         recorder: EventRecorder, *, namespace: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        """Bind the reconciler to the shared cache (LoadTests, Jobs and Services)."""
+        """Bind the reconciler to the shared cache (LoadTests, Jobs, Services, LoadTestRuns)."""
         self.client = client
         self.settings = settings
         self.recorder = recorder
@@ -113,45 +126,77 @@ class LoadTestReconciler:
         self.services = cache.informer(Service, self.scope)
         self._budget_lock = asyncio.Lock()
         self._reserved: dict[str, LoadTest] = {}
+        # --- run history and schedules (issue 16) ---
+        self.runs = cache.informer(LoadTestRun, self.scope)
+        self.records = RunRecords(client)
+        self.clock = clock or _now
 
     async def __call__(self, request: Request) -> Result:
-        """Reconcile the LoadTest ``request`` names."""
+        """Reconcile the LoadTest ``request`` names; requeue at its next schedule time."""
         lt = self.loadtests.store.get(request)
         if lt is None or lt.metadata.deletion_timestamp is not None:
             return Result.done()  # garbage collection removes what it owned
-        status = lt.status
-        generation = lt.metadata.generation or 1
-        if (status is not None and status.phase in ("Succeeded", "Failed")
-                and status.observed_generation == generation):
+        try:
+            cron = parse_schedule(lt.spec.schedule) if lt.spec.schedule is not None else None
+        except ScheduleError as exc:  # the webhook denies it, if it ran
+            message = f"{exc.field}: {exc}"
+            await self._set_status(lt, phase="Pending", message=message, conditions=[
+                ("ScheduleValid", "False", "InvalidSchedule", message)])
+            self.recorder.event(lt, WARNING, "InvalidSchedule", message, action="Schedule")
+            return Result.done()
+        plan = plan_run(lt, self.clock(), cron)
+        for note in plan.notes:
+            self.recorder.event(lt, WARNING if note.type == "Warning" else NORMAL, note.reason,
+                                note.message, action="Schedule")
+        result = await self._reconcile_run(request, lt, plan)
+        after = plan.requeue_after(self.clock())
+        if after is not None and not result.rate_limited and (
+                result.requeue_after is None or after < result.requeue_after):
+            return Result.requeue(after=after)
+        return result
+
+    async def _reconcile_run(self, request: Request, lt: LoadTest, plan: RunPlan) -> Result:
+        idle = {"next_schedule_time": plan.next_schedule_time}
+        if plan.run is None:
+            await self._idle(lt, plan)
             return Result.done()
         try:
             capped = cap_problem(lt, self.settings)
         except PlanError as exc:  # an unreadable duration (the webhook denies it, if it ran)
             capped = exc
         if capped is not None:
-            await self._finish_failed(lt, capped.reason, str(capped))
+            await self._finish_failed(lt, capped.reason, str(capped), run_fields=idle)
             raise TerminalError(str(capped))
         service = self.services.store.get(Request(request.namespace, lt.spec.target.service))
         try:
             target = resolve_target(lt, service)
         except PlanError as exc:
             if exc.reason != "ServiceNotFound":  # the Service exists but cannot be targeted
-                await self._finish_failed(lt, exc.reason, str(exc))
+                await self._finish_failed(lt, exc.reason, str(exc), run_fields=idle)
                 return Result.done()
             await self._set_status(lt, phase="Pending", message=str(exc), conditions=[
                 ("ServiceResolved", "False", exc.reason, str(exc)),
-            ])
+            ], run_fields=idle)
             self.recorder.event(lt, WARNING, exc.reason, str(exc), action="ResolveService")
             return Result.requeue(after=self.settings.missing_service_retry)
 
-        name = job_name(lt)
+        name = plan.run
+        fields = plan.status_fields()
         await self._delete_old_runs(lt, keep=name)
         job = self.jobs.store.get(Request(request.namespace, name))
         if job is None:
             assert service is not None  # resolve_target found it
+            no_baseline = self._missing_baseline(lt)
+            if no_baseline is not None:
+                await self._set_status(lt, phase="Pending", message=no_baseline, conditions=[
+                    ("BaselineFound", "False", "BaselineNotFound", no_baseline)],
+                    run_fields=idle)
+                self.recorder.event(lt, WARNING, "BaselineNotFound", no_baseline,
+                                    action="Compare")
+                return Result.requeue(after=self.settings.missing_service_retry)
             outside = await self._endpoint_problem(lt, service)
             if outside is not None:  # checked once, when a run starts: not on every Job change
-                await self._finish_failed(lt, outside.reason, str(outside))
+                await self._finish_failed(lt, outside.reason, str(outside), run_fields=idle)
                 return Result.done()
             async with self._budget_lock:  # one decision at a time, or two could both fit
                 running = self._running()
@@ -169,7 +214,7 @@ class LoadTestReconciler:
             if waiting is not None:
                 await self._set_status(lt, phase="Pending", message=str(waiting), conditions=[
                     ("RateBudget", "False", waiting.reason, str(waiting)),
-                ])
+                ], run_fields=idle)
                 self.recorder.event(lt, WARNING, waiting.reason, str(waiting), action="Wait")
                 return Result.requeue(after=self.settings.budget_retry)
             missing = await self._body_problem(lt)
@@ -177,18 +222,20 @@ class LoadTestReconciler:
                 self._reserved.pop(lt.metadata.uid or "", None)
                 await self._set_status(lt, phase="Pending", message=str(missing), conditions=[
                     ("RequestBodiesFound", "False", missing.reason, str(missing)),
-                ])
+                ], run_fields=idle)
                 self.recorder.event(lt, WARNING, missing.reason, str(missing),
                                     action="ResolveBodies")
                 return Result.requeue(after=self.settings.missing_service_retry)
             try:
-                desired = desired_job(
-                    lt, target, self.settings, start_at=time.time() + self.settings.start_delay
+                desired = desired_job(  # named after the run (schedule, run-now or spec)
+                    lt, target, self.settings, start_at=time.time() + self.settings.start_delay,
+                    name=name,
                 )
             except PlanError as exc:
                 self._reserved.pop(lt.metadata.uid or "", None)
-                await self._finish_failed(lt, exc.reason, str(exc))
+                await self._finish_failed(lt, exc.reason, str(exc), run_fields=idle)
                 return Result.done()
+            await self._record_start(lt, plan)
             try:
                 await Api(self.client, Job, namespace=request.namespace).create(desired)
                 workers = desired.spec.parallelism if desired.spec else None
@@ -206,17 +253,20 @@ class LoadTestReconciler:
                     ("RateBudget", "True", "WithinBudget",
                      f"{peak_rate(lt)} req/s at most fits the operator's caps"),
                     ("Complete", "False", "Running", "the workers are running"),
-                ],
+                ], run_fields=fields,
             )
             return Result.done()
 
+        if plan.trigger is not None:  # started before a restart, its status not yet written
+            await self._record_start(lt, plan)
         if job_condition(job, "Complete") is None and job_condition(job, "Failed") is None:
             # pods are read once, when the run has ended, not on every change of a running Job
             state = run_state(job, [])
-            await self._set_status(lt, phase="Running", message=state.message, job=name)
+            await self._set_status(lt, phase="Running", message=state.message, job=name,
+                                   run_fields=fields)
             return Result.done()
         state = run_state(job, await self._pods(request.namespace, name))
-        await self._finish(lt, state)
+        await self._finish(lt, state, name, idle)
         self._reserved.pop(lt.metadata.uid or "", None)
         return Result.done()
 
@@ -286,14 +336,99 @@ class LoadTestReconciler:
                 await jobs.delete(job.name, propagation_policy="Background")
                 self.recorder.event(
                     lt, NORMAL, "RunReplaced",
-                    f"deleted Job {meta.name} of an earlier spec", action="DeleteJob",
+                    f"deleted Job {meta.name} of an earlier run", action="DeleteJob",
                 )
             except NotFound:
                 pass
 
-    async def _finish(self, lt: LoadTest, state: RunState) -> None:
+    # --- run history, schedules and baselines (issue 16) ---
+
+    async def _idle(self, lt: LoadTest, plan: RunPlan) -> None:
+        """No run to drive: record the next schedule time (and a refused run-now token)."""
+        status = lt.status or LoadTestStatus()
+        schedule = lt.spec.schedule
+        if schedule is None and status.phase is not None:
+            return  # finished for this generation
+        if schedule is not None and schedule.suspend:
+            waiting = "the schedule is suspended"
+        elif plan.next_schedule_time is not None:
+            waiting = f"next run at {plan.next_schedule_time.isoformat()}"
+        else:
+            waiting = "waiting for a run"
+        keep = status.phase not in (None, "Pending")
+        await self._set_status(
+            lt, phase=status.phase if keep and status.phase else "Pending",
+            message=status.message if keep and status.message else waiting,
+            run_fields=plan.status_fields())
+
+    async def _record_start(self, lt: LoadTest, plan: RunPlan) -> None:
+        """The run's LoadTestRun record; the record of the run it replaces, ended."""
+        if plan.run is None or plan.trigger is None:
+            return
+        now = self.clock()
+        if plan.replaces is not None:
+            await self.records.finished(
+                lt, plan.replaces, phase="Failed", reason="Replaced",
+                message=f"replaced by run {plan.run}", now=now)
+        if await self.records.started(lt, plan.run, plan.trigger, plan.scheduled_time, now):
+            when = (f", scheduled at {plan.scheduled_time.isoformat()}"
+                    if plan.scheduled_time is not None else "")
+            self.recorder.event(lt, NORMAL, "RunStarted",
+                                f"run {plan.run} started ({plan.trigger}{when})",
+                                action="RecordRun")
+
+    def _missing_baseline(self, lt: LoadTest) -> str | None:
+        """Why the run named in ``spec.baseline.run`` cannot be used, or ``None``."""
+        wanted = lt.spec.baseline.run if lt.spec.baseline is not None else None
+        if not wanted:
+            return None
+        record = self.runs.store.get(Request(lt.namespace or "", wanted))
+        if record is None or not runs_of([record], lt):
+            return f"spec.baseline.run: no LoadTestRun {wanted} of this LoadTest"
+        return None
+
+    def _compare(self, lt: LoadTest, run: str, results: LoadTestResults) -> Comparison | None:
+        """``results`` against the baseline (named, else the last successful run), if any."""
+        limits = lt.spec.baseline
+        wanted = (limits.run if limits is not None and limits.run
+                  else (lt.status.last_successful_run if lt.status else None))
+        if not wanted or wanted == run:
+            return None
+        record = self.runs.store.get(Request(lt.namespace or "", wanted))
+        if record is None or record.status is None or record.status.results is None:
+            return None
+        return compare(run, results, wanted, record.status.results, limits)
+
+    async def _finish(self, lt: LoadTest, state: RunState, run: str,
+                      idle: dict[str, Any]) -> None:
+        state, thresholds = judge(lt, state)  # thresholds first, then the baseline
+        results = LoadTestResults.model_validate(state.results) if state.results else None
+        comparison = self._compare(lt, run, results) if (
+            state.phase == "Succeeded" and results is not None) else None
+        if comparison is not None and comparison.regressed:
+            state = RunState("Failed", "Regression", comparison.message, state.results,
+                             state.merged, state.results_complete)
+        await self.records.finished(lt, run, phase=state.phase, reason=state.reason,
+                                    message=state.message, now=self.clock(), results=results,
+                                    comparison=comparison)
+        fields: dict[str, Any] = {**idle, "active_run": None, "last_run": run}
+        if comparison is not None:
+            fields["comparison"] = comparison
+        if state.phase == "Succeeded":
+            fields["last_successful_run"] = run
+        await self._write_finish(lt, state, fields, run, thresholds)
+        limit = lt.spec.history_limit or self.settings.history_limit
+        protect = {run, *([lt.spec.baseline.run] if lt.spec.baseline and lt.spec.baseline.run
+                          else [])}
+        for name in await self.records.collect(
+                lt, runs_of(self.runs.store.list(lt.namespace), lt), limit, protect):
+            self.recorder.event(lt, NORMAL, "RunDeleted",
+                                f"deleted LoadTestRun {name} (historyLimit {limit})",
+                                action="CollectHistory")
+
+    async def _write_finish(self, lt: LoadTest, state: RunState, run_fields: dict[str, Any],
+                            run: str, thresholds: tuple[str, str, str, str] | None) -> None:
         extra: list[tuple[str, str, str, str]] = []
-        state, thresholds = judge(lt, state)
         if thresholds is not None:
             extra.append(thresholds)
         if state.results_complete is not None:
@@ -307,17 +442,18 @@ class LoadTestReconciler:
                 lt, phase="Succeeded", message=state.message, results=state.results,
                 complete=True,
                 conditions=[("Complete", "True", state.reason, state.message), *extra],
+                run_fields=run_fields,
             )
             self.recorder.event(lt, NORMAL, "Completed", state.message, action="CollectResults")
         else:
-            await self._finish_failed(lt, state.reason, state.message, state.results, extra)
+            await self._finish_failed(lt, state.reason, state.message, state.results, extra,
+                                      run_fields=run_fields)
         stored = any(c[0] == "ResultsStored" and c[1] == "True" for c in extra)
         if lt.spec.cleanup == "post" and (stored or state.merged is None):
-            await self._clean_up(lt)
+            await self._clean_up(lt, run)
 
-    async def _clean_up(self, lt: LoadTest) -> None:
+    async def _clean_up(self, lt: LoadTest, name: str) -> None:
         """``cleanup: post``: the run's Job and pods go once the results are stored."""
-        name = job_name(lt)
         try:
             await Api(self.client, Job, namespace=lt.namespace).delete(
                 name, propagation_policy="Background")
@@ -328,12 +464,14 @@ class LoadTestReconciler:
 
     async def _finish_failed(
         self, lt: LoadTest, reason: str, message: str, results: dict[str, Any] | None = None,
-        extra: Iterable[tuple[str, str, str, str]] = (),
+        extra: Iterable[tuple[str, str, str, str]] = (), *,
+        run_fields: dict[str, Any] | None = None,
     ) -> None:
         await self._set_status(
             lt, phase="Failed", message=message, results=results, complete=True,
             conditions=[("Complete", "True", reason, message),
                         ("Failed", "True", reason, message), *extra],
+            run_fields=run_fields,
         )
         self.recorder.event(lt, WARNING, reason, message, action="Fail")
 
@@ -375,6 +513,7 @@ class LoadTestReconciler:
         job: str | None = None, results: dict[str, Any] | None = None, start: bool = False,
         complete: bool = False, conditions: Iterable[tuple[str, str, str, str]] = (),
         queue_position: int | None = None,
+        run_fields: dict[str, Any] | None = None,
     ) -> None:
         current = lt.status or LoadTestStatus()
         generation = lt.metadata.generation or 1
@@ -393,6 +532,8 @@ class LoadTestReconciler:
             new.completion_time = _now()
         if results is not None:
             new.results = LoadTestResults.model_validate(results)
+        for field, value in (run_fields or {}).items():  # run history (issue 16)
+            setattr(new, field, value)
         if conditions:
             merged = [c.model_dump(mode="json", by_alias=True, exclude_none=True)
                       for c in current.conditions or []]
@@ -452,7 +593,8 @@ def build_controller(
     reconciler = LoadTestReconciler(client, cache, settings, recorder, namespace=namespace)
     return (
         controller_for(LoadTest, reconciler.scope, cache=cache, decode=reconciler.decode,
-                       predicates=[generation_changed])
+                       # an annotation change may be a run-now request
+                       predicates=[any_of(generation_changed, annotations_changed)])
         .owns(Job, reconciler.jobs_scope)
         .watches(Service, _loadtests_for_service(reconciler.loadtests.store))
         .named("loadtest")

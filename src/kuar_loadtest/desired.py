@@ -406,9 +406,13 @@ def _key_source(ref: BodyRef) -> EnvVarSource:
 
 
 def desired_job(
-    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, start_at: float
+    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, start_at: float,
+    name: str | None = None,
 ) -> Job:
-    """The Indexed Job of worker pods, owned by the LoadTest."""
+    """The Indexed Job of worker pods, owned by the LoadTest.
+
+    It is named ``name`` (the run's name), or :func:`job_name` when that is unset.
+    """
     workers = worker_count(lt, settings)
     spec = load_spec(lt, target, settings, workers=workers, start_at=start_at)
     labels = {
@@ -442,7 +446,7 @@ def desired_job(
         worker.resources.requests = dict(runner.resources.requests)
     pod_labels = {**(runner.labels or {}), **labels}
     return Job(
-        metadata=ObjectMeta(name=job_name(lt), namespace=lt.namespace, labels=labels,
+        metadata=ObjectMeta(name=name or job_name(lt), namespace=lt.namespace, labels=labels,
                             owner_references=[owner]),
         spec=JobSpec(
             completion_mode="Indexed",

@@ -43,13 +43,14 @@ from kuar.webhook.configuration import configuration_name
 from kuar_loadgen.mix import BODY_ENV_PREFIX, MAX_KINDS
 from kuar_loadgen.spec import JOB_INDEX_ENV, RESOLVE_ENV, SPEC_ENV
 from kuar_loadtest.api import v1, v2
+from kuar_loadtest.api.run import LoadTestRun
 from kuar_loadtest.settings import OperatorSettings
 from kuar_loadtest.webhooks import LoadTestWebhookSettings, build
 
 CRD_NAME = "loadtests.beta.kuar.com"
 
 __all__ = ["CRD_NAME", "RESOLVE_ENV", "LoadgenRunner", "install_crd", "loadgen_runner",
-           "loadtest_crd", "local_runners", "local_webhooks"]
+           "loadtest_crd", "loadtestrun_crd", "local_runners", "local_webhooks"]
 
 
 def _loadgen_argv(container: Mapping[str, Any]) -> list[str]:
@@ -113,6 +114,11 @@ def loadtest_crd(url: str, ca_bundle: bytes | None = None) -> dict[str, Any]:
                    conversion=conversion_stanza(UrlTarget(base_url=url), ca_bundle=ca_bundle))
 
 
+def loadtestrun_crd() -> dict[str, Any]:
+    """The generated LoadTestRun CRD (one version, no conversion)."""
+    return crd_for(LoadTestRun)
+
+
 async def install_crd(client: Client, crd: dict[str, Any], *, manager: str = "kuar") -> None:
     """Server-side apply a CRD and wait until it is Established."""
     applied = await Api(client, CustomResourceDefinition).apply(
@@ -145,6 +151,7 @@ async def local_webhooks(
                                          ca_bundle=certificates.ca_bundle)
         await apply_configurations(client, configs)
         await install_crd(client, loadtest_crd(server.url, certificates.ca_bundle))
+        await install_crd(client, loadtestrun_crd())
         yield server
     finally:
         with contextlib.suppress(NotFound, OSError):

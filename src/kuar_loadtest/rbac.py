@@ -31,6 +31,12 @@ CONTROLLER_RULES = (
                verbs=("get", "list", "watch"), why="the informer of the primary kind"),
     PolicyRule(group="beta.kuar.com", resources=("loadtests/status",),
                verbs=("get", "patch", "update"), why="status through the subresource"),
+    PolicyRule(group="beta.kuar.com", resources=("loadtestruns",),
+               verbs=("list", "watch", "create", "delete"),
+               why="each run's record (read from the informer); the oldest beyond the history "
+                   "limit are deleted"),
+    PolicyRule(group="beta.kuar.com", resources=("loadtestruns/status",), verbs=("patch",),
+               why="a run's results and baseline comparison"),
     PolicyRule(group="batch", resources=("jobs",),
                verbs=("get", "list", "watch", "create", "delete"),
                why="each run is an owned Indexed Job; earlier runs are deleted"),

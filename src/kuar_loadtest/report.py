@@ -1,12 +1,13 @@
-"""LoadTest reports: a terminal table and an HTML page with plots.
+"""LoadTest reports: a terminal table, an HTML page with plots, and the run history's trend.
 
 Plots: latency by percentile; requested and achieved rate over time; latency p50/p99 and
-errors over time, with the LoadTest's thresholds as lines.
+errors over time, with the LoadTest's thresholds as lines; the trend over the LoadTest's runs.
 
-Place in the pipeline: ``kuar loadtest report NAME`` reads the LoadTest (v2) and its results
-ConfigMap (written by the controller) and calls :func:`render_table` and
-:func:`write_html`. Pure apart from writing the HTML file; plots are drawn with matplotlib
-(Agg backend, embedded as PNG), so the page is one self-contained file.
+Place in the pipeline: ``kuar loadtest report NAME`` reads the LoadTest (v2), its results
+ConfigMap and its LoadTestRun records (written by the controller) and calls
+:func:`summary_rows`, :func:`trend_lines`, :func:`compare_rows` and :func:`write_html`. Pure
+apart from writing the HTML file; plots are drawn with matplotlib (Agg backend, embedded as
+PNG), so the page is one self-contained file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,9 +231,13 @@ def _plots(result: LoadResult, requested: list[tuple[float, float]]) -> tuple[st
 
 
 def write_html(
-    path: Path, loadtest: Mapping[str, Any], result: LoadResult | None
+    path: Path, loadtest: Mapping[str, Any], result: LoadResult | None,
+    runs: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write a self-contained HTML report (table plus the two plots when there are results)."""
+    """Write a self-contained HTML report: table, plots, and the trend over ``runs``.
+
+    ``runs`` are LoadTestRun records, oldest first; the two plots need a ``result``.
+    """
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
         for k, v in summary_rows(loadtest, result)
@@ -254,8 +259,123 @@ def write_html(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>LoadTest {name}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "th{text-align:left;padding-right:1em}</style></head><body>"
-        f"<h1>LoadTest {name}</h1><table>{rows}</table>{plots}</body></html>"
+        f"<h1>LoadTest {name}</h1><table>{rows}</table>{plots}{history_html(runs or [])}"
+        "</body></html>"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
     return path
+
+
+# --- run history: trend and side-by-side comparison (issue 16) ---
+
+TREND_METRICS = (("p50", "p50 ms"), ("p99", "p99 ms"), ("achievedRps", "achieved req/s"))
+"""The figures of the trend, as (key, label)."""
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def run_figures(run: Mapping[str, Any]) -> dict[str, float | None]:
+    """p50, p99 (ms) and achieved rate of a LoadTestRun record (``None`` when not measured)."""
+    results = (run.get("status") or {}).get("results") or {}
+    latency = results.get("latencyMs") or {}
+    return {"p50": latency.get("p50"), "p99": latency.get("p99"),
+            "achievedRps": results.get("achievedRps")}
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character per value, scaled between the smallest and largest (`` `` for none)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return " " * len(values)
+    low, high = min(known), max(known)
+    span = high - low or 1.0
+    return "".join(" " if v is None else _SPARKS[round((v - low) / span * (len(_SPARKS) - 1))]
+                   for v in values)
+
+
+def history_rows(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per run, oldest first: name, trigger, phase/reason, start, p50, p99, rate."""
+    rows = []
+    for run in runs:
+        status = run.get("status") or {}
+        figures = run_figures(run)
+        phase = status.get("phase") or "-"
+        if status.get("reason") and status.get("reason") not in ("Completed", "Running"):
+            phase = f"{phase} ({status['reason']})"
+        rows.append((str(run["metadata"]["name"]), str((run.get("spec") or {}).get("trigger")),
+                     phase, str(status.get("startTime") or "-"),
+                     *(f"{v:g}" if v is not None else "-" for v in figures.values())))
+    return rows
+
+
+def trend_lines(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(label, sparkline over the runs, first -> last) per trend figure."""
+    lines = []
+    for key, label in TREND_METRICS:
+        values = [run_figures(r)[key] for r in runs]
+        known = [v for v in values if v is not None]
+        span = f"{known[0]:g} -> {known[-1]:g}" if known else "-"
+        lines.append((label, sparkline(values), span))
+    return lines
+
+
+def compare_rows(left: Mapping[str, Any], right: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Two runs side by side: (figure, left, right, change %)."""
+    rows: list[tuple[str, ...]] = [
+        ("run", str(left["metadata"]["name"]), str(right["metadata"]["name"]), ""),
+        ("phase", str((left.get("status") or {}).get("phase")),
+         str((right.get("status") or {}).get("phase")), ""),
+        ("started", str((left.get("status") or {}).get("startTime")),
+         str((right.get("status") or {}).get("startTime")), ""),
+    ]
+    a, b = run_figures(left), run_figures(right)
+    for key, label in TREND_METRICS:
+        before, after = a[key], b[key]
+        change = (f"{(after - before) / before * 100:+.1f} %"
+                  if before and after is not None else "")
+        rows.append((label, "-" if before is None else f"{before:g}",
+                     "-" if after is None else f"{after:g}", change))
+    return rows
+
+
+def trend_png(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The trend plot (p50 and p99 on the left axis, achieved rate on the right), as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    names = [str(r["metadata"]["name"]) for r in runs]
+    xs = list(range(len(runs)))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for key, label in TREND_METRICS[:2]:
+        ys = [run_figures(r)[key] for r in runs]
+        ax.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", label=label)
+    ax.set_ylabel("latency (ms)")
+    rate_ax = ax.twinx()
+    rate = [run_figures(r)["achievedRps"] for r in runs]
+    rate_ax.plot(xs, [float("nan") if y is None else y for y in rate], marker="s",
+                 color="grey", linestyle="--", label="achieved req/s")
+    rate_ax.set_ylabel("achieved req/s")
+    ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=7)
+    ax.set_title("Runs over time")
+    ax.grid(True, alpha=0.3)
+    handles = ax.get_legend_handles_labels()
+    rate_handles = rate_ax.get_legend_handles_labels()
+    ax.legend(handles[0] + rate_handles[0], handles[1] + rate_handles[1], fontsize=8)
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
+def history_html(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The HTML section of the run history: the trend plot and a table of runs."""
+    if not runs:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in
+                   ("run", "trigger", "phase", "started", "p50 ms", "p99 ms", "req/s"))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in history_rows(runs))
+    return (f'<h2>History</h2><img alt="p50, p99 and achieved rate over runs" '
+            f'src="data:image/png;base64,{trend_png(runs)}">'
+            f"<table><tr>{head}</tr>{body}</table>")

@@ -70,3 +70,7 @@ class OperatorSettings:
     missing_service_retry: float = 10.0
     """How soon to look again for a Service that does not exist (a Service watch also
     triggers a reconcile as soon as it appears)."""
+    # --- run history (issue 16) ---
+    history_limit: int = 10
+    """LoadTestRun records kept per LoadTest when its spec sets no ``historyLimit``; older
+    ones are deleted when a run ends."""

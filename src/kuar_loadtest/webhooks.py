@@ -11,9 +11,11 @@ the public :mod:`kuar.webhook` API only.
   ``spec.load.requestsPerSecond`` <= 0 or above ``max_requests_per_second``, a
   ``spec.target.paths[i]`` not starting with ``/`` or holding spaces or control characters
   (CR/LF would inject headers into the worker's requests), a ``spec.target.service`` that is
-  not a DNS-1035 label. Non-ASCII paths (``/€``) are allowed and stored as written: the
-  worker sends them percent-encoded (one place for the rule, whatever the spec came from:
-  this webhook, the webhook failing open, or a person's ``--path`` flag).
+  not a DNS-1035 label, a ``spec.schedule.cron`` that does not parse or a
+  ``spec.schedule.timeZone`` that is not a known IANA zone. Non-ASCII paths (``/€``) are
+  allowed and stored as written: the worker sends them percent-encoded (one place for the
+  rule, whatever the spec came from: this webhook, the webhook failing open, or a person's
+  ``--path`` flag).
   Warns (allows) when one worker would carry more than ``warn_rps_per_worker``.
 - ``kuar-defaulter`` / ``defaulter.kuar.com``: fills ``target.scheme`` (http), ``target.paths``
   (``/``) and ``load.duration`` (60s); ``port`` and ``workers`` are left to the controller.
@@ -45,6 +47,7 @@ from kuar_loadgen.spec import path_problem
 from kuar_loadtest.api.conversion import LOADTEST_CONVERSION
 from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.loadmodel import check_load, check_requests, check_thresholds
+from kuar_loadtest.schedule import ScheduleError, parse_schedule
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 SCHEMES = ("http", "https")
@@ -96,6 +99,13 @@ class LoadTestValidator(Validator[LoadTest]):
                 "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
                 "start with an alphabetic character, end with an alphanumeric character, "
                 "and be at most 63 characters")
+        if obj.spec.schedule is not None:  # run history and schedules (issue 16)
+            try:
+                parse_schedule(obj.spec.schedule)
+            except ScheduleError as exc:
+                value = (obj.spec.schedule.time_zone if exc.field.endswith("timeZone")
+                         else obj.spec.schedule.cron)
+                errors.invalid(exc.field, value, str(exc))
         errors.raise_if_any()
         warnings = []
         per_worker = rps / load.workers if load.workers else 0  # unset: the operator sizes it

@@ -112,10 +112,11 @@ async def publish(cluster: Cluster, ns: str, name: str, local_port: int, *,
 
 @contextlib.asynccontextmanager
 async def target_service(cluster: Cluster, ns: str, name: str = "web", *,
-                         latency_ms: float = 5, stall_at: float | None = None
-                         ) -> AsyncIterator[int]:
-    """Run kuar_demo.service (plain HTTP) and publish it as Service ``name``; yields its port."""
-    port = _free_port()
+                         latency_ms: float = 5, stall_at: float | None = None,
+                         port: int | None = None) -> AsyncIterator[int]:
+    """Run kuar_demo.service (plain HTTP) and publish it as Service ``name``; yields its port
+    (a free one unless ``port`` is given; a second one replaces the Service's endpoint)."""
+    port = port or _free_port()
     argv = [sys.executable, "-m", "kuar_demo.service", "--port", str(port),
             "--latency-ms", str(latency_ms)]
     if stall_at is not None:
@@ -128,7 +129,7 @@ async def target_service(cluster: Cluster, ns: str, name: str = "web", *,
 async def published_process(cluster: Cluster, ns: str, name: str, argv: list[str], port: int,
                             env: dict[str, str] | None = None) -> AsyncIterator[None]:
     """Run ``argv`` (a server on 127.0.0.1:``port``) and publish it as Service ``name``."""
-    process = Process(f"svc-{ns}-{name}", argv, cluster.workdir, env=env)
+    process = Process(f"svc-{ns}-{name}-{port}", argv, cluster.workdir, env=env)
     process.start()
     try:
         async def listening() -> None:

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.controlplane
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 SEED = Path(__file__).parents[2] / "src/kuar_loadtest/seed/my-loadtest.yaml"
+CRD = rbac.CRD  # the LoadTest CRD (the tree also holds the LoadTestRun CRD)
 
 
 def kubectl_binary() -> str:
@@ -106,7 +107,7 @@ def test_default_tree_holds_every_object_and_agrees_with_the_code() -> None:
     refs = [h["clientConfig"]["service"] for kind in ("ValidatingWebhookConfiguration",
                                                       "MutatingWebhookConfiguration")
             for c in by_kind(docs, kind) for h in c["webhooks"]]
-    refs.append(one(docs, "CustomResourceDefinition")["spec"]["conversion"]["webhook"][
+    refs.append(one(docs, "CustomResourceDefinition", CRD)["spec"]["conversion"]["webhook"][
         "clientConfig"]["service"])
     assert {(r["namespace"], r["name"], r["port"]) for r in refs} == {
         ("kuar-system", "kuar-webhook", 443)}
@@ -114,9 +115,11 @@ def test_default_tree_holds_every_object_and_agrees_with_the_code() -> None:
                                             "MutatingWebhookConfiguration")
             for c in by_kind(docs, kind) for h in c["webhooks"]} == {"Ignore"}
 
-    crd = one(docs, "CustomResourceDefinition")
+    crd = one(docs, "CustomResourceDefinition", CRD)
     assert [(v["name"], v["storage"]) for v in crd["spec"]["versions"]] == [
-        ("v2", False), ("v1", True)]
+        ("v2", True), ("v1", False)]  # v2 stored since docs/decisions/0014
+    runs = one(docs, "CustomResourceDefinition", "loadtestruns.beta.kuar.com")
+    assert "conversion" not in runs["spec"]  # one version: nothing to convert
 
     # probes, resources and a restrictive securityContext
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
@@ -139,9 +142,9 @@ def test_cert_manager_overlay_renders_with_certificate_injection_and_cert_dir() 
     assert sorted(certificate["spec"]["dnsNames"]) == [
         "kuar-webhook.kuar-system.svc", "kuar-webhook.kuar-system.svc.cluster.local"]
     ref = f"{certificate['metadata']['namespace']}/{certificate['metadata']['name']}"
-    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
-                 "CustomResourceDefinition"):
-        assert one(docs, kind)["metadata"]["annotations"][
+    for kind, name in (("ValidatingWebhookConfiguration", None),
+                       ("MutatingWebhookConfiguration", None), ("CustomResourceDefinition", CRD)):
+        assert one(docs, kind, name)["metadata"]["annotations"][
             "cert-manager.io/inject-ca-from"] == ref
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     [container] = pod["containers"]

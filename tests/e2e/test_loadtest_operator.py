@@ -79,8 +79,9 @@ async def test_loadtest_runs_at_the_requested_rate_and_is_garbage_collected(
     assert report.returncode == 0, report.stderr
     assert "achieved rate" in report.stdout and "Succeeded" in report.stdout
     page = html.read_text()
-    # latency by percentile, rate, latency over time, errors over time
-    assert page.count("data:image/png;base64,") == 4
+    # latency by percentile, rate, latency over time, errors over time, and the trend over
+    # the LoadTest's runs (its one LoadTestRun)
+    assert page.count("data:image/png;base64,") == 5
     as_json = await asyncio.to_thread(subprocess.run, [
         sys.executable, "-m", "kuar.cli", "loadtest", "report", "steady", "-n", ns,
         "--kubeconfig", str(cluster.plane.kubeconfig), "-o", "json"],

@@ -30,7 +30,7 @@ import yaml
 from kuar.client import Client, Invalid, apply_manifests, load_config
 from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
 from kuar.webhook import UrlTarget, apply_configurations, webhook_configurations
-from kuar_loadtest.local import install_crd, loadtest_crd
+from kuar_loadtest.local import install_crd, loadtest_crd, loadtestrun_crd
 from kuar_loadtest.rbac import LEASE, OPERATOR
 from kuar_loadtest.webhooks import build
 from tests.operator_identity import token_kubeconfig
@@ -105,6 +105,7 @@ async def test_operator_process_rbac_readiness_webhooks_signer_and_sigterm(
     await admin.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body={
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}})
     await install_crd(admin, loadtest_crd(url))
+    await install_crd(admin, loadtestrun_crd())
     validating, mutating, _ = build()
     await apply_configurations(admin, webhook_configurations([validating, mutating],
                                                              UrlTarget(base_url=url)))

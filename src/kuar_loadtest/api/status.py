@@ -50,6 +50,38 @@ class LoadTestResults(KubeModel):
     worker wrote its first request, measured against the start time they all shared."""
 
 
+class MetricComparison(KubeModel):
+    """One figure of a run next to the same figure of its baseline."""
+
+    metric: str
+    """``p50``, ``p99`` (ms) or ``achievedRps`` (req/s)."""
+    baseline: float
+    """The baseline run's figure."""
+    current: float
+    """This run's figure."""
+    change_percent: float
+    """``(current - baseline) / baseline`` in percent (0 when the baseline is 0)."""
+    limit_percent: float | None = None
+    """The spec's limit for this figure (an increase for latency, a decrease for the rate)."""
+    regressed: bool = False
+    """Whether the change is beyond the limit."""
+
+
+class Comparison(KubeModel):
+    """A run compared with its baseline run."""
+
+    run: str
+    """The run compared (a LoadTestRun name)."""
+    baseline_run: str
+    """The baseline (a LoadTestRun name)."""
+    metrics: list[MetricComparison]
+    """Each figure side by side."""
+    regressed: bool
+    """Whether any figure is beyond its limit."""
+    message: str
+    """The comparison in one line (both figures of each regressed metric)."""
+
+
 Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed"]
 """Where a LoadTest is in its life."""
 
@@ -75,6 +107,21 @@ class LoadTestStatus(KubeModel):
     """Standard conditions (``Ready``, ``Complete``...), merged by type."""
     results: LoadTestResults | None = None
     """The merged measurements, once the run has finished."""
+    # --- run history and schedules (issue 16; kuar_loadtest.history, .schedule, .baseline) ---
+    active_run: str | None = None
+    """The LoadTestRun now running, if any."""
+    last_run: str | None = None
+    """The LoadTestRun that finished last."""
+    last_successful_run: str | None = None
+    """The LoadTestRun that last finished Succeeded (the default baseline)."""
+    last_schedule_time: AwareDatetime | None = None
+    """The schedule time of the last run the schedule started (as CronJob's)."""
+    next_schedule_time: AwareDatetime | None = None
+    """When the schedule starts the next run (unset: no schedule, or suspended)."""
+    run_now_token: str | None = None
+    """The last ``loadtest.beta.kuar.com/run-now`` annotation value acted upon."""
+    comparison: Comparison | None = None
+    """The last finished run compared with its baseline."""
 
 
 STATUS_COLUMNS = (

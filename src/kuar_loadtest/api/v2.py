@@ -140,6 +140,39 @@ class RunnerTemplate(KubeModel):
     """The workers' PriorityClass."""
 
 
+# --- schedules, history and baselines (issue 16; kuar_loadtest.schedule, .history, .baseline) ---
+
+
+class Schedule(KubeModel):
+    """When to run again, as a CronJob does (the webhook checks the cron syntax and zone)."""
+
+    cron: str = Field(min_length=1, max_length=256)
+    """Five cron fields (``*/5 * * * *``) or ``@hourly``/``@daily``/``@weekly``/``@monthly``/
+    ``@yearly``; with a schedule, a spec change no longer starts a run by itself."""
+    time_zone: str | None = Field(default=None, max_length=64)
+    """An IANA time zone (``Europe/Berlin``); unset, UTC."""
+    concurrency_policy: Literal["Forbid", "Replace"] = "Forbid"
+    """A run due while another runs: Forbid waits for it (a run-now is refused), Replace stops
+    it and starts the new one."""
+    suspend: bool = False
+    """Start no scheduled run (a running one finishes; run-now still works)."""
+    starting_deadline_seconds: int | None = Field(default=None, ge=0)
+    """A run more than this late (operator down, a Forbid wait) is skipped, as CronJob's."""
+
+
+class Baseline(KubeModel):
+    """What a finished run is compared with, and how much worse it may be."""
+
+    run: str | None = Field(default=None, max_length=253)
+    """A LoadTestRun of this LoadTest; unset, the previous successful run."""
+    max_p50_increase_percent: float | None = Field(default=None, ge=0)
+    """Fail (``Regression``) when p50 grew by more than this many percent."""
+    max_p99_increase_percent: float | None = Field(default=None, ge=0)
+    """Fail (``Regression``) when p99 grew by more than this many percent."""
+    max_rate_decrease_percent: float | None = Field(default=None, ge=0, le=100)
+    """Fail (``Regression``) when the achieved rate fell by more than this many percent."""
+
+
 class LoadTestSpec(KubeModel):
     """What to load and how."""
 
@@ -158,6 +191,12 @@ class LoadTestSpec(KubeModel):
     """The worker pods' placement and size."""
     cleanup: Literal["post"] | None = None
     """``post``: delete the run's Job (and its pods) once the results are stored."""
+    schedule: Schedule | None = None
+    """Run on a cron schedule; unset, one run per spec generation."""
+    history_limit: int | None = Field(default=None, ge=1, le=1000)
+    """How many LoadTestRun records to keep (unset: the operator's default, 10)."""
+    baseline: Baseline | None = None
+    """Compare each finished run with a baseline and fail on a regression."""
 
 
 class LoadTest(

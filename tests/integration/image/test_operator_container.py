@@ -35,7 +35,13 @@ from kuar.testing import ControlPlane, ControlPlaneSettings, eventually_async
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar.webhook import UrlTarget, apply_configurations, webhook_configurations
 from kuar_demo.run import NAMESPACE, SERVICE, DemoOptions, demo_service, seed_object
-from kuar_loadtest.local import RESOLVE_ENV, install_crd, loadgen_runner, loadtest_crd
+from kuar_loadtest.local import (
+    RESOLVE_ENV,
+    install_crd,
+    loadgen_runner,
+    loadtest_crd,
+    loadtestrun_crd,
+)
 from kuar_loadtest.rbac import LEASE, OPERATOR
 from kuar_loadtest.settings import LOADGEN_IMAGE
 from kuar_loadtest.webhooks import build
@@ -81,6 +87,7 @@ async def install(admin: Client, url: str) -> None:
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": OPERATOR.name}})
     await apply_manifests(admin, OPERATOR.manifests(), field_manager="image-test")
     await install_crd(admin, loadtest_crd(url))
+    await install_crd(admin, loadtestrun_crd())
     validating, mutating, _ = build()
     await apply_configurations(admin, webhook_configurations([validating, mutating],
                                                              UrlTarget(base_url=url)))

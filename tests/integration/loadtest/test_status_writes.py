@@ -17,7 +17,7 @@ from kuar.runtime import EventRecorder, InformerCache, RecorderSettings
 from kuar.testing import ControlPlane, ControlPlaneSettings
 from kuar_loadtest.api.v2 import Load, LoadTest, LoadTestSpec, Target
 from kuar_loadtest.controller import LoadTestReconciler
-from kuar_loadtest.local import install_crd
+from kuar_loadtest.local import install_crd, loadtestrun_crd
 from kuar_loadtest.settings import OperatorSettings
 
 pytestmark = pytest.mark.controlplane
@@ -33,6 +33,7 @@ def plane() -> Iterator[ControlPlane]:
 async def client(plane: ControlPlane) -> AsyncIterator[Client]:
     client = Client(await load_config(plane.kubeconfig))
     await install_crd(client, crd_for(LoadTest))
+    await install_crd(client, loadtestrun_crd())
     yield client
     await client.close()
 

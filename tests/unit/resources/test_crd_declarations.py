@@ -159,8 +159,8 @@ def test_a_field_type_error_names_the_resource_class_and_the_field() -> None:
 def test_find_resources_lists_the_loadtest_package_classes() -> None:
     found = find_resources("kuar_loadtest.api")
     assert LoadTest in found
-    assert all(c.__kuar_crd__ is not None and c.__kuar_crd__.plural == "loadtests"
-               for c in found)
+    assert {c.__kuar_crd__.plural for c in found if c.__kuar_crd__ is not None} == {
+        "loadtests", "loadtestruns"}
     assert [c.__module__ for c in found] == sorted(c.__module__ for c in found)
 
 

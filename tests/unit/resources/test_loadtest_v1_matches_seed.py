@@ -12,7 +12,8 @@ from kuar.resources import crds_for, find_resources
 
 def _generated() -> dict[str, Any]:
     """The LoadTest CRD as ``kuar generate crds kuar_loadtest.api`` makes it (all versions)."""
-    (crd,) = crds_for(find_resources("kuar_loadtest.api"))
+    (crd,) = [c for c in crds_for(find_resources("kuar_loadtest.api"))
+              if c["metadata"]["name"] == "loadtests.beta.kuar.com"]
     return crd
 
 
