@@ -13,10 +13,12 @@ so the build, run with ``-W``, fails on it.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from typing import Any, ClassVar
 
+import click
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
@@ -25,6 +27,7 @@ from sphinx.util.docutils import SphinxDirective
 
 import loadtest_manual
 import public_api
+from kuar.resources import crd_for
 
 log = logging.getLogger(__name__)
 PHASES = {"Pending", "Running", "Succeeded", "Failed"}
@@ -95,6 +98,55 @@ class FieldsDirective(SphinxDirective):
             out.append(_table(["Field", "Type", "Required", "Default", "Constraints",
                                "Description"], rows, {0, 3}, [22, 10, 6, 8, 20, 34]))
         return out
+
+
+class VersionsDirective(SphinxDirective):
+    """``kuar-versions PACKAGE``: each version's served/storage flags and printer columns."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        """One table, newest version first."""
+        rows = []
+        found = loadtest_manual.resources(self.arguments[0])
+        versions = {v["name"]: v for v in crd_for(*found)["spec"]["versions"]}
+        for resource in found:
+            info = resource.resource_info()
+            version = versions[info.version]
+            columns = ", ".join(c["name"] for c in version.get("additionalPrinterColumns", []))
+            rows.append([info.api_version, "yes" if version["served"] else "no",
+                         "yes" if version["storage"] else "no", columns,
+                         f"{resource.__module__}.{resource.__qualname__}"])
+        return [_table(["apiVersion", "Served", "Storage", "kubectl get columns", "Python class"],
+                       rows, {0, 4}, [18, 8, 8, 36, 30])]
+
+
+class ClickDirective(SphinxDirective):
+    """``kuar-click MODULE:GROUP SUBCOMMAND...``: the options of a command, from click."""
+
+    required_arguments = 1
+    optional_arguments = 4
+
+    def run(self) -> list[nodes.Node]:
+        """One table: flags, default, help."""
+        module, _, attr = self.arguments[0].partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        for name in self.arguments[1:]:
+            command = command.commands[name]
+        rows = []
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.hidden:
+                continue
+            flags = ", ".join([*param.opts, *param.secondary_opts])
+            default = "" if param.default in (None, False, ()) or callable(param.default) \
+                else str(param.default)
+            choices = param.type.choices if isinstance(param.type, click.Choice) else ()
+            help_text = " ".join((param.help or "").split())
+            if choices:
+                help_text += f" One of: {', '.join(map(str, choices))}."
+            rows.append([flags, param.metavar or param.type.name.upper(), default, help_text])
+        return [_table(["Flag", "Value", "Default", "Meaning"], rows, {0, 2},
+                       [24, 14, 14, 48])]
 
 
 class ConditionsDirective(SphinxDirective):
@@ -223,6 +275,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     """Register the directives and the docstring check."""
     app.add_directive("kuar-fields", FieldsDirective)
     app.add_directive("kuar-conditions", ConditionsDirective)
+    app.add_directive("kuar-versions", VersionsDirective)
+    app.add_directive("kuar-click", ClickDirective)
     app.add_directive("kuar-reasons", ReasonsDirective)
     app.connect("builder-inited", check_docstrings)
     app.connect("autodoc-skip-member", skip_reexports)
