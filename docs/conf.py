@@ -59,6 +59,7 @@ suppress_warnings = ["ref.python"]
 
 html_theme = "furo"
 html_title = "kuar"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["kuar.css"]
 html_copy_source = False
 html_show_sourcelink = False

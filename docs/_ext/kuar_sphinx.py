@@ -77,6 +77,12 @@ def _table(header: list[str], rows: list[list[str]], code_columns: set[int],
     return table
 
 
+def _short(where: str) -> str:
+    """``module.Class.function`` -> ``module.function`` (the table stays narrow)."""
+    parts = where.split(".")
+    return ".".join([parts[0], parts[-1]]) if len(parts) > 2 else where
+
+
 class FieldsDirective(SphinxDirective):
     """``kuar-fields PACKAGE`` ``:part: spec|status``: the field tables of every version."""
 
@@ -90,13 +96,13 @@ class FieldsDirective(SphinxDirective):
         for resource in loadtest_manual.resources(self.arguments[0]):
             info = resource.resource_info()
             rows = [
-                [r.path, r.type, "yes" if r.required else "", r.default, r.constraints,
-                 r.description]
+                [r.path, f"{r.type}, required" if r.required else r.type, r.default,
+                 r.constraints, r.description]
                 for r in loadtest_manual.field_rows(resource, part)
             ]
             out.append(nodes.rubric(text=f"{info.api_version} {info.kind} {part}"))
-            out.append(_table(["Field", "Type", "Required", "Default", "Constraints",
-                               "Description"], rows, {0, 3}, [22, 10, 6, 8, 20, 34]))
+            out.append(_table(["Field", "Type", "Default", "Constraints", "Description"],
+                              rows, {0, 2}, [24, 10, 8, 22, 36]))
         return out
 
 
@@ -157,11 +163,11 @@ class ConditionsDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         """One table, in source order."""
         rows = [
-            [*r.condition.split("=", 1), r.reason, r.message, r.where]
+            [*r.condition.split("=", 1), r.reason, _short(r.where), r.message]
             for r in loadtest_manual.reason_rows(self.arguments[0], PHASES) if r.condition
         ]
-        return [_table(["Condition", "Status", "Reason", "Message", "Set in"], rows,
-                       {0, 1, 4}, [14, 8, 18, 40, 20])]
+        return [_table(["Condition", "Status", "Reason", "Set in", "Message"], rows,
+                       {0, 1, 2, 3}, [14, 8, 18, 16, 44])]
 
 
 class ReasonsDirective(SphinxDirective):
@@ -172,11 +178,11 @@ class ReasonsDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         """One table, in source order."""
         rows = [
-            [r.reason, r.phase, r.message, r.where]
+            [r.reason, r.phase, _short(r.where), r.message]
             for r in loadtest_manual.reason_rows(self.arguments[0], PHASES) if not r.condition
         ]
-        return [_table(["Reason", "Phase", "Message", "Set in"], rows, {0, 3},
-                       [18, 10, 50, 22])]
+        return [_table(["Reason", "Phase", "Set in", "Message"], rows, {0, 1, 2},
+                       [18, 10, 18, 54])]
 
 
 def _public_names() -> dict[str, str]:
