@@ -14,7 +14,7 @@ sys.path.insert(0, str(HERE / "_ext"))
 
 project = "kuar"
 author = "The kuar authors"
-copyright = "The kuar authors"  # noqa: A001
+copyright = "The kuar authors"
 release = "0.1.0"
 
 extensions = [

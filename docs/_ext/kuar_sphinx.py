@@ -19,14 +19,14 @@ import re
 from typing import Any, ClassVar
 
 import click
+import loadtest_manual
+import public_api
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-import loadtest_manual
-import public_api
 from kuar.resources import crd_for
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def complete_package(app: Sphinx, what: str, name: str, obj: Any, options: Any,
             and not (inspect.isclass(o) or inspect.isfunction(o))]
     if data:
         lines += ["", ".. rubric:: Constants and type aliases", ""]
-        for n, o in data:
+        for n, _ in data:
             lines += [f".. py:data:: {n}", ""]
             lines += [f"   {line}" for line in inspect.cleandoc(
                 public_api.value_doc(name, n) or "").splitlines()]

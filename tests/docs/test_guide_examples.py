@@ -11,7 +11,7 @@ import inspect
 
 import pytest
 
-from tests.docs.snippets import guide_pages, load_page, python_blocks
+from tests.docs.snippets import guide_pages, load_page
 
 pytestmark = pytest.mark.controlplane
 

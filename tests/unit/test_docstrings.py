@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs" / "_ext"))
 
-import public_api  # noqa: E402
+import public_api
 
 
 def test_every_public_name_has_a_docstring() -> None:
