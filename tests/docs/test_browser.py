@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from html import escape as html_escape
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
@@ -30,10 +31,14 @@ from kuar.models.core.v1 import ConfigMap
 from kuar.resources import ObjectMeta, crd_for, find_resources
 from tests.docs.conftest import ROOT, SCREENSHOTS, SITE
 
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+import loadtest_manual  # docs/_ext is not a package
+
 pytestmark = pytest.mark.controlplane
 
 CHROMIUM = os.environ.get("KUAR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SITE_INDEX = SITE / "index.html"
+PHASES = {"Pending", "Running", "Succeeded", "Failed"}
 SEED = ROOT / "src" / "kuar_loadtest" / "seed" / "my-loadtest.yaml"
 
 
@@ -77,6 +82,24 @@ async def _visit(browser: Browser, path: Path) -> tuple[list[str], set[str], lis
         await page.close()
 
 
+def test_the_site_builds_with_warnings_as_errors(docs_site: Path) -> None:
+    # the build is the session fixture (-W -n: a warning fails it); here its size is checked
+    pages = list(docs_site.rglob("*.html"))
+    assert len(pages) >= 20, pages
+    manual = (docs_site / "loadtest" / "manual.html").read_text()
+    for resource in loadtest_manual.resources("kuar_loadtest.api"):
+        for part in ("spec", "status"):
+            missing = [r.path for r in loadtest_manual.field_rows(resource, part)
+                       if f">{r.path}<" not in manual]
+            assert missing == [], f"{resource.resource_info().version} {part}: {missing}"
+    reasons = {r.reason for r in loadtest_manual.reason_rows("kuar_loadtest", PHASES)}
+    assert {"Completed", "TargetUnreachable", "ServiceNotFound"} <= reasons
+    assert [r for r in reasons if f">{html_escape(r)}<" not in manual] == []
+
+
+# One browser page per document, three at a time; a few seconds per page on a loaded
+# 2-core machine, hence more than the default 300 s.
+@pytest.mark.timeout(600)
 async def test_every_page_loads_cleanly_and_every_link_resolves(docs_site: Path) -> None:
     pages = sorted(docs_site.rglob("*.html"))
     gate = asyncio.Semaphore(3)
