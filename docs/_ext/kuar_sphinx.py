@@ -13,6 +13,7 @@ so the build, run with ``-W``, fails on it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -185,6 +186,7 @@ class ReasonsDirective(SphinxDirective):
                        [18, 10, 18, 54])]
 
 
+@functools.cache
 def _public_names() -> dict[str, str]:
     """``{"kuar.client.api.Api": "kuar.client.Api", ...}``: where each public object lives."""
     names: dict[str, str] = {}
@@ -242,8 +244,7 @@ def resolve_internal(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:
     target = str(node.get("reftarget", ""))
     if not target.startswith("kuar."):
         return None
-    names = app.env.temp_data.setdefault("kuar_public_names", None) or _public_names()
-    app.env.temp_data["kuar_public_names"] = names
+    names = _public_names()
     domain = env.get_domain("py")
     candidates = []
     if target in names:

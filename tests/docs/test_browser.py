@@ -134,7 +134,7 @@ async def _hello(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def _load_result(tmp_path: Path) -> str:
+async def _load_result() -> str:
     """A real run of the load generator against a local server: its JSON result."""
     app = web.Application()
     app.router.add_get("/{tail:.*}", _hello)
@@ -160,7 +160,7 @@ async def test_the_loadtest_report_shows_both_plots(
 ) -> None:
     import kuar_loadtest.api
 
-    result = await _load_result(tmp_path)
+    result = await _load_result()
     await apply_manifests(kube_client, [crd_for(*find_resources(kuar_loadtest.api))],
                           field_manager="docs-test")
     await apply_manifests(kube_client, list(_yaml_docs(SEED)), namespace=namespace,
