@@ -82,6 +82,9 @@ async def _visit(browser: Browser, path: Path) -> tuple[list[str], set[str], lis
         await page.close()
 
 
+# The first test to ask for docs_site pays for the build (30 s on a quiet 2-core machine,
+# 150 s when it is shared with four other builds), hence more than the default 300 s.
+@pytest.mark.timeout(600)
 def test_the_site_builds_with_warnings_as_errors(docs_site: Path) -> None:
     # the build is the session fixture (-W -n: a warning fails it); here its size is checked
     pages = list(docs_site.rglob("*.html"))
