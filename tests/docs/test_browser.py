@@ -26,9 +26,11 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from kuar.client import Api, Client, apply_manifests
+from kuar.client import Api, Client, apply_manifests, load_config
 from kuar.models.core.v1 import ConfigMap
-from kuar.resources import ObjectMeta, crd_for, find_resources
+from kuar.resources import ObjectMeta
+from kuar.testing import ControlPlane, ControlPlaneSettings
+from kuar_loadtest.local import local_webhooks
 from tests.docs.conftest import ROOT, SCREENSHOTS, SITE
 
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
@@ -158,30 +160,39 @@ async def _load_result() -> str:
     return out.decode().strip().splitlines()[-1]
 
 
-async def test_the_loadtest_report_shows_both_plots(
-    kube_client: Client, kubeconfig: Path, namespace: str, tmp_path: Path
-) -> None:
-    import kuar_loadtest.api
-
-    result = await _load_result()
-    await apply_manifests(kube_client, [crd_for(*find_resources(kuar_loadtest.api))],
-                          field_manager="docs-test")
-    await apply_manifests(kube_client, list(_yaml_docs(SEED)), namespace=namespace,
-                          field_manager="docs-test")
-    loadtests = kuar_loadtest.api.LoadTest
-    await Api(kube_client, loadtests, namespace=namespace).patch_status(
-        "my-loadtest", {"status": {"phase": "Succeeded", "message": "measured by the docs test",
-                                   "observedGeneration": 1}})
-    await Api(kube_client, ConfigMap, namespace=namespace).create(ConfigMap(
-        metadata=ObjectMeta(name="my-loadtest-results"), data={"result.json": result}))
-
-    html = tmp_path / "report.html"
+async def _report(kubeconfig: Path, html: Path) -> Path:
+    """``kuar loadtest report my-loadtest --html FILE``, the real command."""
     report = await asyncio.to_thread(subprocess.run, [
-        sys.executable, "-m", "kuar.cli", "loadtest", "report", "my-loadtest", "-n", namespace,
+        sys.executable, "-m", "kuar.cli", "loadtest", "report", "my-loadtest", "-n", "default",
         "--kubeconfig", str(kubeconfig), "--html", str(html)],
         capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "COLUMNS": "200", "MPLBACKEND": "Agg"})
     assert report.returncode == 0, report.stderr
+    assert "my-loadtest" in report.stdout
+    return html
+
+
+async def test_the_loadtest_report_shows_both_plots(tmp_path: Path) -> None:
+    # A control plane of its own: the LoadTest CRD installed here (both versions, conversion
+    # by the operator's webhooks) must not change the one other tests install on the shared
+    # plane (kubectl explain would show another version).
+    result = await _load_result()
+    plane = ControlPlane(ControlPlaneSettings())
+    await asyncio.to_thread(plane.start)
+    try:
+        async with Client(await load_config(plane.kubeconfig)) as client, \
+                local_webhooks(client):
+            await apply_manifests(client, _yaml_docs(SEED), field_manager="docs-test")
+            await client.request(
+                "PATCH", "/apis/beta.kuar.com/v1/namespaces/default/loadtests/my-loadtest/status",
+                body={"status": {"phase": "Succeeded", "observedGeneration": 1,
+                                 "message": "measured by the docs test"}},
+                content_type="application/merge-patch+json")
+            await Api(client, ConfigMap, namespace="default").create(ConfigMap(
+                metadata=ObjectMeta(name="my-loadtest-results"), data={"result.json": result}))
+            html = await _report(plane.kubeconfig, tmp_path / "report.html")
+    finally:
+        await asyncio.to_thread(plane.stop)
 
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1000, "height": 800})
