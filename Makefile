@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install controlplane lint typecheck unit check-generated bench clean \
-        image-tools images dist
+        image-tools images dist docs chromium
 
 $(STAMP): pyproject.toml loadgen/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,19 @@ image-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# Debian's chromium for the browser checks of the docs and the HTML report (tests/docs), driven
+# by Playwright with executable_path (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian package: chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# the documentation site into build/docs (open build/docs/index.html); warnings are errors:
+# broken links, missing references and undocumented public names fail it
+docs: install
+	$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs build/docs
+	@echo "built build/docs/index.html"
+
 # sdists and wheels of kuar and kuar-loadgen (the standard build frontend) into dist/
 dist: install
 	rm -f dist/kuar-*.whl dist/kuar_loadgen-*.whl dist/kuar-*.tar.gz dist/kuar_loadgen-*.tar.gz
@@ -56,7 +69,7 @@ lint: install
 	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks --output-dir deploy/webhooks --check
 	$(BIN)/kuar generate models --output-dir src/kuar/models --check
 
-test: controlplane image-tools lint
+test: controlplane image-tools chromium lint
 	$(BIN)/pytest
 
 unit: install

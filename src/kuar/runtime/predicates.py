@@ -18,6 +18,7 @@ from typing import Any
 from kuar.runtime.store import Change
 
 Predicate = Callable[[Change[Any]], bool]
+"""A filter on one change: ``True`` lets it through to the controller's event handlers."""
 
 
 def generation_changed(change: Change[Any]) -> bool:

@@ -40,7 +40,9 @@ log = logging.getLogger("kuar.runtime.recorder")
 T = TypeVar("T")
 
 NORMAL = "Normal"
+"""The Event type of things going as expected (``type: Normal``)."""
 WARNING = "Warning"
+"""The Event type of a problem someone may need to look at (``type: Warning``)."""
 MAX_NOTE = 1024
 
 
