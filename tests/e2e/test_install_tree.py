@@ -4,7 +4,8 @@
   the namespace its other objects go to), then a real apply of every object, accepted by the
   local kube-apiserver (Pod Security "restricted" enforced on kuar-system, so the operator's
   securityContext is checked by the API server itself); before any operator runs, LoadTest
-  writes are admitted (the webhooks fail open) and reads of the storage version work; then
+  writes of the storage version (v2) are admitted (the webhooks fail open) and read back,
+  while v1 (the seed's) needs the conversion webhook, i.e. a running operator; then
   ``kubectl delete -k`` removes everything the apply created.
 - The committed YAML agrees with the code: the Deployment's arguments parse with the real
   ``kuar loadtest run``, names and ports match the generated RBAC, webhooks and CRD.
@@ -168,8 +169,10 @@ def test_default_tree_applies_on_a_real_api_server_and_deletes_cleanly(
 ) -> None:
     kubectl = plane.kubectl()
 
-    def k(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*kubectl, *args], capture_output=True, text=True, timeout=180)
+    def k(*args: str, check: bool = True,
+          input: str | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([*kubectl, *args], capture_output=True, text=True, timeout=180,
+                              input=input)
         if check:
             assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
         return proc
@@ -208,16 +211,21 @@ def test_default_tree_applies_on_a_real_api_server_and_deletes_cleanly(
     assert "Warning" not in applied.stderr, applied.stderr
     assert all(exists(*o) for o in objects), [o for o in objects if not exists(*o)]
 
-    # No operator runs yet: writes are admitted (the webhooks fail open, the schema defaults),
-    # and the storage version is readable. v2 (kubectl's default for `get lt`) needs the
-    # conversion webhook, i.e. a running operator (docs/decisions/0010-install-tree.md).
+    # No operator runs yet: writes of the storage version (v2) are admitted (the webhooks fail
+    # open, the schema defaults) and readable (v2 is kubectl's default for `get lt`); v1, the
+    # seed's version, needs the conversion webhook, i.e. a running operator
+    # (docs/decisions/0010-install-tree.md, 0014-loadtest-storage-v2.md).
     k("create", "namespace", "before-operator")
-    k("apply", "-n", "before-operator", "-f", str(SEED))
-    got = k("get", "loadtests.v1.beta.kuar.com", "my-loadtest", "-n", "before-operator",
-            "-o", "yaml")
-    assert yaml.safe_load(got.stdout)["spec"]["duration"] == "60s"  # the CRD's default
-    v2 = k("get", "lt", "-n", "before-operator", check=False)
-    assert v2.returncode != 0 and "conversion webhook" in v2.stderr, v2.stderr
+    k("apply", "-n", "before-operator", "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "beta.kuar.com/v2", "kind": "LoadTest",
+        "metadata": {"name": "my-loadtest"},
+        "spec": {"target": {"service": "my-service"}, "load": {"requestsPerSecond": 1000}}}))
+    got = k("get", "lt", "my-loadtest", "-n", "before-operator", "-o", "yaml")
+    assert yaml.safe_load(got.stdout)["spec"]["load"]["duration"] == "60s"  # the CRD's default
+    v1 = k("get", "loadtests.v1.beta.kuar.com", "-n", "before-operator", check=False)
+    assert v1.returncode != 0 and "conversion webhook" in v1.stderr, v1.stderr
+    seed = k("apply", "-n", "before-operator", "-f", str(SEED), check=False)
+    assert seed.returncode != 0 and "conversion webhook" in seed.stderr, seed.stderr
 
     started = time.monotonic()
     deleted = k("delete", "-k", tree, "--wait=true", "--timeout=150s")

@@ -405,6 +405,14 @@ def _validate(s: LoadSpec) -> None:
         problem = path_problem(p)
         if problem is not None:
             raise SpecError(f"paths[{i}]: {problem}: {p!r}")
+    if s.stages or s.start_rate:  # first: a bad stage also makes rps/duration bad
+        try:
+            check_stages(s.start_rate, [Stage(d, r) for d, r in s.stages])
+        except StageError as e:
+            raise SpecError(str(e)) from None
+        total = sum(d for d, _ in s.stages)
+        if abs(total - s.duration) > 1e-6:
+            raise SpecError(f"duration: must be the stages' sum {total:g}, got {s.duration}")
     if not (math.isfinite(s.rps) and s.rps > 0):
         raise SpecError(f"rps: must be > 0, got {s.rps}")
     if not (math.isfinite(s.duration) and s.duration > 0):
@@ -417,14 +425,6 @@ def _validate(s: LoadSpec) -> None:
         raise SpecError(f"connections: must be >= 1, got {s.connections}")
     if s.shard_count < 1 or not 0 <= s.shard_index < s.shard_count:
         raise SpecError(f"shard_index/shard_count: need 0 <= {s.shard_index} < {s.shard_count}")
-    if s.stages or s.start_rate:
-        try:
-            check_stages(s.start_rate, [Stage(d, r) for d, r in s.stages])
-        except StageError as e:
-            raise SpecError(str(e)) from None
-        total = sum(d for d, _ in s.stages)
-        if abs(total - s.duration) > 1e-6:
-            raise SpecError(f"duration: must be the stages' sum {total:g}, got {s.duration}")
     try:
         check_mix(s.requests, path_problem)
     except MixError as e:

@@ -78,7 +78,7 @@ async def admin(plane: ControlPlane) -> AsyncIterator[Client]:
 
 async def install(admin: Client, url: str) -> None:
     """The cluster side, as deploy/default has it but by URL: namespace, ServiceAccount and
-    the generated RBAC, the CRD (v1 storage, v2 through the conversion webhook at ``url``)
+    the generated RBAC, the CRD (v2 storage, v1 through the conversion webhook at ``url``)
     and the two webhook configurations (no caBundle: the operator injects its CA)."""
     ns = OPERATOR.namespace
     await admin.request("POST", "/api/v1/namespaces", body={

@@ -203,3 +203,37 @@ def test_workers_exit_when_their_parent_is_sigkilled() -> None:
                 with contextlib.suppress(OSError):
                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
                         os.kill(pid, signal.SIGKILL)
+
+
+def test_a_crossed_threshold_exits_4_and_abort_on_fail_stops_early() -> None:
+    with serve() as srv:
+        slow = f"http://127.0.0.1:{srv.port}/sleep/0.05"
+        held = _loadgen("--url", slow, "--rps", "50", "--duration", "1", "--processes", "1",
+                        "--json", "--threshold", "p99 < 2s", "--threshold", "errorRate < 1%")
+        crossed = _loadgen("--url", slow, "--rps", "50", "--duration", "1", "--processes",
+                           "1", "--json", "--threshold", "p50 < 10ms")
+        aborted = _loadgen("--url", slow, "--rps", "100", "--duration", "10", "--processes",
+                           "1", "--json", "--threshold", "p95 < 10ms", "--abort-on-fail")
+        bad = _loadgen("--url", slow, "--rps", "10", "--duration", "1",
+                       "--threshold", "p99 <<< 5")
+    assert held.returncode == 0 and "held" in held.stderr, held.stderr
+    assert crossed.returncode == 4, crossed.stderr
+    assert crossed.stderr.strip().splitlines()[-1].startswith(
+        "error: threshold crossed: p50 < 10ms crossed (observed ")
+    assert json.loads(crossed.stdout.strip().splitlines()[-1])["requests"] == 50  # written
+    assert aborted.returncode == 4
+    last = json.loads(aborted.stdout.strip().splitlines()[-1])
+    assert last["aborted"].startswith("threshold p95 < 10ms crossed")
+    assert last["requests"] < 500  # stopped after about a second of ten
+    assert bad.returncode == 2 and "thresholds[0]" in bad.stderr
+
+
+def test_stages_run_a_ramp_and_a_bad_stage_is_refused() -> None:
+    with serve() as srv:
+        out = _loadgen("--url", f"http://127.0.0.1:{srv.port}/", "--processes", "1", "--json",
+                       "--start-rate", "0", "--stage", "1:100", "--stage", "1:100")
+        bad = _loadgen("--url", f"http://127.0.0.1:{srv.port}/", "--stage", "0:100")
+    assert out.returncode == 0, out.stderr
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last["requests"] == 150 and last["timeline"]["sent"][:2] == [50, 100]
+    assert bad.returncode == 2 and "stages[0].duration" in bad.stderr
