@@ -113,19 +113,23 @@ class VersionsDirective(SphinxDirective):
     required_arguments = 1
 
     def run(self) -> list[nodes.Node]:
-        """One table, newest version first."""
+        """One table: each kind, newest version first."""
         rows = []
         found = loadtest_manual.resources(self.arguments[0])
-        versions = {v["name"]: v for v in crd_for(*found)["spec"]["versions"]}
+        kinds: dict[str, list[type[Any]]] = {}
+        for resource in found:  # one CRD per kind (LoadTest, LoadTestRun...)
+            kinds.setdefault(resource.resource_info().kind, []).append(resource)
+        versions = {(kind, v["name"]): v for kind, group in kinds.items()
+                    for v in crd_for(*group)["spec"]["versions"]}
         for resource in found:
             info = resource.resource_info()
-            version = versions[info.version]
+            version = versions[(info.kind, info.version)]
             columns = ", ".join(c["name"] for c in version.get("additionalPrinterColumns", []))
-            rows.append([info.api_version, "yes" if version["served"] else "no",
+            rows.append([info.kind, info.api_version, "yes" if version["served"] else "no",
                          "yes" if version["storage"] else "no", columns,
                          f"{resource.__module__}.{resource.__qualname__}"])
-        return [_table(["apiVersion", "Served", "Storage", "kubectl get columns", "Python class"],
-                       rows, {0, 4}, [18, 8, 8, 36, 30])]
+        return [_table(["Kind", "apiVersion", "Served", "Storage", "kubectl get columns",
+                        "Python class"], rows, {1, 5}, [12, 16, 7, 7, 32, 26])]
 
 
 class ClickDirective(SphinxDirective):

@@ -120,9 +120,10 @@ def field_rows(resource: type[CustomResource], top: str) -> list[FieldRow]:
 
 
 def resources(package: str) -> list[type[CustomResource]]:
-    """The custom resources of ``package`` (one per version), newest version first."""
+    """The custom resources of ``package`` (one per kind and version), by kind, newest first."""
     found = find_resources(importlib.import_module(package))
-    return sorted(found, key=lambda r: r.resource_info().version, reverse=True)
+    by_version = sorted(found, key=lambda r: r.resource_info().version, reverse=True)
+    return sorted(by_version, key=lambda r: r.resource_info().kind)  # stable: kinds in turn
 
 
 @dataclass(frozen=True)
