@@ -1,10 +1,11 @@
 """The demo's target: a small HTTPS (or HTTP) service that answers after a little latency.
 
 Run as ``python -m kuar_demo.service --port P [--latency-ms 5] [--cert C --key K]``; it binds
-127.0.0.1 unless ``--host`` says otherwise (``0.0.0.0`` in a pod, deploy/demo), answers every GET with a short text after ``--latency-ms`` milliseconds, and
-stops on SIGTERM. ``--stall-at S --stall-for D`` makes it hold every request arriving in
-``[S, S + D)`` seconds after its first request for the rest of that window (the
-coordinated-omission check: an open-loop generator must report those waits).
+127.0.0.1 unless ``--host`` says otherwise (``0.0.0.0`` in a pod, deploy/demo), answers
+every GET with a short text after ``--latency-ms`` milliseconds, and stops on SIGTERM.
+``--stall-at S --stall-for D`` makes it hold every request arriving in ``[S, S + D)`` seconds
+after its first request for the rest of that window (the coordinated-omission check: an
+open-loop generator must report those waits).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from kuar.testing import ControlPlane
-from kuar.testing.realnode import RealNode, RealNodeSettings, plane_settings
+from kuar.testing.realnode import RealNode, RealNodeSettings, image_archives, plane_settings
 from kuar_demo.install import write_operator_overlay, write_target_overlay
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(900)]
@@ -92,9 +92,7 @@ def built_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def real(built_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Real]:
-    record = json.loads((built_images / "images.json").read_text())
-    archives = tuple((built_images / one["archive"], one["name"])
-                     for one in record["images"].values())
+    archives = image_archives(built_images)
     plane = ControlPlane(plane_settings())
     node = RealNode(plane, RealNodeSettings(images=archives))
     try:

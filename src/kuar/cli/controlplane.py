@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,15 +51,6 @@ def with_progress(build: Callable[[AssetsProgress], T]) -> T:
         return build(progress)
 
 
-def node_images(image_dir: Path | None) -> tuple[tuple[Path, str], ...]:
-    """The archives listed in ``image_dir/images.json`` (``kuar image build``), with names."""
-    if image_dir is None:
-        return ()
-    record = json.loads((image_dir / "images.json").read_text())
-    return tuple((image_dir / one["archive"], one["name"])
-                 for one in record["images"].values())
-
-
 @click.group("controlplane")
 def controlplane() -> None:
     """Manage the local control-plane binaries (etcd, kube-apiserver, ...)."""
@@ -91,7 +81,12 @@ def install_cmd(force: bool) -> None:
 def up(kubeconfig: Path, with_controller_manager: bool, with_scheduler: bool, node: str,
        image_dir: Path | None) -> None:
     """Run a local control plane in the foreground until Ctrl-C or SIGTERM."""
-    from kuar.testing.realnode import RealNode, RealNodeSettings, plane_settings
+    from kuar.testing.realnode import (
+        RealNode,
+        RealNodeSettings,
+        image_archives,
+        plane_settings,
+    )
     from kuar.testing.realnode import install as install_node
 
     stop = StopSignal()
@@ -101,7 +96,8 @@ def up(kubeconfig: Path, with_controller_manager: bool, with_scheduler: bool, no
         with_progress(lambda progress: install_node(progress=progress))
     plane = ControlPlane(plane_settings() if real else ControlPlaneSettings(
         with_controller_manager=with_controller_manager, with_scheduler=with_scheduler))
-    real_node = RealNode(plane, RealNodeSettings(images=node_images(image_dir))) if real \
+    real_node = RealNode(plane, RealNodeSettings(
+        images=image_archives(image_dir) if image_dir else ())) if real \
         else None
     try:
         plane.start()

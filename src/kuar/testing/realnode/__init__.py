@@ -14,6 +14,7 @@ from kuar.testing.realnode.node import (
     RealNode,
     RealNodeSettings,
     StartTimes,
+    image_archives,
     plane_settings,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "RealNodeSettings",
     "StartTimes",
     "find_node_assets",
+    "image_archives",
     "install",
     "plane_settings",
 ]

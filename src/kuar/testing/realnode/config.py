@@ -48,7 +48,7 @@ class Limits:
 
 def containerd_toml(*, root: Path, state: Path, socket: Path, cni_conf_dir: Path,
                     cni_bin_dir: Path, base_spec: Path, runc: str, sandbox_image: str) -> str:
-    """containerd 1.6's config (version 2): its own folders and socket, runc, cgroupfs."""
+    """Containerd 1.6's config (version 2): its own folders and socket, runc, cgroupfs."""
     runtime = "plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc"
     return f"""version = 2
 root = "{root}"
@@ -101,12 +101,12 @@ oom_score = 0
 
 def base_spec(default: dict[str, Any], limits: Limits,
               extra_mounts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """containerd's default OCI spec with explicit rlimits and the node's extra mounts.
+    """Containerd's default OCI spec with explicit rlimits and the node's extra mounts.
 
     ``default`` is what ``ctr oci spec`` prints. The rlimits replace its list (only
     RLIMIT_NOFILE there); each extra mount is added to every container of the node.
     """
-    spec = json.loads(json.dumps(default))
+    spec: dict[str, Any] = json.loads(json.dumps(default))
     process = spec.setdefault("process", {})
     process["rlimits"] = [
         {"type": "RLIMIT_NOFILE", "hard": limits.nofile, "soft": limits.nofile},
@@ -142,10 +142,11 @@ def kubelet_config(*, socket: Path, address: str, port: int, healthz_port: int, 
     """KubeletConfiguration for a cgroup v1 (hybrid) machine without a registry.
 
     ``failCgroupV1: false``: Kubernetes 1.35+ refuses cgroup v1 otherwise (KEP-5573). The
-    kubelet's API answers on ``address`` (the node's bridge address, which the node's INPUT
-    rules close to pods; anonymous requests are allowed, as only the API server can reach it); image garbage collection is off, because the
-    imported images cannot be pulled again; eviction thresholds are low so a busy shared disk
-    does not taint the node.
+    kubelet's API answers on ``address``, the node's bridge address, which the node's INPUT
+    rules close to pods; it allows anonymous requests (the API server calls it without a
+    client certificate), so any process of this machine could use it: a test node, not a
+    production one. Image garbage collection is off, because imported images cannot be
+    pulled again; eviction thresholds are low so a busy shared disk does not taint the node.
     """
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",

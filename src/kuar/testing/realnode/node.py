@@ -28,9 +28,12 @@ rules), deletes the bridge and the FORWARD rules, unmounts whatever is left unde
 removes the kubelet's cgroups, and removes the root. The next start does the same for a root
 whose owner died (SIGKILL). One real node per machine: the bridge name is fixed.
 Caveats: needs root, Debian's containerd, runc, containernetworking-plugins, iptables, socat
-(``make node-tools``). The kubelet's API answers anonymous requests, on 127.0.0.1 only (the API
-server calls it for logs and exec). ``net.ipv4.ip_forward`` is turned on while the node runs
-(pod -> Service -> pod is routed through the node) and restored when it stops.
+(``make node-tools``). The kubelet's API answers anonymous requests on the node's bridge
+address (closed to pods by the INPUT rules; the API server calls it for logs and exec); the
+control plane must be started with :func:`plane_settings` so the API server reaches it there.
+``net.ipv4.ip_forward`` is turned on while the node runs (pod -> Service -> pod is routed
+through the node) and restored when it stops. Containers left by a SIGKILLed run (their shims
+outlive containerd) are not found by the sweep; stop the node normally.
 """
 
 from __future__ import annotations
@@ -122,6 +125,20 @@ class StartTimes:
         return sum(seconds for _, seconds in self.steps)
 
 
+def image_archives(image_dir: Path) -> tuple[tuple[Path, str], ...]:
+    """The archives that ``kuar image build`` listed in ``image_dir/images.json``, with names.
+
+    What :attr:`RealNodeSettings.images` takes; raises :class:`NodeError` when there is no
+    images.json (run ``make images``).
+    """
+    try:
+        record = json.loads((image_dir / "images.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"no readable images.json in {image_dir} ({exc}): run `make images`"
+                        ) from exc
+    return tuple((image_dir / one["archive"], one["name"]) for one in record["images"].values())
+
+
 def _run(argv: Sequence[str], *, what: str, timeout: float = 60, check: bool = True,
          input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
@@ -200,17 +217,17 @@ class RealNode:
 
     @property
     def socket(self) -> Path:
-        """containerd's socket."""
+        """Containerd's socket."""
         return self._dir("containerd") / "containerd.sock"
 
     def crictl(self, *args: str) -> list[str]:
-        """argv of crictl against this node's containerd."""
+        """Argv of crictl against this node's containerd."""
         assert self.assets is not None, "node not started"
         return [str(self.assets.path("crictl")), f"--runtime-endpoint=unix://{self.socket}",
                 f"--image-endpoint=unix://{self.socket}", "--timeout=20s", *args]
 
     def ctr(self, *args: str) -> list[str]:
-        """argv of ctr in containerd's ``k8s.io`` namespace (the CRI's)."""
+        """Argv of ctr in containerd's ``k8s.io`` namespace (the CRI's)."""
         return ["ctr", f"--address={self.socket}", "--namespace=k8s.io", *args]
 
     @property
@@ -389,14 +406,17 @@ class RealNode:
             kubeconfig=kubeconfig, hostname=self.settings.name,
             cluster_cidr=self.settings.pod_cidr, node_ip=self.gateway, healthz_port=health,
             metrics_port=free_port())))
-        if _run(["iptables", "-w", "-n", "-L", "KUBE-FIREWALL"], what="iptables -L",
-                check=False).returncode != 0:
-            # kube-proxy (iptables mode) makes the kubelet's KUBE-FIREWALL chain when missing,
-            # and --cleanup leaves it (the kubelet's to keep); made here, removed here
+        for tool in ("iptables", "ip6tables"):
+            if _run([tool, "-w", "-n", "-L", "KUBE-FIREWALL"], what=f"{tool} -L",
+                    check=False).returncode == 0:
+                continue
+            # kube-proxy (iptables mode, both families) makes the kubelet's KUBE-FIREWALL chain
+            # when missing, and --cleanup leaves it (the kubelet's to keep): made here, removed
+            # here, after --cleanup
             for argv in (["-D", "INPUT", "-j", "KUBE-FIREWALL"],
                          ["-D", "OUTPUT", "-j", "KUBE-FIREWALL"],
                          ["-F", "KUBE-FIREWALL"], ["-X", "KUBE-FIREWALL"]):
-                self._host.insert(0, ["iptables", "-w", *argv])
+                self._host.insert(0, [tool, "-w", *argv])
         self._host.append([str(self.assets.path("kube-proxy")), "--cleanup"])
         proc = self._spawn("kube-proxy", [str(self.assets.path("kube-proxy")),
                                           f"--config={conf}", "--v=1"])
@@ -502,7 +522,7 @@ class RealNode:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(  # noqa: S310 - our own 127.0.0.1 URL
+            with urllib.request.urlopen(
                     f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
                 return bool(resp.status == 200)
         except OSError:
@@ -568,7 +588,7 @@ def host_rules(bridge: str) -> list[tuple[str, list[str]]]:
 
 
 def _remove_cgroups(tops: set[Path]) -> None:
-    """rmdir the kubelet's cgroup trees (deepest first); a cgroup with a process stays."""
+    """Remove the kubelet's cgroup trees (deepest first); a cgroup with a process stays."""
     for top in tops:
         folders = sorted((p for p in top.rglob("*") if p.is_dir()),
                          key=lambda p: len(p.parts), reverse=True)
