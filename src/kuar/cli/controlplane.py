@@ -1,4 +1,4 @@
-"""``kuar controlplane install`` and ``kuar up``: the local control plane from the terminal."""
+"""``kuar controlplane install``, ``kuar node install``, ``kuar up``: the local cluster, from a shell."""
 
 from __future__ import annotations
 
@@ -140,3 +140,18 @@ def up(kubeconfig: Path, with_controller_manager: bool, with_scheduler: bool, no
             click.echo("node stopped", err=True)
         plane.stop()
         click.echo("control plane stopped", err=True)
+
+
+@click.group("node")
+def node_group() -> None:
+    """Manage the real node's parts (kubelet, kube-proxy, crictl, CoreDNS, pause image)."""
+
+
+@node_group.command("install")
+@friendly_errors
+def node_install_cmd() -> None:
+    """Build the real node's parts once (cached); print their folder as the last line."""
+    from kuar.testing.realnode import install as install_node
+
+    found = with_progress(lambda progress: install_node(progress=progress))
+    click.echo(str(found.directory))
