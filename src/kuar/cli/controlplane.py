@@ -1,4 +1,4 @@
-"""``kuar controlplane install``, ``kuar node install``, ``kuar up``: the local cluster, from a shell."""
+"""``kuar controlplane install``, ``kuar node install``, ``kuar up``: the local cluster."""
 
 from __future__ import annotations
 
