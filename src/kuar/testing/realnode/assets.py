@@ -23,7 +23,6 @@ Errors: :class:`~kuar.testing.assets.AssetsError` with one readable message.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import shutil
 import tempfile
@@ -36,9 +35,9 @@ from kuar.testing.assets import (
     KUBERNETES_VERSION,
     AssetsError,
     Progress,
-    _go,
     _ldflags,
     _run_build,
+    build_cached,
     cache_root,
 )
 
@@ -118,44 +117,27 @@ def install(*, progress: Progress | None = None) -> NodeAssets:
     """Return the node's parts, building them first when they are not cached.
 
     Cold: about three minutes for kubelet and kube-proxy on top of a built control plane, and
-    about as long for CoreDNS and crictl (2 cores); later calls return at once.
+    five for CoreDNS and crictl (2 cores, shared); later calls return at once.
     """
     found = find_node_assets()
     if found is not None:
         return found
     mods = modules_dir()
-    target = cache_root() / "node" / cache_key(mods)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with (target.parent / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same folder
-        if _complete(target):
-            return NodeAssets(target)
-        go = _go()
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        log = target.parent / f"{target.name}.build.log"
-        log.write_text("")
-        try:
-            _run_build(go, mods / "kube",
-                       ["k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"],
-                       staging, _ldflags(KUBERNETES_VERSION), log,
-                       f"kubelet, kube-proxy {KUBERNETES_VERSION}", progress)
-            _run_build(go, mods / "addons",
-                       ["./pause", "./coredns", "sigs.k8s.io/cri-tools/cmd/crictl"],
-                       staging, "-s -w", log,
-                       f"CoreDNS {COREDNS_VERSION}, crictl {CRICTL_VERSION}, pause", progress)
-            work = Path(tempfile.mkdtemp(prefix=".images-", dir=staging))
-            _static_image(staging / "pause", PAUSE_IMAGE, staging / "pause.oci.tar",
-                          ("/pause",), work)
-            _static_image(staging / "coredns", COREDNS_IMAGE, staging / "coredns.oci.tar",
-                          ("/coredns",), work)
-            shutil.rmtree(work)
-            if not _complete(staging):
-                missing = [n for n in (*BINARIES, *ARCHIVES) if not (staging / n).exists()]
-                raise AssetsError(f"build finished but {', '.join(missing)} missing; log: {log}")
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-    return NodeAssets(target)
+
+    def build(go: str, staging: Path, log: Path) -> None:
+        _run_build(go, mods / "kube",
+                   ["k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"],
+                   staging, _ldflags(KUBERNETES_VERSION), log,
+                   f"kubelet, kube-proxy {KUBERNETES_VERSION}", progress)
+        _run_build(go, mods / "addons",
+                   ["./pause", "./coredns", "sigs.k8s.io/cri-tools/cmd/crictl"],
+                   staging, "-s -w", log,
+                   f"CoreDNS {COREDNS_VERSION}, crictl {CRICTL_VERSION}, pause", progress)
+        work = Path(tempfile.mkdtemp(prefix=".images-", dir=staging))
+        _static_image(staging / "pause", PAUSE_IMAGE, staging / "pause.oci.tar",
+                      ("/pause",), work)
+        _static_image(staging / "coredns", COREDNS_IMAGE, staging / "coredns.oci.tar",
+                      ("/coredns",), work)
+        shutil.rmtree(work)
+
+    return NodeAssets(build_cached(cache_root() / "node" / cache_key(mods), _complete, build))
