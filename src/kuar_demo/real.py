@@ -89,6 +89,7 @@ async def run_real_demo(options: DemoOptions, image_dir: Path, console: Console,
             await kubectl("apply", "-k", str(install))
             if await kubectl("-n", "kuar-system", "rollout", "status",
                              "deployment/kuar-loadtest-operator", "--timeout=240s") != 0:
+                await kubectl("describe", "pods", "-n", "kuar-system")
                 return 1
             console.print(f"operator ready {time.monotonic() - started:.1f} s after "
                           "kubectl apply -k")
@@ -97,6 +98,9 @@ async def run_real_demo(options: DemoOptions, image_dir: Path, console: Console,
             await kubectl("apply", "-k", str(target))
             if await kubectl("rollout", "status", "deployment/my-service",
                              "--timeout=180s") != 0:
+                await kubectl("describe", "pods", "-n", NAMESPACE, "-l",
+                              "app.kubernetes.io/name=my-service")
+                await kubectl("logs", "-n", NAMESPACE, "deployment/my-service", "--tail=20")
                 return 1
             lt = seed_object("my-loadtest.yaml")
             if options.duration:

@@ -183,7 +183,7 @@ def test_seed_run_on_containers(real: Real) -> None:
         inspected = real.crictl("inspectp", "-o", "json", sandbox)
         assert inspected["status"]["network"]["ip"] == pod["status"]["podIP"]
         containers = real.crictl("ps", "-o", "json", "--pod", sandbox)["containers"]
-        assert [c["metadata"]["name"] for c in containers] == ["loadgen"] or containers
+        assert [c["metadata"]["name"] for c in containers] == ["loadgen"], containers
     # ... and they find the target by its Service name (cluster DNS), not by address
     service_ip = real.get("service", "my-service", "-n", "default")["spec"]["clusterIP"]
     container = real.crictl("ps", "-o", "json", "--pod", by_name[pods[0]["metadata"]["name"]]
