@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install controlplane lint typecheck unit check-generated bench clean \
-        image-tools images dist docs chromium
+        image-tools images dist docs chromium node-tools
 
 $(STAMP): pyproject.toml loadgen/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,21 @@ docs: install
 	$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs build/docs
 	@echo "built build/docs/index.html"
 
+# The real node (kuar up/demo --node real, tests/e2e/test_realnode.py): Debian's containerd 1.6,
+# runc, CNI plugins, iptables, conntrack and socat (apt-get, when missing), then kubelet,
+# kube-proxy, crictl, CoreDNS and the pause image built from the Go module proxy once
+# (~3 + ~5 min cold on 2 cores; cached in ~/.cache/kuar/node).
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack socat
+node-tools: controlplane
+	@missing=""; for pkg in $(NODE_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(BIN)/kuar node install
+
 # sdists and wheels of kuar and kuar-loadgen (the standard build frontend) into dist/
 dist: install
 	rm -f dist/kuar-*.whl dist/kuar_loadgen-*.whl dist/kuar-*.tar.gz dist/kuar_loadgen-*.tar.gz
@@ -69,7 +84,7 @@ lint: install
 	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks --output-dir deploy/webhooks --check
 	$(BIN)/kuar generate models --output-dir src/kuar/models --check
 
-test: controlplane image-tools chromium lint
+test: controlplane image-tools node-tools chromium lint
 	$(BIN)/pytest
 
 unit: install

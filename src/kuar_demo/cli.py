@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from kuar.testing import StartError, find_assets
+from kuar_demo.real import run_real_demo
 from kuar_demo.run import DemoOptions, run_demo
 
 
@@ -23,13 +24,29 @@ from kuar_demo.run import DemoOptions, run_demo
                    "so the CRD default (60s) applies.")
 @click.option("-d", "--output-dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path("."), show_default=True, help="Folder for the HTML report.")
-def demo(keep: bool, kubeconfig: Path | None, duration: str | None, output_dir: Path) -> None:
+@click.option("--node", type=click.Choice(["process", "real"]), default="process",
+              show_default=True,
+              help="process: pods run as host processes (fast, no root). real: a real node "
+                   "(kubelet, containerd, CNI, kube-proxy, CoreDNS; root, `make node-tools`) "
+                   "runs the project's images, installed with kubectl apply -k.")
+@click.option("--image-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("build/images"), show_default=True,
+              help="With --node real: the `kuar image build` output (`make images`).")
+def demo(keep: bool, kubeconfig: Path | None, duration: str | None, output_dir: Path,
+         node: str, image_dir: Path) -> None:
     """The seed's LoadTest end to end on a local cluster: CRD, operator, webhooks, load."""
     console = Console()
     if find_assets() is None:
         from kuar.cli.controlplane import install_with_progress
 
         install_with_progress()
+    if node == "real":
+        from kuar.cli.controlplane import with_progress
+        from kuar.testing.realnode import find_node_assets
+        from kuar.testing.realnode import install as install_node
+
+        if find_node_assets() is None:
+            with_progress(lambda progress: install_node(progress=progress))
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -37,9 +54,11 @@ def demo(keep: bool, kubeconfig: Path | None, duration: str | None, output_dir: 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         kept = asyncio.Event()
-        work = asyncio.create_task(run_demo(
-            DemoOptions(keep=keep, kubeconfig=kubeconfig, duration=duration,
-                        report_dir=output_dir), console, stop, kept))
+        options = DemoOptions(keep=keep, kubeconfig=kubeconfig, duration=duration,
+                              report_dir=output_dir)
+        work = asyncio.create_task(
+            run_real_demo(options, image_dir, console, stop, kept) if node == "real"
+            else run_demo(options, console, stop, kept))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if work not in done and not kept.is_set():

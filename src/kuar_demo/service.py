@@ -1,10 +1,11 @@
 """The demo's target: a small HTTPS (or HTTP) service that answers after a little latency.
 
 Run as ``python -m kuar_demo.service --port P [--latency-ms 5] [--cert C --key K]``; it binds
-127.0.0.1 only, answers every GET with a short text after ``--latency-ms`` milliseconds, and
-stops on SIGTERM. ``--stall-at S --stall-for D`` makes it hold every request arriving in
-``[S, S + D)`` seconds after its first request for the rest of that window (the
-coordinated-omission check: an open-loop generator must report those waits).
+127.0.0.1 unless ``--host`` says otherwise (``0.0.0.0`` in a pod, deploy/demo), answers
+every GET with a short text after ``--latency-ms`` milliseconds, and stops on SIGTERM.
+``--stall-at S --stall-for D`` makes it hold every request arriving in ``[S, S + D)`` seconds
+after its first request for the rest of that window (the coordinated-omission check: an
+open-loop generator must report those waits).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ async def serve(args: argparse.Namespace) -> None:
     app = build_app(args.latency_ms / 1000, args.stall_at, args.stall_for)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=120)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port, ssl_context=context, backlog=1024).start()
-    print(f"listening on 127.0.0.1:{args.port}", flush=True)
+    await web.TCPSite(runner, args.host, args.port, ssl_context=context, backlog=1024).start()
+    print(f"listening on {args.host}:{args.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -62,6 +63,8 @@ def main() -> None:
     """Parse flags and serve."""
     parser = argparse.ArgumentParser(description="kuar's demo target service")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (0.0.0.0 inside a pod's network namespace)")
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--cert")
     parser.add_argument("--key")

@@ -17,7 +17,7 @@ import click
 from kuar import __version__
 from kuar.cli._common import KuarGroup
 from kuar.cli.apply import apply
-from kuar.cli.controlplane import controlplane, up
+from kuar.cli.controlplane import controlplane, node_group, up
 from kuar.cli.generate import generate
 from kuar.cli.image import image
 from kuar.cli.scaffold import create, init
@@ -31,6 +31,7 @@ def cli() -> None:
 
 cli.add_command(controlplane)
 cli.add_command(up)
+cli.add_command(node_group)
 cli.add_command(apply)
 cli.add_command(generate)
 cli.add_command(image)

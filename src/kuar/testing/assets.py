@@ -181,6 +181,38 @@ def _run_build(
         progress(label, total, total)  # cached packages print nothing; the step is complete
 
 
+def build_cached(target: Path, complete: Callable[[Path], bool],
+                 build: Callable[[str, Path, Path], None], *, force: bool = False) -> Path:
+    """Return ``target`` once ``complete(target)``, building it with ``build`` if needed.
+
+    ``build(go, staging, log)`` fills a temporary folder beside ``target``, which is renamed to
+    ``target`` only when ``complete(staging)``; a lock file beside it serialises concurrent
+    builds; the build log is ``<target>.build.log``. Shared by the control plane's and the
+    real node's parts (:mod:`kuar.testing.realnode.assets`).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same folder
+        if complete(target) and not force:
+            return target
+        go = _go()
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        log = target.parent / f"{target.name}.build.log"
+        log.write_text("")
+        try:
+            build(go, staging, log)
+            if not complete(staging):
+                raise AssetsError(f"build finished but parts are missing in {staging}; "
+                                  f"log: {log}")
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def install(*, progress: Progress | None = None, force: bool = False) -> Assets:
     """Return the binaries' folder, building everything first when it is not cached.
 
@@ -192,37 +224,24 @@ def install(*, progress: Progress | None = None, force: bool = False) -> Assets:
         if found is not None:
             return found
     mods = modules_dir()
+
+    def build(go: str, staging: Path, log: Path) -> None:
+        _run_build(
+            go, mods / "etcd", ["go.etcd.io/etcd/server/v3"], staging,
+            "-s -w", log, f"etcd {ETCD_VERSION}", progress,
+        )
+        # go names the binary after the module path without its major-version suffix
+        for built_name in ("server", "v3"):
+            if (staging / built_name).exists():
+                (staging / built_name).rename(staging / "etcd")
+        _run_build(
+            go, mods / "kube", [f"k8s.io/kubernetes/cmd/{b}" for b in KUBE_BINARIES],
+            staging, _ldflags(KUBERNETES_VERSION), log,
+            f"Kubernetes {KUBERNETES_VERSION}", progress,
+        )
+        missing = [b for b in ALL_BINARIES if not (staging / b).exists()]
+        if missing:
+            raise AssetsError(f"build finished but {', '.join(missing)} missing; log: {log}")
+
     target = cache_root() / "controlplane" / cache_key(mods)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with (target.parent / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same folder
-        if _complete(target, ALL_BINARIES) and not force:
-            return Assets(target)
-        go = _go()
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        log = target.parent / f"{target.name}.build.log"
-        log.write_text("")
-        try:
-            _run_build(
-                go, mods / "etcd", ["go.etcd.io/etcd/server/v3"], staging,
-                "-s -w", log, f"etcd {ETCD_VERSION}", progress,
-            )
-            # go names the binary after the module path without its major-version suffix
-            for built_name in ("server", "v3"):
-                if (staging / built_name).exists():
-                    (staging / built_name).rename(staging / "etcd")
-            _run_build(
-                go, mods / "kube", [f"k8s.io/kubernetes/cmd/{b}" for b in KUBE_BINARIES],
-                staging, _ldflags(KUBERNETES_VERSION), log,
-                f"Kubernetes {KUBERNETES_VERSION}", progress,
-            )
-            if not _complete(staging, ALL_BINARIES):
-                missing = [b for b in ALL_BINARIES if not (staging / b).exists()]
-                raise AssetsError(f"build finished but {', '.join(missing)} missing; log: {log}")
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-    return Assets(target)
+    return Assets(build_cached(target, lambda d: _complete(d, ALL_BINARIES), build, force=force))
