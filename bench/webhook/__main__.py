@@ -13,6 +13,9 @@ Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--c
    of the server process, p50, p99), then open loop at ``--half-rate`` (1,500/s; latency from
    the intended send time). A failed review counts in the percentiles as the client timeout
    (10 s) and in the errors column. The table shows medians, reviews/s also min and max.
+   With ``--processes N`` (N > 1) a fourth server joins the closed-loop runs: N kuar
+   processes sharing one port through ``SO_REUSEPORT`` (``WebhookServerSettings.reuse_port``),
+   the way a user runs one process per core; its per-CPU figure sums every process.
 2. API server create latency of a LoadTest without webhooks, then with kuar's validating and
    mutating webhooks registered (by URL, caBundle): p50 each; the overhead is the difference.
    The same with the validating webhook only, and with controller-runtime's pair (the Go
@@ -224,9 +227,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def row(name: str, r: dict[str, Any] | None) -> str:
     if r is None:
-        return f"{name:<28} {'-':>22} {'-':>10} {'-':>8} {'-':>8} {'-':>8} {'-':>7}"
+        return f"{name:<32} {'-':>22} {'-':>10} {'-':>8} {'-':>8} {'-':>8} {'-':>7}"
     spread = f"{r['rps']:.0f} [{r['rps_min']:.0f}, {r['rps_max']:.0f}]"
-    return (f"{name:<28} {spread:>22} {r['per_cpu']:>10.0f} {r['p50_ms']:>8.2f} "
+    return (f"{name:<32} {spread:>22} {r['per_cpu']:>10.0f} {r['p50_ms']:>8.2f} "
             f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} {r['errors']:>7}")
 
 
@@ -242,6 +245,8 @@ def main() -> None:
                         help="niceness for the benchmark and everything it starts (servers, "
                              "load generator, control plane); the machine is shared, so by "
                              "default (as root) all contenders get the same higher priority")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="also run N kuar processes on one port (SO_REUSEPORT), N > 1")
     parser.add_argument("--half-rate", type=float, default=1500.0,
                         help="open-loop rate for the p99 figure (half the 3,000/s target)")
     args = parser.parse_args()
@@ -287,14 +292,25 @@ def main() -> None:
                                               stack.enter_context(
                                                   process(cr_cmd, cr_port, tmp / "cr.log")))
         names = list(servers)
+        group: dict[str, list[subprocess.Popen[bytes]]] = {
+            name: [proc] for name, (_, proc) in servers.items()}
+        many = f"kuar x {args.processes} (SO_REUSEPORT)"
+        if args.processes > 1:
+            port = free_port()
+            argv = [*kuar_cmd[:3], str(port), str(tmp), "reuse-port"]
+            group[many] = [stack.enter_context(process(argv, port, tmp / f"kuar-{i}.log"))
+                           for i in range(args.processes)]
+            servers[many] = (f"https://127.0.0.1:{port}", group[many][0])
         for rate, into in ((0.0, closed), (args.half_rate, opened)):
             for r in range(runs):
-                for name in names if r % 2 == 0 else names[::-1]:
-                    url, proc = servers[name]
-                    cpu = cpu_seconds(proc.pid)
+                contenders = names + ([many] if rate == 0.0 and many in servers else [])
+                for name in contenders if r % 2 == 0 else contenders[::-1]:
+                    url = servers[name][0]
+                    cpu = sum(cpu_seconds(p.pid) for p in group[name])
                     result = run_load(binary, url + PATH, ca, conns=args.conns,
                                       seconds=seconds, rate=rate)
-                    used = cpu_seconds(proc.pid) - cpu  # the warm-up second included
+                    # the warm-up second included
+                    used = sum(cpu_seconds(p.pid) for p in group[name]) - cpu
                     result["per_cpu"] = result["count"] / used if used > 0 else math.nan
                     into.setdefault(name, []).append(result)
         kuar_url = servers["kuar"][0]
@@ -308,12 +324,12 @@ def main() -> None:
                 plane, servers["controller-runtime (Go)"][0], ca.read_bytes(), creates, which))
 
     results = {name: summary(closed[name]) if name in closed else None
-               for name in ("kuar", "kopf", "controller-runtime (Go)")}
+               for name in ("kuar", "kopf", "controller-runtime (Go)", *closed)}
     half = {name: summary(runs_) for name, runs_ in opened.items()}
     print(f"\nDirect HTTPS load, {args.conns} keep-alive connections, {runs} alternated runs "
           f"of {seconds:g} s per server (LoadTest-create AdmissionReviews, same validation "
           "everywhere); medians; a failed review counts as 10 s in the percentiles")
-    header = (f"{'server (one process)':<28} {'reviews/s [min, max]':>22} {'per CPU-s':>10} "
+    header = (f"{'server (one process)':<32} {'reviews/s [min, max]':>22} {'per CPU-s':>10} "
               f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
     print(header)
     for name, r in results.items():

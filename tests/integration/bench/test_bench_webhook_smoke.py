@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVERS = ("kuar", "kopf", "controller-runtime (Go)")
+MANY = "kuar x 2 (SO_REUSEPORT)"
 KEYS = ("reviews_per_s", "p99_ms", "ratio_vs_kopf", "ratio_vs_controller_runtime",
         "create_overhead_p50_ms", "per_core_ratio_vs_controller_runtime", "errors")
 
@@ -24,7 +25,7 @@ KEYS = ("reviews_per_s", "p99_ms", "ratio_vs_kopf", "ratio_vs_controller_runtime
 def test_bench_webhook_gives_every_server_a_figure() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bench.webhook", "--runs", "2", "--seconds", "1",
-         "--creates", "5", "--half-rate", "200", "--nice", "0"],
+         "--creates", "5", "--half-rate", "200", "--nice", "0", "--processes", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -34,10 +35,11 @@ def test_bench_webhook_gives_every_server_a_figure() -> None:
     assert all(not math.isnan(float(v)) for v in last.values()), lines[-1]
 
     tables = [i for i, line in enumerate(lines) if line.startswith("server (one process)")]
-    assert len(tables) == 2  # closed loop, open loop
-    for at in tables:
-        rows = {line[:28].strip(): line[28:].split() for line in lines[at + 1:at + 4]}
-        assert set(rows) == set(SERVERS)
+    assert len(tables) == 2  # closed loop (with the SO_REUSEPORT pair), open loop
+    for at, names in zip(tables, ({*SERVERS, MANY}, set(SERVERS)), strict=True):
+        rows = {line[:32].strip(): line[32:].split()
+                for line in lines[at + 1:at + 1 + len(names)]}
+        assert set(rows) == names
         for cells in rows.values():
             # "median [min, max]" reviews/s, per CPU-s, p50, p99, max, errors
             assert "-" not in cells and len(cells) == 8, cells
