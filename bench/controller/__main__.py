@@ -27,7 +27,11 @@ Phases:
 3. steady: creates at ``--rate``/s, open loop, for ``--steady-seconds`` in ``--slices`` turns:
    event-to-reconcile p50/p99 and its parts;
 4. cache: the cold start without writes also gives time to a synced cache and RSS per cached
-   object ((RSS then - RSS of the phase 2-3 process with one object) / M).
+   object ((RSS then - RSS of the phase 2-3 process with one object) / M);
+5. scale (``--scale N``, e.g. 100000; never with ``--quick``): one fresh kuar and typed
+   controller-runtime process over N existing objects: time to a synced cache, to every
+   object reconciled, and RSS; the line before it says how fast the local control plane
+   created them.
 
 The machine's load average is printed with the table: other work on a shared machine moves
 every figure (see docs/decisions/0008-controller-benchmark.md).
@@ -54,7 +58,7 @@ import time
 from pathlib import Path
 
 from bench.controller.contenders import available
-from bench.controller.phases import CACHE_NS, Sizes, measure
+from bench.controller.phases import CACHE_NS, SCALE_NS, SCALED, Sizes, measure
 from bench.controller.workload import create_namespace, install_crd, populate
 from kuar.client import Client, load_config
 from kuar.testing import ControlPlane
@@ -135,6 +139,7 @@ def get(results: dict[str, dict[str, float] | None], name: str, key: str) -> flo
 async def run(s: Sizes, wanted: list[str]) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()[0]
+    scale_note = ""
     contenders, missing = available(wanted)
     for name, why in missing.items():
         print(f"skipping {name}: {why}", flush=True)
@@ -149,6 +154,14 @@ async def run(s: Sizes, wanted: list[str]) -> int:
             print(f"control plane up; {s.cached} objects in namespace {CACHE_NS!r} of {full} "
                   f"bytes of JSON each as served ({bare} without managedFields, which every "
                   f"cache here drops); {time.monotonic() - started:.1f} s", flush=True)
+            if s.scale:
+                await create_namespace(client, SCALE_NS)
+                t0 = time.monotonic()
+                await populate(client, SCALE_NS, s.scale)
+                made = time.monotonic() - t0
+                scale_note = (f"{s.scale} objects created in {made:.0f} s "
+                              f"({s.scale / made:.0f}/s through the local control plane)")
+                print(f"scale row: {scale_note}", flush=True)
             results = await measure(contenders, plane.kubeconfig, client, s, logs)
         finally:
             await client.close()
@@ -170,6 +183,17 @@ async def run(s: Sizes, wanted: list[str]) -> int:
     print()
     print("secondary (medians):")
     print(table(results, names))
+    if s.scale:
+        print()
+        print(f"scale: one fresh process over {scale_note}")
+        print(f"{'':<20}{'synced (s)':>12}{'all reconciled (s)':>20}{'RSS (MiB)':>11}")
+        for name in (n for n in names if n in SCALED):
+            r = results.get(name)
+            if r is None or "scale_rss" not in r:
+                print(f"{name:<20}{'-':>12}{'-':>20}{'-':>11}")
+                continue
+            print(f"{name:<20}{r['scale_sync_s']:>12.2f}{r['scale_all_s']:>20.2f}"
+                  f"{r['scale_rss']:>11.1f}")
     kuar_tput = get(results, "kuar", "throughput")
     r = kuar_tput / get(results, "controller-runtime", "throughput")
     k = kuar_tput / get(results, "kopf", "throughput")
@@ -224,6 +248,9 @@ def main() -> None:
     parser.add_argument("--cold-writes", type=int,
                         help="existing objects needing a write, for the cold start with writes")
     parser.add_argument("--runs", type=int, default=3, help="runs of each cold start")
+    parser.add_argument("--scale", type=int, default=0,
+                        help="also a scale row: one fresh kuar and controller-runtime process "
+                             "over this many objects (e.g. 100000; not with --quick)")
     parser.add_argument("--create-concurrency", type=int, default=64,
                         help="create requests in flight during the burst")
     parser.add_argument("--settle", type=float,
@@ -242,6 +269,7 @@ def main() -> None:
         cached=args.cached or (2000 if args.quick else 10_000),
         cold_writes=args.cold_writes or (500 if args.quick else 3000),
         runs=args.runs,
+        scale=0 if args.quick else args.scale,
         workers=args.workers,
         create_concurrency=args.create_concurrency,
         settle=args.settle if args.settle is not None else (0.3 if args.quick else 1.0),

@@ -42,6 +42,9 @@ from bench.controller.workload import (
 from kuar.client import Client
 
 CACHE_NS = "cached"
+SCALE_NS = "scale"
+SCALED = ("kuar", "controller-runtime")
+"""The contenders of the scale row (the issue's: kuar and typed controller-runtime)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +73,8 @@ class Sizes:
     """Cold-start runs per contender (each phase)."""
     cold_writes: int = 1000
     """Existing objects needing a status write in the cold start with writes."""
+    scale: int = 0
+    """Existing objects of the scale row (0: no scale row)."""
     rss_settle: float = 1.0
     """Seconds to wait before reading RSS."""
 
@@ -217,31 +222,55 @@ async def _started(side: Side, proc: Proc, limit: float) -> tuple[float, float]:
     return proc.start, proc.start_cpu
 
 
-async def _cold_read(side: Side, kubeconfig: Path, s: Sizes, logs: Path, r: int) -> None:
-    """A fresh process over ``s.cached`` already reconciled objects: no API write at all."""
-    proc = await Proc.launch(
-        side.contender.command(kubeconfig, CACHE_NS, s.workers, expect=s.cached),
-        logs / f"{side.name}-cold-read-{r}.err")
+@dataclass(frozen=True)
+class Fresh:
+    """A fresh controller process over existing, already reconciled objects."""
+
+    sync_s: float
+    """From its ``START`` line to a synced cache."""
+    all_handled_s: float
+    """From ``START`` to the last object's first (no-op) reconcile."""
+    cpu_s: float
+    """CPU seconds over the same span."""
+    rss_mib: float
+    """RSS once everything settled."""
+
+
+async def _fresh(side: Side, kubeconfig: Path, ns: str, n: int, s: Sizes, log: Path) -> Fresh:
+    proc = await Proc.launch(side.contender.command(kubeconfig, ns, s.workers, expect=n), log)
     try:
-        limit = 60 + s.cached / 100
+        limit = 60 + n / 100
         start, cpu0 = await _started(side, proc, limit)
         await proc.until(lambda: proc.synced is not None, limit, f"{side.name}: cache sync")
         assert proc.synced is not None
-        side.sample("sync_s", proc.synced - start)
-        await proc.until(lambda: len(proc.first) >= s.cached, limit,
-                         f"{side.name}: initial reconciles")
-        # The runtime's own cost per object (list, cache, queue, a no-op reconcile).
+        await proc.until(lambda: len(proc.first) >= n, limit, f"{side.name}: initial reconciles")
         took = max(proc.first.values()) - start
-        side.sample("all_handled_s", took)
-        side.sample("cold_read_rate", s.cached / took)
-        side.sample("cold_read_cpu", (proc.cpu_seconds() - cpu0) * 1e3 / s.cached)
+        cpu = proc.cpu_seconds() - cpu0
         # Read RSS once every object has been through its (no-op) reconcile and all settled.
         await asyncio.sleep(s.rss_settle)
-        rss = proc.rss_kib() / 1024
-        side.sample("rss_full", rss)
-        side.sample("kib_per_object", (rss - side.f["rss_base"]) * 1024 / s.cached)
+        return Fresh(proc.synced - start, took, cpu, proc.rss_kib() / 1024)
     finally:
         await proc.stop(kill=True)  # everything is measured; a graceful stop only costs time
+
+
+async def _cold_read(side: Side, kubeconfig: Path, s: Sizes, logs: Path, r: int) -> None:
+    """A fresh process over ``s.cached`` already reconciled objects: no API write at all."""
+    got = await _fresh(side, kubeconfig, CACHE_NS, s.cached, s,
+                       logs / f"{side.name}-cold-read-{r}.err")
+    side.sample("sync_s", got.sync_s)
+    # The runtime's own cost per object (list, cache, queue, a no-op reconcile).
+    side.sample("all_handled_s", got.all_handled_s)
+    side.sample("cold_read_rate", s.cached / got.all_handled_s)
+    side.sample("cold_read_cpu", got.cpu_s * 1e3 / s.cached)
+    side.sample("rss_full", got.rss_mib)
+    side.sample("kib_per_object", (got.rss_mib - side.f["rss_base"]) * 1024 / s.cached)
+
+
+async def _scale(side: Side, kubeconfig: Path, s: Sizes, logs: Path) -> None:
+    """One fresh process over ``s.scale`` objects (full runs only): sync, all handled, RSS."""
+    got = await _fresh(side, kubeconfig, SCALE_NS, s.scale, s, logs / f"{side.name}-scale.err")
+    side.f["scale_sync_s"], side.f["scale_all_s"] = got.sync_s, got.all_handled_s
+    side.f["scale_rss"] = got.rss_mib
 
 
 async def _cold_write(side: Side, kubeconfig: Path, client: Client, s: Sizes, logs: Path,
@@ -314,6 +343,11 @@ async def measure(contenders: list[Contender], kubeconfig: Path, client: Client,
             await asyncio.sleep(s.settle)
             await _guarded(side, _cold_read(side, kubeconfig, s, logs, r))
         _progress(f"cold-start round {r + 1} of {s.runs} done")
+    if s.scale:
+        for side in turns(sides, 0):
+            if side.name in SCALED:
+                await _guarded(side, _scale(side, kubeconfig, s, logs))
+        _progress("scale row done")
     for side in sides:
         for key, values in side.samples.items():
             # key: the median; key_min, key_max, key_n: the spread and the number of samples

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from bench.controller.__main__ import ALL, HEADLINE, ROWS
 
-pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = ("ratio_vs_controller_runtime", "ratio_vs_kopf", "p99_ms", "kib_per_object",
@@ -27,8 +27,8 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bench.controller", "--burst", "20", "--rate", "20",
          "--steady-seconds", "1", "--slices", "2", "--cached", "40", "--cold-writes", "30",
-         "--runs", "2", "--settle", "0.1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=380,
+         "--runs", "2", "--settle", "0.1", "--scale", "30"],
+        cwd=ROOT, capture_output=True, text=True, timeout=580,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
@@ -57,3 +57,10 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
         cells = line[len(label):].split()
         assert len(cells) == len(ALL) and "-" not in cells, line
         assert all(not math.isnan(float(c)) for c in cells), line
+
+    # the scale row: kuar and typed controller-runtime
+    at = next(i for i, line in enumerate(lines) if line.startswith("scale: one fresh process"))
+    for name, line in zip(("kuar", "controller-runtime"), lines[at + 2:at + 4], strict=True):
+        cells = line.split()
+        assert cells[0] == name and len(cells) == 4, line
+        assert all(float(c) > 0 for c in cells[1:]), line
