@@ -18,6 +18,7 @@ or put in ``repr``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -88,7 +89,9 @@ async def load_config(
 
     paths = loader.kubeconfig_paths(kubeconfig)
     try:
-        loaded = loader.from_kubeconfig(paths, context) if paths else loader.in_cluster()
+        # in a thread: an exec credential plugin runs here once, and may take seconds
+        loaded = await (asyncio.to_thread(loader.from_kubeconfig, paths, context) if paths
+                        else asyncio.to_thread(loader.in_cluster))
     except loader.KubeconfigError as exc:
         raise ConfigError(str(exc)) from exc
     if loaded.uses_auth_provider:
