@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install controlplane lint typecheck unit check-generated bench clean \
-        image-tools images dist docs chromium node-tools
+        image-tools images dist docs chromium node-tools bench-tools
 
 $(STAMP): pyproject.toml loadgen/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,26 @@ node-tools: controlplane
 	fi
 	$(BIN)/kuar node install
 
+# The benchmarks' contenders (bench/; their smoke tests run in `make test`): kopf, locust,
+# lightkube and kr8s (the `bench` extra) and the Debian packages nginx-light, wrk and hey
+# (apt-get when missing; needs root, as on these machines). The Go programs build themselves
+# on first use into ~/.cache/kuar/bench*.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_TOOLS := nginx wrk hey
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench-tools: $(BENCH_STAMP)
+	@missing=""; for tool in $(BENCH_TOOLS); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  pkgs=$$(echo "$$missing" | sed 's/nginx/nginx-light/'); \
+	  echo "installing Debian packages:$$pkgs"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \
+	fi
+
 # sdists and wheels of kuar and kuar-loadgen (the standard build frontend) into dist/
 dist: install
 	rm -f dist/kuar-*.whl dist/kuar_loadgen-*.whl dist/kuar-*.tar.gz dist/kuar_loadgen-*.tar.gz
@@ -84,7 +104,7 @@ lint: install
 	$(BIN)/kuar generate webhooks kuar_loadtest.webhooks --output-dir deploy/webhooks --check
 	$(BIN)/kuar generate models --output-dir src/kuar/models --check
 
-test: controlplane image-tools node-tools chromium lint
+test: controlplane image-tools node-tools bench-tools chromium lint
 	$(BIN)/pytest
 
 unit: install

@@ -3,17 +3,18 @@
 Run: ``.venv/bin/python -m bench.clients [--alt-python /tmp/altvenv/bin/python]
 [--requests 2000] [--concurrency 16] [--rounds 3]``
 
-kuar (kubernetes_asyncio's config loader + aiohttp) and kubernetes_asyncio's generated client
-run with this venv; lightkube and kr8s (both on httpx) run with ``--alt-python``, a separate
-venv where they are installed (they are not kuar dependencies). Each client runs in a fresh
-process per round, rounds interleaved across clients; the table shows medians. The numbers behind
-docs/decisions/0002-client-and-transport.md.
+kuar and kubernetes_asyncio's generated client run with this venv; lightkube and kr8s (both
+on httpx) run with ``--alt-python`` (a separate venv where they are installed), or with this
+venv when the ``bench`` extra installed them here (``make bench-tools``). Each client runs in
+a fresh process per round, rounds interleaved across clients; the table shows medians. The
+numbers behind docs/decisions/0002-client-and-transport.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -45,6 +46,11 @@ def main() -> None:
     if args.alt_python:
         runs += [("lightkube", args.alt_python), ("kr8s", args.alt_python),
                  ("kubernetes_asyncio", args.alt_python)]
+    elif all(importlib.util.find_spec(m) for m in ("lightkube", "kr8s")):
+        runs += [("lightkube", sys.executable), ("kr8s", sys.executable)]
+    else:
+        print("lightkube and kr8s are not installed (make bench-tools, or --alt-python): "
+              "their rows are missing")
     with ControlPlane(ControlPlaneSettings()) as plane:
         kubeconfig = str(plane.kubeconfig)
         asyncio.run(_prepare(kubeconfig))
@@ -61,12 +67,17 @@ def main() -> None:
                     capture_output=True, text=True, check=True, timeout=600,
                 ).stdout
                 results[(name, python)].append(json.loads(out))
+        kuar: dict[str, float] = {}
         for (name, python), rounds in results.items():
             med = {k: statistics.median(r[k] for r in rounds)
                    for k in ("import_ms", "p50_ms", "rps", "peak_rss_mib")}
             venv = "main" if python == sys.executable else "alt"
             print(f"{name:<20} {venv:<8} {med['import_ms']:>9.0f} {med['p50_ms']:>7.2f} "
                   f"{med['rps']:>7.0f} {med['peak_rss_mib']:>12.1f}")
+            if name == "kuar":
+                kuar = med
+        print(f"kuar_import_ms={kuar['import_ms']:.0f} kuar_p50_ms={kuar['p50_ms']:.2f} "
+              f"kuar_get_per_s={kuar['rps']:.0f} kuar_peak_rss_mib={kuar['peak_rss_mib']:.1f}")
 
 if __name__ == "__main__":
     main()

@@ -1,36 +1,49 @@
 """Controller runtime benchmark: kuar beside kopf and controller-runtime, in one run.
 
-Run: ``.venv/bin/python -m bench.controller [--quick] [--contenders kuar,kopf,controller-runtime]``
+Run: ``.venv/bin/python -m bench.controller [--quick] [--contenders kuar,kopf,...]``
 
 On a private local control plane (etcd + kube-apiserver), each contender runs as its own
 process with the same trivial reconcile (set ``status.observedGeneration`` with a merge patch
-of the status subresource), the same worker concurrency and no client-side rate limiting;
-only one contender is under load at a time, in turns (see ``phases.py``):
+of the status subresource) and no client-side rate limiting; only one contender is under load
+at a time, in turns A B C / C B A (see ``phases.py``). The contenders (what each was given
+and why: docs/decisions/0017-fair-benchmarks.md):
 
-1. burst: N objects created at once (``--create-concurrency`` requests in flight), ``--rounds``
-   times: time until the driver's watch has seen every status, objects/s, create-to-status
-   p50/p99, and the controller's CPU time per object;
-2. steady: creates at ``--rate``/s, open loop, for ``--steady-seconds`` in ``--slices`` turns:
-   event-to-reconcile-start p50/p99 (the controller's wall-clock stamp at reconcile start
-   minus the time the driver's create request completed); for reference, when the driver's
-   own watch saw the object (the API server's share of that delay) and the reconcile start
-   minus that moment (the controller's own share);
-3. cache: a fresh process over M existing, already reconciled objects: time from the
-   controller's start to a synced cache and to every object reconciled (no-op reconciles, so
-   no API write in the way), and (RSS then - RSS of the phase 1-2 process with one object,
-   before any load) / M.
+- ``kuar``: a Manager and one controller, 10 concurrent reconciles, uvloop;
+- ``kopf``: kopf at its defaults (no worker limit), plus what its docs offer for speed
+  (uvloop, no Events posted); ``kopf-limit10``: the settings used before (worker_limit=10,
+  idle_timeout=0.01 s), to show the difference;
+- ``controller-runtime``: typed Go structs for the kind, as a kubebuilder project has them,
+  10 concurrent reconciles; ``controller-runtime-unstructured``: the same on
+  ``unstructured.Unstructured`` objects.
+
+Phases:
+
+1. headline, where the controller is the bottleneck: cold start with writes (a fresh process
+   over ``--cold-writes`` existing objects, each needing one status write) and cold start
+   without writes (a fresh process over ``--cached`` already reconciled objects): objects/s
+   and CPU-ms per object, ``--runs`` runs each, median [min, max];
+2. burst (secondary; the API server's creates dominate it): N objects created at once,
+   ``--rounds`` times: create-to-status p50/p99, objects/s, CPU per object;
+3. steady: creates at ``--rate``/s, open loop, for ``--steady-seconds`` in ``--slices`` turns:
+   event-to-reconcile p50/p99 and its parts;
+4. cache: the cold start without writes also gives time to a synced cache and RSS per cached
+   object ((RSS then - RSS of the phase 2-3 process with one object) / M);
+5. scale (``--scale N``, e.g. 100000; never with ``--quick``): one fresh kuar and typed
+   controller-runtime process over N existing objects: time to a synced cache, to every
+   object reconciled, and RSS; the line before it says how fast the local control plane
+   created them.
 
 The machine's load average is printed with the table: other work on a shared machine moves
 every figure (see docs/decisions/0008-controller-benchmark.md).
 
-kopf settings and the reasons for them are in ``kopf_side.py``; the controller-runtime program
-is ``go/main.go`` (built once into ``~/.cache/kuar/bench/controller/<hash>/``). A missing kopf
-or a failed Go build drops that column (its ratio is ``nan``). Full mode uses the issue's
-numbers (2 x 2,000 / 100/s for 60 s / 10,000); ``--quick`` uses 2 x 250 / 100/s for 5 s /
-2,000 and is meant to finish within 60 s on an idle 2-core machine (the Go program already
-built).
-The last line is ``ratio_vs_controller_runtime=R ratio_vs_kopf=K p99_ms=P kib_per_object=M``
-(kuar's throughput over theirs, kuar's steady p99, kuar's KiB per cached object).
+A missing kopf or a failed Go build drops those columns (their ratios are ``nan``). Full mode:
+3 runs of 3,000 (writes) / 10,000 (no writes) objects, 2 x 2,000 burst, 100/s for 60 s;
+``--quick``: 3 runs of 500 / 2,000, 2 x 250, 100/s for 5 s. The last line is
+``ratio_vs_controller_runtime=R ratio_vs_kopf=K p99_ms=P kib_per_object=M
+cold_ratio_vs_controller_runtime=C cold_ratio_vs_kopf=F cpu_ms_per_object=U``: burst
+throughput ratios (kuar over typed controller-runtime and kopf at defaults), kuar's steady
+p99, KiB per cached object, the cold-start-with-writes objects/s ratios and kuar's CPU-ms per
+object there (medians).
 """
 
 from __future__ import annotations
@@ -45,12 +58,20 @@ import time
 from pathlib import Path
 
 from bench.controller.contenders import available
-from bench.controller.phases import CACHE_NS, Sizes, measure
+from bench.controller.phases import CACHE_NS, SCALE_NS, SCALED, Sizes, measure
 from bench.controller.workload import create_namespace, install_crd, populate
 from kuar.client import Client, load_config
 from kuar.testing import ControlPlane
 
-ALL = ("kuar", "kopf", "controller-runtime")
+ALL = ("kuar", "kopf", "kopf-limit10", "controller-runtime", "controller-runtime-unstructured")
+
+HEADLINE: list[tuple[str, str, str]] = [
+    # (key, label, format) of the cold-start figures, shown as median [min, max]
+    ("cold_write_rate", "cold, writes: objects/s", "{:.0f}"),
+    ("cold_write_cpu", "cold, writes: CPU ms/object", "{:.3f}"),
+    ("cold_read_rate", "cold, no writes: objects/s", "{:.0f}"),
+    ("cold_read_cpu", "cold, no writes: CPU ms/object", "{:.3f}"),
+]
 
 
 ROWS: list[tuple[str, str, str]] = [
@@ -77,9 +98,28 @@ ROWS: list[tuple[str, str, str]] = [
 ]
 
 
+def headline(results: dict[str, dict[str, float] | None], names: list[str]) -> str:
+    """One line per contender: each cold-start figure as ``median [min, max]``."""
+    width = max(len(n) for n in names) + 2
+    cols = [max(len(label), 24) + 2 for _, label, _ in HEADLINE]
+    lines = ["".ljust(width) + "".join(label.rjust(w) for (_, label, _), w
+                                       in zip(HEADLINE, cols, strict=True))]
+    for name in names:
+        r = results.get(name)
+        cells = []
+        for (key, _, fmt), w in zip(HEADLINE, cols, strict=True):
+            if r is None or key not in r:
+                cells.append("-".rjust(w))
+                continue
+            lo, hi = fmt.format(r[f"{key}_min"]), fmt.format(r[f"{key}_max"])
+            cells.append(f"{fmt.format(r[key])} [{lo}, {hi}]".rjust(w))
+        lines.append(name.ljust(width) + "".join(cells))
+    return "\n".join(lines)
+
+
 def table(results: dict[str, dict[str, float] | None], names: list[str]) -> str:
     width = max(len(label) for _, label, _ in ROWS) + 2
-    cols = [max(12, len(n) + 2) for n in names]
+    cols = [max(10, len(n) + 2) for n in names]
     lines = ["".ljust(width) + "".join(n.rjust(w) for n, w in zip(names, cols, strict=True))]
     for key, label, fmt in ROWS:
         cells = []
@@ -99,6 +139,7 @@ def get(results: dict[str, dict[str, float] | None], name: str, key: str) -> flo
 async def run(s: Sizes, wanted: list[str]) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()[0]
+    scale_note = ""
     contenders, missing = available(wanted)
     for name, why in missing.items():
         print(f"skipping {name}: {why}", flush=True)
@@ -113,6 +154,14 @@ async def run(s: Sizes, wanted: list[str]) -> int:
             print(f"control plane up; {s.cached} objects in namespace {CACHE_NS!r} of {full} "
                   f"bytes of JSON each as served ({bare} without managedFields, which every "
                   f"cache here drops); {time.monotonic() - started:.1f} s", flush=True)
+            if s.scale:
+                await create_namespace(client, SCALE_NS)
+                t0 = time.monotonic()
+                await populate(client, SCALE_NS, s.scale)
+                made = time.monotonic() - t0
+                scale_note = (f"{s.scale} objects created in {made:.0f} s "
+                              f"({s.scale / made:.0f}/s through the local control plane)")
+                print(f"scale row: {scale_note}", flush=True)
             results = await measure(contenders, plane.kubeconfig, client, s, logs)
         finally:
             await client.close()
@@ -124,33 +173,61 @@ async def run(s: Sizes, wanted: list[str]) -> int:
 
     names = [n for n in ALL if n in wanted]
     print()
-    print(f"bench/controller: {s.workers} workers each; {s.rounds} bursts of {s.burst} objects "
-          f"({s.create_concurrency} creates in flight); steady {s.rate:.0f}/s for "
-          f"{s.steady_seconds:.0f} s in {s.slices} turns; cache {s.cached} objects; "
-          f"load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end")
+    print(f"bench/controller: {s.workers} workers (kuar, controller-runtime); {s.runs} runs of "
+          f"each cold start ({s.cold_writes} objects with writes, {s.cached} without), "
+          f"alternated; {s.rounds} bursts of {s.burst} objects ({s.create_concurrency} creates "
+          f"in flight); steady {s.rate:.0f}/s for {s.steady_seconds:.0f} s in {s.slices} "
+          f"turns; load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end")
+    print("cold start (median [min, max] of the runs):")
+    print(headline(results, names))
+    print()
+    print("secondary (medians):")
     print(table(results, names))
+    if s.scale:
+        print()
+        print(f"scale: one fresh process over {scale_note}")
+        print(f"{'':<20}{'synced (s)':>12}{'all reconciled (s)':>20}{'RSS (MiB)':>11}")
+        for name in (n for n in names if n in SCALED):
+            r = results.get(name)
+            if r is None or "scale_rss" not in r:
+                print(f"{name:<20}{'-':>12}{'-':>20}{'-':>11}")
+                continue
+            print(f"{name:<20}{r['scale_sync_s']:>12.2f}{r['scale_all_s']:>20.2f}"
+                  f"{r['scale_rss']:>11.1f}")
     kuar_tput = get(results, "kuar", "throughput")
     r = kuar_tput / get(results, "controller-runtime", "throughput")
     k = kuar_tput / get(results, "kopf", "throughput")
     p = get(results, "kuar", "e2r_p99")
     m = get(results, "kuar", "kib_per_object")
+    kuar_cold = get(results, "kuar", "cold_write_rate")
+    cold_r = kuar_cold / get(results, "controller-runtime", "cold_write_rate")
+    cold_k = kuar_cold / get(results, "kopf", "cold_write_rate")
+    cpu = get(results, "kuar", "cold_write_cpu")
+    cpu_r = cpu / get(results, "controller-runtime", "cold_write_cpu")
+    p50_k = get(results, "kuar", "burst_p50") / get(results, "kopf", "burst_p50")
+    rss = get(results, "kuar", "rss_base")
     print()
     print("kopf keeps no object cache: its 'synced' is when it has handled every listed object,")
-    print("and its RSS per object is what handling them left behind.")
+    print("and its RSS per object is what handling them left behind (at its defaults, one idle")
+    print("worker per object for 5 s).")
     if s.cached < 10_000:
         print(f"RSS per object over only {s.cached} objects carries the one-off costs of a first "
               "list (decision 0008); the target is for 10,000.")
     for label, value, target, ok in (
-        ("throughput vs controller-runtime", r, ">= 0.8x", r >= 0.8),
-        ("throughput vs kopf", k, ">= 5x", k >= 5),
+        ("cold start with writes vs controller-runtime", cold_r, ">= 1.0x", cold_r >= 1.0),
+        ("cold start with writes vs kopf", cold_k, ">= 3x", cold_k >= 3),
+        ("CPU per object vs controller-runtime", cpu_r, "<= 0.8x", cpu_r <= 0.8),
+        ("burst create-to-status p50 vs kopf", p50_k, "<= 1.0x", p50_k <= 1.0),
         ("steady event-to-reconcile p99 (ms)", p, "<= 50", p <= 50),
-        ("RSS per cached object (KiB)", m, "<= 4", m <= 4),
+        ("RSS per cached object (KiB)", m, "<= 2.5", m <= 2.5),
+        ("RSS with 1 object (MiB)", rss, "<= 50", rss <= 50),
     ):
         verdict = "n/a" if math.isnan(value) else ("met" if ok else "MISSED")
         print(f"target {label}: {value:.2f} (target {target}): {verdict}")
     print(f"total {time.monotonic() - started:.1f} s")
     print(f"ratio_vs_controller_runtime={r:.2f} ratio_vs_kopf={k:.2f} p99_ms={p:.1f} "
-          f"kib_per_object={m:.2f}")
+          f"kib_per_object={m:.2f} cold_ratio_vs_controller_runtime={cold_r:.2f} "
+          f"cold_ratio_vs_kopf={cold_k:.2f} cpu_ms_per_object={cpu:.3f}")
     return 1 if failed else 0
 
 
@@ -159,13 +236,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts (within 60 s)")
     parser.add_argument("--contenders", default=",".join(ALL),
                         help="comma-separated subset of: " + ", ".join(ALL))
-    parser.add_argument("--workers", type=int, default=10, help="concurrent reconciles")
+    parser.add_argument("--workers", type=int, default=10,
+                        help="concurrent reconciles (kuar, controller-runtime, kopf-limit10)")
     parser.add_argument("--burst", type=int, help="objects created at once, per round")
     parser.add_argument("--rounds", type=int, default=2, help="bursts per contender")
     parser.add_argument("--rate", type=float, default=100.0, help="steady creates per second")
     parser.add_argument("--steady-seconds", type=float, help="length of the steady load")
     parser.add_argument("--slices", type=int, help="turns the steady load is cut into")
-    parser.add_argument("--cached", type=int, help="existing objects for the cache phase")
+    parser.add_argument("--cached", type=int,
+                        help="existing, reconciled objects for the cold start without writes")
+    parser.add_argument("--cold-writes", type=int,
+                        help="existing objects needing a write, for the cold start with writes")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each cold start")
+    parser.add_argument("--scale", type=int, default=0,
+                        help="also a scale row: one fresh kuar and controller-runtime process "
+                             "over this many objects (e.g. 100000; not with --quick)")
     parser.add_argument("--create-concurrency", type=int, default=64,
                         help="create requests in flight during the burst")
     parser.add_argument("--settle", type=float,
@@ -182,6 +267,9 @@ def main() -> None:
         steady_seconds=args.steady_seconds or (5.0 if args.quick else 60.0),
         slices=args.slices or (2 if args.quick else 6),
         cached=args.cached or (2000 if args.quick else 10_000),
+        cold_writes=args.cold_writes or (500 if args.quick else 3000),
+        runs=args.runs,
+        scale=0 if args.quick else args.scale,
         workers=args.workers,
         create_concurrency=args.create_concurrency,
         settle=args.settle if args.settle is not None else (0.3 if args.quick else 1.0),

@@ -1,4 +1,4 @@
-"""The three controllers under test, each run as its own process, and how to watch them.
+"""The controllers under test, each run as its own process, and how to watch them.
 
 Place in the pipeline: ``bench.controller.__main__`` asks :func:`available` for the contenders
 it can run (building the Go program once, checking that kopf is installed), then runs each
@@ -78,18 +78,20 @@ def available(wanted: list[str]) -> tuple[list[Contender], dict[str, str]]:
     for name in wanted:
         if name == "kuar":
             found.append(Contender("kuar", (sys.executable, "-m", "bench.controller.kuar_side")))
-        elif name == "kopf":
+        elif name in ("kopf", "kopf-limit10"):
             if importlib.util.find_spec("kopf") is None:
                 missing[name] = "kopf is not installed (pip install -e '.[bench]')"
             else:
-                found.append(Contender("kopf", (sys.executable, "-m",
-                                                "bench.controller.kopf_side")))
-        elif name == "controller-runtime":
+                extra = ("--limit-10",) if name == "kopf-limit10" else ()
+                found.append(Contender(name, (sys.executable, "-m",
+                                              "bench.controller.kopf_side", *extra)))
+        elif name in ("controller-runtime", "controller-runtime-unstructured"):
             binary, why = build_go()
             if binary is None:
                 missing[name] = why
             else:
-                found.append(Contender("controller-runtime", (str(binary),)))
+                extra = ("-unstructured",) if name.endswith("unstructured") else ()
+                found.append(Contender(name, (str(binary), *extra)))
         else:
             raise ValueError(f"unknown contender {name!r}")
     return found, missing
@@ -116,6 +118,8 @@ class Proc:
     proc: asyncio.subprocess.Process
     stderr_path: Path
     start: float | None = None
+    start_cpu: float | None = None
+    """The process's CPU seconds when its ``START`` line arrived (imports done)."""
     synced: float | None = None
     first: dict[str, float] = field(default_factory=dict)
     """Wall-clock time of the first reconcile start of each object name."""
@@ -150,6 +154,8 @@ class Proc:
                     first[name] = int(parts[2]) / 1e9
             elif tag == b"START":
                 self.start = int(parts[1]) / 1e9
+                with contextlib.suppress(OSError):
+                    self.start_cpu = cpu_seconds(self.proc.pid)
             elif tag == b"SYNCED":
                 self.synced = int(parts[1]) / 1e9
             self._changed.set()

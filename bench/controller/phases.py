@@ -1,14 +1,22 @@
-"""The benchmark's three phases, taken in turns by the contenders.
+"""The benchmark's phases, taken in turns by the contenders.
 
 Place in the pipeline: called by ``bench.controller.__main__`` with the contenders that can
 run; uses :mod:`.workload` for load and status watching and :mod:`.contenders` for the
-controller processes. Returns one dict of figures per contender (keys = the table's rows).
+controller processes. Returns one dict of figures per contender (keys = the table's rows)
+plus, for the figures sampled more than once, every sample (``samples``).
 
 Only one contender is ever under load: the others' processes idle on their own, quiet
-namespaces. The burst is repeated ``rounds`` times and the steady load cut into ``slices``,
-taken in turns in the order A B C, C B A, A B C, ... so that a shared machine's load drifting
-over minutes weighs on every contender alike instead of on whoever ran last. The cache phase
-runs one fresh process per contender, one after the other.
+namespaces. Every repeated measure is taken in turns in the order A B C, C B A, A B C, ...
+so that a shared machine's load drifting over minutes weighs on every contender alike
+instead of on whoever ran last; each contender gets the same number of equal runs, and the
+table shows the median (with min and max for the headline figures).
+
+The headline phases are the cold starts, where the controller is the bottleneck (no create
+traffic competes with it): a fresh process over ``cold_writes`` existing objects that all
+need their status written (one write each), and a fresh process over ``cached`` existing,
+already reconciled objects (no write at all). Each gives objects/s (from the ``START`` line
+to the last status seen by the driver, or to the last reconcile start) and CPU-ms per object
+(the process's CPU time over the same span, imports excluded).
 """
 
 from __future__ import annotations
@@ -16,16 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import statistics
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.controller.contenders import Contender, Proc
-from bench.controller.workload import StatusWatch, burst, create, create_namespace, steady
+from bench.controller.workload import (
+    RESOURCE,
+    StatusWatch,
+    burst,
+    create,
+    create_namespace,
+    steady,
+)
 from kuar.client import Client
 
 CACHE_NS = "cached"
+SCALE_NS = "scale"
+SCALED = ("kuar", "controller-runtime")
+"""The contenders of the scale row (the issue's: kuar and typed controller-runtime)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +69,12 @@ class Sizes:
     """Create requests in flight during a burst."""
     settle: float
     """Seconds to wait before each turn, so the last one's stragglers are done."""
+    runs: int = 3
+    """Cold-start runs per contender (each phase)."""
+    cold_writes: int = 1000
+    """Existing objects needing a status write in the cold start with writes."""
+    scale: int = 0
+    """Existing objects of the scale row (0: no scale row)."""
     rss_settle: float = 1.0
     """Seconds to wait before reading RSS."""
 
@@ -77,6 +102,12 @@ class Side:
     burst_c2s: list[float] = field(default_factory=list)
     steady_created: dict[str, float] = field(default_factory=dict)
     steady_cpu: float = 0.0
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    """Every sample of the repeated figures (the table shows their median, min, max)."""
+
+    def sample(self, key: str, value: float) -> None:
+        """Record one sample of ``key``."""
+        self.samples.setdefault(key, []).append(value)
 
     @property
     def name(self) -> str:
@@ -130,7 +161,9 @@ async def _burst(side: Side, client: Client, s: Sizes, r: int) -> None:
     if not await side.watch.wait_for(set(created), 60 + s.burst / 20):
         raise TimeoutError(f"{side.name}: burst {r} not reconciled in time")
     seen = side.watch.seen
-    side.burst_seconds += max(seen[n] for n in created) - t0
+    took = max(seen[n] for n in created) - t0
+    side.burst_seconds += took
+    side.sample("throughput", s.burst / took)
     side.burst_cpu += side.proc.cpu_seconds() - cpu
     side.burst_c2s += [(seen[n] - created[n]) * 1e3 for n in created]
 
@@ -159,7 +192,7 @@ def _summarise(side: Side, s: Sizes) -> None:
     total = s.burst * s.rounds
     f["creates_s"] = side.creates_seconds / s.rounds
     f["burst_s"] = side.burst_seconds / s.rounds
-    f["throughput"] = total / side.burst_seconds
+    f["throughput"] = median(side.samples["throughput"])
     f["burst_cpu"] = side.burst_cpu * 1e3 / total
     f["burst_p50"], f["burst_p99"] = pct(side.burst_c2s, 0.5), pct(side.burst_c2s, 0.99)
     created = side.steady_created
@@ -177,26 +210,94 @@ def _summarise(side: Side, s: Sizes) -> None:
     f["calls_per_object"] = proc.reconciles / (1 + total + len(created))
 
 
-async def _cache(side: Side, kubeconfig: Path, s: Sizes, logs: Path) -> None:
-    proc = await Proc.launch(
-        side.contender.command(kubeconfig, CACHE_NS, s.workers, expect=s.cached),
-        logs / f"{side.name}-cache.err")
+def median(values: list[float]) -> float:
+    """The median (nan for none)."""
+    return statistics.median(values) if values else math.nan
+
+
+async def _started(side: Side, proc: Proc, limit: float) -> tuple[float, float]:
+    """Wait for ``START``; the wall-clock time it printed and the CPU seconds at that point."""
+    await proc.until(lambda: proc.start_cpu is not None, limit, f"{side.name}: start")
+    assert proc.start is not None and proc.start_cpu is not None
+    return proc.start, proc.start_cpu
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A fresh controller process over existing, already reconciled objects."""
+
+    sync_s: float
+    """From its ``START`` line to a synced cache."""
+    all_handled_s: float
+    """From ``START`` to the last object's first (no-op) reconcile."""
+    cpu_s: float
+    """CPU seconds over the same span."""
+    rss_mib: float
+    """RSS once everything settled."""
+
+
+async def _fresh(side: Side, kubeconfig: Path, ns: str, n: int, s: Sizes, log: Path) -> Fresh:
+    proc = await Proc.launch(side.contender.command(kubeconfig, ns, s.workers, expect=n), log)
     try:
-        limit = 60 + s.cached / 100
+        limit = 60 + n / 100
+        start, cpu0 = await _started(side, proc, limit)
         await proc.until(lambda: proc.synced is not None, limit, f"{side.name}: cache sync")
-        assert proc.synced is not None and proc.start is not None
-        side.f["sync_s"] = proc.synced - proc.start
+        assert proc.synced is not None
+        await proc.until(lambda: len(proc.first) >= n, limit, f"{side.name}: initial reconciles")
+        took = max(proc.first.values()) - start
+        cpu = proc.cpu_seconds() - cpu0
         # Read RSS once every object has been through its (no-op) reconcile and all settled.
-        await proc.until(lambda: len(proc.first) >= s.cached, limit,
-                         f"{side.name}: initial reconciles")
-        # Every object already has its status: this is the runtime's own cost per object
-        # (list, cache, queue, a no-op reconcile), with no API write in the way.
-        side.f["all_handled_s"] = max(proc.first.values()) - proc.start
         await asyncio.sleep(s.rss_settle)
-        side.f["rss_full"] = proc.rss_kib() / 1024
-        side.f["kib_per_object"] = (side.f["rss_full"] - side.f["rss_base"]) * 1024 / s.cached
+        return Fresh(proc.synced - start, took, cpu, proc.rss_kib() / 1024)
     finally:
         await proc.stop(kill=True)  # everything is measured; a graceful stop only costs time
+
+
+async def _cold_read(side: Side, kubeconfig: Path, s: Sizes, logs: Path, r: int) -> None:
+    """A fresh process over ``s.cached`` already reconciled objects: no API write at all."""
+    got = await _fresh(side, kubeconfig, CACHE_NS, s.cached, s,
+                       logs / f"{side.name}-cold-read-{r}.err")
+    side.sample("sync_s", got.sync_s)
+    # The runtime's own cost per object (list, cache, queue, a no-op reconcile).
+    side.sample("all_handled_s", got.all_handled_s)
+    side.sample("cold_read_rate", s.cached / got.all_handled_s)
+    side.sample("cold_read_cpu", got.cpu_s * 1e3 / s.cached)
+    side.sample("rss_full", got.rss_mib)
+    side.sample("kib_per_object", (got.rss_mib - side.f["rss_base"]) * 1024 / s.cached)
+
+
+async def _scale(side: Side, kubeconfig: Path, s: Sizes, logs: Path) -> None:
+    """One fresh process over ``s.scale`` objects (full runs only): sync, all handled, RSS."""
+    got = await _fresh(side, kubeconfig, SCALE_NS, s.scale, s, logs / f"{side.name}-scale.err")
+    side.f["scale_sync_s"], side.f["scale_all_s"] = got.sync_s, got.all_handled_s
+    side.f["scale_rss"] = got.rss_mib
+
+
+async def _cold_write(side: Side, kubeconfig: Path, client: Client, s: Sizes, logs: Path,
+                      r: int) -> None:
+    """A fresh process over ``s.cold_writes`` objects without status: one write each."""
+    ns = f"cold-{side.name}-{r}"
+    await create_namespace(client, ns)
+    _, created = await burst(client, ns, s.cold_writes, s.create_concurrency, prefix="w")
+    watch = StatusWatch(client, ns)
+    await watch.start()
+    proc = await Proc.launch(
+        side.contender.command(kubeconfig, ns, s.workers, expect=s.cold_writes),
+        logs / f"{side.name}-cold-write-{r}.err")
+    try:
+        limit = 60 + s.cold_writes / 20
+        start, cpu0 = await _started(side, proc, limit)
+        if not await watch.wait_for(set(created), limit):
+            raise TimeoutError(f"{side.name}: cold start {r} not reconciled in time")
+        cpu = proc.cpu_seconds() - cpu0
+        took = max(watch.seen[n] for n in created) - start
+        side.sample("cold_write_rate", s.cold_writes / took)
+        side.sample("cold_write_cpu", cpu * 1e3 / s.cold_writes)
+    finally:
+        await proc.stop(kill=True)
+        await watch.stop()
+        with contextlib.suppress(Exception):  # keep etcd small; not part of any figure
+            await client.request("DELETE", RESOURCE.path(ns))
 
 
 async def measure(contenders: list[Contender], kubeconfig: Path, client: Client, s: Sizes,
@@ -235,7 +336,22 @@ async def measure(contenders: list[Contender], kubeconfig: Path, client: Client,
             if side.watch is not None:
                 with contextlib.suppress(Exception):
                     await side.watch.stop()
-    for side in turns(sides, 0):
-        await _guarded(side, _cache(side, kubeconfig, s, logs))
-    _progress("cache phase done")
+    for r in range(s.runs):
+        for side in turns(sides, r):
+            await asyncio.sleep(s.settle)
+            await _guarded(side, _cold_write(side, kubeconfig, client, s, logs, r))
+            await asyncio.sleep(s.settle)
+            await _guarded(side, _cold_read(side, kubeconfig, s, logs, r))
+        _progress(f"cold-start round {r + 1} of {s.runs} done")
+    if s.scale:
+        for side in turns(sides, 0):
+            if side.name in SCALED:
+                await _guarded(side, _scale(side, kubeconfig, s, logs))
+        _progress("scale row done")
+    for side in sides:
+        for key, values in side.samples.items():
+            # key: the median; key_min, key_max, key_n: the spread and the number of samples
+            side.f.setdefault(key, median(values))
+            side.f[f"{key}_min"], side.f[f"{key}_max"] = min(values), max(values)
+            side.f[f"{key}_n"] = len(values)
     return {side.name: (side.f if side.error is None else None) for side in sides}

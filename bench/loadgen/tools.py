@@ -35,6 +35,8 @@ class Measure:
     would do undisturbed; robust to other work on a shared machine."""
     note: str = ""
     steps: list[tuple[float, float]] = field(default_factory=list)
+    errors: int | None = None
+    """Failed requests (connect/read/write errors, timeouts, non-2xx answers)."""
 
 
 def pinned(core: int | None, cmd: list[str]) -> list[str]:
@@ -72,6 +74,36 @@ def window_rps(result: dict[str, Any], seconds: int) -> float:
     return sum(result["timeline"]["responses"][:seconds]) / seconds
 
 
+def kuar_search(url: str, *, seconds: int, core: int | None, start: float = 10_000,
+                factor: float = 1.5, max_runs: int = 12, refine: int = 2) -> Measure:
+    """Find kuar-loadgen's open-loop maximum: rates rising by ``factor`` until one falls 3 %
+    short twice, then ``refine`` bisection steps between the last rate met and the first
+    missed. ``rps`` is the highest rate met (the rate to measure at); the steps are kept."""
+    m = kuar_max(url, seconds=seconds, core=core, start=start, factor=factor,
+                 max_runs=max_runs)
+    met = [rate for rate, got in m.steps if got >= 0.97 * rate]
+    missed = [rate for rate, got in m.steps if got < 0.97 * rate and rate > max(met, default=0)]
+    low, high = max(met, default=start / factor), min(missed, default=None)
+    for _ in range(refine if high is not None else 0):
+        assert high is not None
+        rate = (low + high) / 2
+        got = window_rps(run_kuar(url, rps=rate, seconds=seconds, core=core), seconds)
+        m.steps.append((rate, got))
+        low, high = (rate, high) if got >= 0.97 * rate else (low, rate)
+    m.rps = low
+    return m
+
+
+def kuar_at(url: str, *, rate: float, seconds: int, core: int | None) -> Measure:
+    """One kuar-loadgen run at ``rate`` (open loop): achieved requests/s inside the window."""
+    result = run_kuar(url, rps=rate, seconds=seconds, core=core)
+    return Measure("kuar-loadgen", rps=window_rps(result, seconds),
+                   cpu_rps=_per_cpu(result["responses"], result["cpu_s"]),
+                   errors=int(result["errors"]),
+                   note=f"open loop at {rate:,.0f}/s (searched), 1 process, "
+                        f"{CONNECTIONS} connections")
+
+
 def kuar_max(url: str, *, seconds: int, core: int | None, start: float = 10_000,
              factor: float = 1.5, loop: str = "auto", max_runs: int = 12) -> Measure:
     """Open-loop rates rising by ``factor`` until the achieved rate falls 3 % short twice at
@@ -103,8 +135,12 @@ def wrk_max(url: str, *, seconds: int, core: int | None) -> Measure:
                      timeout=seconds + 30)
     match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
     total = re.search(r"(\d+) requests in", out.stdout)
+    sockets = re.search(r"Socket errors:(.*)", out.stdout)
+    errors = sum(int(n) for n in re.findall(r"\d+", sockets.group(1))) if sockets else 0
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
     return Measure("wrk", rps=float(match.group(1)) if match else None,
                    cpu_rps=_per_cpu(float(total.group(1)), cpu) if total else None,
+                   errors=errors + (int(bad.group(1)) if bad else 0),
                    note=f"closed loop, 1 thread, {CONNECTIONS} connections")
 
 
@@ -115,9 +151,14 @@ def hey_max(url: str, *, seconds: int, core: int | None) -> Measure:
     out, cpu = timed(pinned(core, [binary, "-z", f"{seconds}s", "-c", str(CONNECTIONS), url]),
                      timeout=seconds + 30, env={**os.environ, "GOMAXPROCS": "1"})
     match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
-    total = sum(int(n) for n in re.findall(r"\[\d{3}\]\s+(\d+) responses", out.stdout))
+    codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out.stdout)
+    total = sum(int(n) for _, n in codes)
+    errors = sum(int(n) for code, n in codes if not code.startswith("2"))
+    if "Error distribution:" in out.stdout:
+        tail = out.stdout.split("Error distribution:", 1)[1]
+        errors += sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", tail, re.MULTILINE))
     return Measure("hey", rps=float(match.group(1)) if match else None,
-                   cpu_rps=_per_cpu(total, cpu),
+                   cpu_rps=_per_cpu(total, cpu), errors=errors,
                    note=f"closed loop, GOMAXPROCS=1, {CONNECTIONS} workers")
 
 
@@ -140,8 +181,11 @@ def locust_max(url: str, *, seconds: int, core: int | None, binary: str | None) 
     out, cpu = timed(pinned(core, cmd), timeout=seconds + 60,
                      env={**os.environ, "BENCH_PATH": parts.path})
     stats = json.loads(out.stdout)
+    if not stats:
+        return Measure("locust", note="no requests recorded (run too short?)")
     total = sum(s["num_requests"] for s in stats)
     span = max(s["last_request_timestamp"] for s in stats) - min(s["start_time"] for s in stats)
     return Measure("locust", rps=total / span if span > 0 else None,
                    cpu_rps=_per_cpu(total, cpu),
+                   errors=sum(s["num_failures"] for s in stats),
                    note=f"FastHttpUser, no wait, {CONNECTIONS} users, 1 process")

@@ -54,10 +54,14 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"{'operation':<13} {'variant':<60} {'objects/s':>11}")
+    rates = []
     for op, variant, rate in codec.run(args.seconds):
         print(f"{op:<13} {variant:<60} {rate:>11,.0f}")
+        rates.append(rate)
     if args.skip_list:
+        print(f"codec_variants={len(rates)} slowest_codec_per_s={min(rates):.0f}")
         return
+    listed: dict[str, float] = {}
 
     with ControlPlane(ControlPlaneSettings()) as plane:
         kubeconfig, namespace = str(plane.kubeconfig), "bench-list"
@@ -75,6 +79,10 @@ def main() -> None:
             r = json.loads(out)
             print(f"{variant:<16} {r['count']:>8} {r['seconds']:>8.2f} "
                   f"{r['count'] / r['seconds']:>10,.0f} {r['peak_rss_mib']:>13.1f}  {what}")
+            listed[variant] = r["count"] / r["seconds"]
+    print(f"codec_variants={len(rates)} slowest_codec_per_s={min(rates):.0f} "
+          f"typed_paged_per_s={listed['typed-paged']:.0f} "
+          f"dict_paged_per_s={listed['dict-paged']:.0f}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,21 @@
 """Webhook throughput and latency: kuar beside kopf and controller-runtime, and API-server cost.
 
-Run: ``.venv/bin/python -m bench.webhook [--quick] [--seconds S] [--conns N] [--creates N]``
+Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--conns N]
+[--creates N]``
 
 1. Direct HTTPS load (HTTP/1.1 keep-alive, TLS 1.2+) of LoadTest-create AdmissionReviews on
    one process of each server, all doing the same validation (kuar_loadtest's rules):
    kuar (``kuar_server.py``, uvloop), kopf's webhook server (``kopf_operator.py``, a real
    ``kopf run`` against the local control plane) and a controller-runtime webhook
-   (``go/main.go``). The load generator is Go (``webhookbench load``), closed loop with
-   ``--conns`` connections: reviews/s, p50, p99. Then kuar alone, open loop at 1,500/s (half
-   the 3,000/s target; ``--half-rate``), latency from the intended send time: p99.
+   (``go/main.go``). The three servers run side by side; the load generator is Go
+   (``webhookbench load``) and loads one server at a time, ``--runs`` runs each, alternated
+   A B C / C B A: closed loop with ``--conns`` connections (reviews/s, reviews per CPU-second
+   of the server process, p50, p99), then open loop at ``--half-rate`` (1,500/s; latency from
+   the intended send time). A failed review counts in the percentiles as the client timeout
+   (10 s) and in the errors column. The table shows medians, reviews/s also min and max.
+   With ``--processes N`` (N > 1) a fourth server joins the closed-loop runs: N kuar
+   processes sharing one port through ``SO_REUSEPORT`` (``WebhookServerSettings.reuse_port``),
+   the way a user runs one process per core; its per-CPU figure sums every process.
 2. API server create latency of a LoadTest without webhooks, then with kuar's validating and
    mutating webhooks registered (by URL, caBundle): p50 each; the overhead is the difference.
    The same with the validating webhook only, and with controller-runtime's pair (the Go
@@ -20,7 +27,10 @@ machine disturbs them less; the comparison stays fair because every contender ge
 The Go program is built once outside the repository (``~/.cache/kuar/bench-webhook/<hash>``)
 from ``bench/webhook/go`` (its go.mod/go.sum pin controller-runtime). The last line is
 ``reviews_per_s=N p99_ms=P ratio_vs_kopf=K ratio_vs_controller_runtime=R
-create_overhead_p50_ms=O``.
+create_overhead_p50_ms=O per_core_ratio_vs_controller_runtime=C errors=E`` (kuar's median
+closed-loop reviews/s, kuar's median p99 at the half rate with failures included, the
+reviews/s ratios, the create overhead, the ratio of reviews per server CPU-second, and the
+failed reviews of every run of every contender).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -197,16 +208,36 @@ async def install_crd(plane: ControlPlane) -> None:
         await client.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the runs (reviews/s also min and max); errors summed."""
+    rps = [r["rps"] for r in runs]
+    return {"rps": statistics.median(rps), "rps_min": min(rps), "rps_max": max(rps),
+            "per_cpu": statistics.median(r["per_cpu"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "max_ms": max(r["max_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
+
+
 def row(name: str, r: dict[str, Any] | None) -> str:
     if r is None:
-        return f"{name:<28} {'-':>10} {'-':>8} {'-':>8} {'-':>8} {'-':>7}"
-    return (f"{name:<28} {r['rps']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-            f"{r['max_ms']:>8.1f} {r['errors']:>7}")
+        return f"{name:<32} {'-':>22} {'-':>10} {'-':>8} {'-':>8} {'-':>8} {'-':>7}"
+    spread = f"{r['rps']:.0f} [{r['rps_min']:.0f}, {r['rps_max']:.0f}]"
+    return (f"{name:<32} {spread:>22} {r['per_cpu']:>10.0f} {r['p50_ms']:>8.2f} "
+            f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} {r['errors']:>7}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short runs (within 60 s)")
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="alternated runs per server and load (default 3, 2 with --quick)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per load run")
     parser.add_argument("--conns", type=int, default=8, help="keep-alive connections")
     parser.add_argument("--creates", type=int, default=None, help="API server creates per side")
@@ -214,76 +245,99 @@ def main() -> None:
                         help="niceness for the benchmark and everything it starts (servers, "
                              "load generator, control plane); the machine is shared, so by "
                              "default (as root) all contenders get the same higher priority")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="also run N kuar processes on one port (SO_REUSEPORT), N > 1")
     parser.add_argument("--half-rate", type=float, default=1500.0,
                         help="open-loop rate for the p99 figure (half the 3,000/s target)")
     args = parser.parse_args()
     if args.nice:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # children inherit it
     seconds = args.seconds or (3.0 if args.quick else 10.0)
+    runs = args.runs or (2 if args.quick else 3)
     creates = args.creates or (100 if args.quick else 400)
     started = time.monotonic()
     binary = build_go()
     if binary is None:
         sys.exit("the Go load generator is needed for the direct load; install Go >= 1.26")
-    results: dict[str, dict[str, Any] | None] = {}
+    closed: dict[str, list[dict[str, Any]]] = {}
+    opened: dict[str, list[dict[str, Any]]] = {}
     overheads: dict[str, tuple[float, float]] = {}
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="kuar-bench-webhook-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="kuar-bench-webhook-") as tmp_name, \
+            contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
         write_certs(tmp)
         ca = tmp / "ca.crt"
         kuar_port, kopf_port, cr_port = free_port(), free_port(), free_port()
         plane = ControlPlane(ControlPlaneSettings())
         plane.start()
-        try:
-            asyncio.run(install_crd(plane))
-            kuar_cmd = [sys.executable, "-m", "bench.webhook.kuar_server", str(kuar_port),
-                        str(tmp)]
-            with process(kuar_cmd, kuar_port, tmp / "kuar.log"):
-                url = f"https://127.0.0.1:{kuar_port}"
-                results["kuar"] = run_load(binary, url + PATH, ca, conns=args.conns,
-                                           seconds=seconds)
-                results["kuar @ half rate"] = run_load(binary, url + PATH, ca,
-                                                       conns=args.conns, seconds=seconds,
-                                                       rate=args.half_rate)
-                plain, hooked = asyncio.run(create_overhead(plane, url, ca.read_bytes(),
-                                                            creates))
-                overheads["kuar validate+mutate"] = (plain, hooked)
-                overheads["kuar validate"] = asyncio.run(create_overhead(
-                    plane, url, ca.read_bytes(), creates, "validate"))
-            kopf = shutil.which("kopf", path=str(Path(sys.executable).parent)) or \
-                shutil.which("kopf")
-            if kopf is None:
-                print("kopf not installed (pip install -e '.[bench]'): kopf column missing")
-                results["kopf"] = None
-            else:
-                env = {"KUBECONFIG": str(plane.kubeconfig), "KUAR_BENCH_PORT": str(kopf_port),
-                       "KUAR_BENCH_CERTS": str(tmp)}
-                kopf_cmd = [kopf, "run", "--standalone", "--quiet", "-A",
-                            str(HERE / "kopf_operator.py")]
-                with process(kopf_cmd, kopf_port, tmp / "kopf.log", env):
-                    results["kopf"] = run_load(binary, f"https://127.0.0.1:{kopf_port}{PATH}",
-                                               ca, conns=args.conns, seconds=seconds)
-            cr_cmd = [str(binary), "serve", "-port", str(cr_port), "-cert-dir", str(tmp)]
-            with process(cr_cmd, cr_port, tmp / "cr.log"):
-                results["controller-runtime (Go)"] = run_load(
-                    binary, f"https://127.0.0.1:{cr_port}{PATH}", ca, conns=args.conns,
-                    seconds=seconds)
-                for which in ("both", "validate"):
-                    label = "validate+mutate" if which == "both" else "validate"
-                    overheads[f"controller-runtime {label}"] = asyncio.run(create_overhead(
-                        plane, f"https://127.0.0.1:{cr_port}", ca.read_bytes(), creates,
-                        which))
-        finally:
-            plane.stop()
+        stack.callback(plane.stop)
+        asyncio.run(install_crd(plane))
+        servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+        kuar_cmd = [sys.executable, "-m", "bench.webhook.kuar_server", str(kuar_port), str(tmp)]
+        servers["kuar"] = (f"https://127.0.0.1:{kuar_port}",
+                           stack.enter_context(process(kuar_cmd, kuar_port, tmp / "kuar.log")))
+        kopf = shutil.which("kopf", path=str(Path(sys.executable).parent)) or shutil.which("kopf")
+        if kopf is None:
+            print("kopf not installed (pip install -e '.[bench]'): kopf column missing")
+        else:
+            env = {"KUBECONFIG": str(plane.kubeconfig), "KUAR_BENCH_PORT": str(kopf_port),
+                   "KUAR_BENCH_CERTS": str(tmp)}
+            kopf_cmd = [kopf, "run", "--standalone", "--quiet", "-A",
+                        str(HERE / "kopf_operator.py")]
+            servers["kopf"] = (f"https://127.0.0.1:{kopf_port}", stack.enter_context(
+                process(kopf_cmd, kopf_port, tmp / "kopf.log", env)))
+        cr_cmd = [str(binary), "serve", "-port", str(cr_port), "-cert-dir", str(tmp)]
+        servers["controller-runtime (Go)"] = (f"https://127.0.0.1:{cr_port}",
+                                              stack.enter_context(
+                                                  process(cr_cmd, cr_port, tmp / "cr.log")))
+        names = list(servers)
+        group: dict[str, list[subprocess.Popen[bytes]]] = {
+            name: [proc] for name, (_, proc) in servers.items()}
+        many = f"kuar x {args.processes} (SO_REUSEPORT)"
+        if args.processes > 1:
+            port = free_port()
+            argv = [*kuar_cmd[:3], str(port), str(tmp), "reuse-port"]
+            group[many] = [stack.enter_context(process(argv, port, tmp / f"kuar-{i}.log"))
+                           for i in range(args.processes)]
+            servers[many] = (f"https://127.0.0.1:{port}", group[many][0])
+        for rate, into in ((0.0, closed), (args.half_rate, opened)):
+            for r in range(runs):
+                contenders = names + ([many] if rate == 0.0 and many in servers else [])
+                for name in contenders if r % 2 == 0 else contenders[::-1]:
+                    url = servers[name][0]
+                    cpu = sum(cpu_seconds(p.pid) for p in group[name])
+                    result = run_load(binary, url + PATH, ca, conns=args.conns,
+                                      seconds=seconds, rate=rate)
+                    # the warm-up second included
+                    used = sum(cpu_seconds(p.pid) for p in group[name]) - cpu
+                    result["per_cpu"] = result["count"] / used if used > 0 else math.nan
+                    into.setdefault(name, []).append(result)
+        kuar_url = servers["kuar"][0]
+        overheads["kuar validate+mutate"] = asyncio.run(create_overhead(
+            plane, kuar_url, ca.read_bytes(), creates))
+        overheads["kuar validate"] = asyncio.run(create_overhead(
+            plane, kuar_url, ca.read_bytes(), creates, "validate"))
+        for which in ("both", "validate"):
+            label = "validate+mutate" if which == "both" else "validate"
+            overheads[f"controller-runtime {label}"] = asyncio.run(create_overhead(
+                plane, servers["controller-runtime (Go)"][0], ca.read_bytes(), creates, which))
 
-    print(f"\nDirect HTTPS load, {args.conns} keep-alive connections, {seconds:g} s per run "
-          f"(LoadTest-create AdmissionReviews, same validation everywhere)")
-    print(f"{'server (one process)':<28} {'reviews/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'max ms':>8} {'errors':>7}")
+    results = {name: summary(closed[name]) if name in closed else None
+               for name in ("kuar", "kopf", "controller-runtime (Go)", *closed)}
+    half = {name: summary(runs_) for name, runs_ in opened.items()}
+    print(f"\nDirect HTTPS load, {args.conns} keep-alive connections, {runs} alternated runs "
+          f"of {seconds:g} s per server (LoadTest-create AdmissionReviews, same validation "
+          "everywhere); medians; a failed review counts as 10 s in the percentiles")
+    header = (f"{'server (one process)':<32} {'reviews/s [min, max]':>22} {'per CPU-s':>10} "
+              f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
+    print(header)
     for name, r in results.items():
-        suffix = f" ({r['rps']:.0f}/s offered)" if name.endswith("half rate") and r else ""
-        print(row(name, r) + suffix)
+        print(row(name, r))
+    print(f"\nOpen loop at {args.half_rate:,.0f}/s (latency from the intended send time)")
+    print(header)
+    for name, r in half.items():
+        print(row(name, r))
     print(f"\nAPI server create latency, {creates} sequential LoadTest creates per side, "
           "alternating between a namespace the webhooks skip and one they serve (p50 ms)")
     print(f"{'webhooks':<36} {'without':>8} {'with':>8} {'overhead':>9}")
@@ -297,12 +351,15 @@ def main() -> None:
     kopf_r, cr_r = results.get("kopf"), results.get("controller-runtime (Go)")
     ratio_kopf = f"{kuar['rps'] / kopf_r['rps']:.2f}" if kopf_r and kopf_r["rps"] else "nan"
     ratio_cr = f"{kuar['rps'] / cr_r['rps']:.2f}" if cr_r and cr_r["rps"] else "nan"
-    half_r = results["kuar @ half rate"]
-    assert half_r is not None
+    per_core = (f"{kuar['per_cpu'] / cr_r['per_cpu']:.2f}"
+                if cr_r and cr_r["per_cpu"] else "nan")
+    errors = sum(r["errors"] for r in [*results.values(), *half.values()] if r is not None)
+    plain, hooked = overheads["kuar validate+mutate"]
     print(f"\nwall time {time.monotonic() - started:.0f} s")
-    print(f"reviews_per_s={kuar['rps']:.0f} p99_ms={half_r['p99_ms']:.2f} "
+    print(f"reviews_per_s={kuar['rps']:.0f} p99_ms={half['kuar']['p99_ms']:.2f} "
           f"ratio_vs_kopf={ratio_kopf} ratio_vs_controller_runtime={ratio_cr} "
-          f"create_overhead_p50_ms={hooked - plain:.2f}")
+          f"create_overhead_p50_ms={hooked - plain:.2f} "
+          f"per_core_ratio_vs_controller_runtime={per_core} errors={errors}")
 
 
 if __name__ == "__main__":

@@ -216,9 +216,7 @@ async def test_in_cluster_configuration_authenticates_as_the_service_account(
     """A pod's view: KUBERNETES_SERVICE_HOST/PORT, token and CA in files, no kubeconfig."""
     import base64
 
-    import kubernetes_asyncio.config.incluster_config as incluster
-
-    from kuar.client import AlreadyExists, whoami
+    from kuar.client import AlreadyExists, kubeconfig, whoami
 
     ns, name = OPERATOR.namespace, OPERATOR.name
     with contextlib.suppress(AlreadyExists):
@@ -231,14 +229,16 @@ async def test_in_cluster_configuration_authenticates_as_the_service_account(
     cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]["cluster"]
     (tmp_path / "token").write_text(token)
     (tmp_path / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    (tmp_path / "namespace").write_text(ns)
     host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
-    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
-    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setattr(kubeconfig, "SERVICE_ACCOUNT", tmp_path)
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
-    client = Client(await load_config())
+    config = await load_config()
+    assert config.namespace == ns
+    client = Client(config)
     try:
         assert await whoami(client) == f"system:serviceaccount:{ns}:{name}"
     finally:

@@ -1,6 +1,8 @@
 // Command ctrlbench is the controller-runtime side of bench/controller: the same trivial
 // reconcile as the kuar and kopf sides (set status.observedGeneration to metadata.generation
-// with a merge patch of the status subresource), on unstructured objects read from the cache.
+// with a merge patch of the status subresource), on typed objects (types.go, as a kubebuilder
+// project declares its kind) read from the cache, or with -unstructured on
+// unstructured.Unstructured objects (the generic form, which decodes into maps).
 //
 // It prints, one line each, to stdout (times are Unix nanoseconds, wall clock):
 //
@@ -28,8 +30,10 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -65,6 +69,25 @@ func flushEvery(d time.Duration) {
 	}
 }
 
+type typedReconciler struct {
+	client client.Client
+}
+
+func (r *typedReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	emit(false, "R %s %d\n", req.Name, time.Now().UnixNano())
+	obj := &BenchLoad{}
+	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	observed := obj.Status.ObservedGeneration
+	if observed != nil && *observed == obj.Generation {
+		return reconcile.Result{}, nil
+	}
+	patch := fmt.Appendf(nil, `{"status":{"observedGeneration":%d}}`, obj.Generation)
+	err := r.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+	return reconcile.Result{}, client.IgnoreNotFound(err)
+}
+
 type reconciler struct {
 	client client.Client
 	gvk    schema.GroupVersionKind
@@ -97,6 +120,8 @@ func main() {
 	version := flags.String("version", "v1", "API version")
 	kind := flags.String("kind", "BenchLoad", "kind")
 	flags.Int("expect", 0, "ignored (the kopf side needs it)")
+	unstructuredObjects := flags.Bool("unstructured", false,
+		"reconcile unstructured.Unstructured objects instead of the typed BenchLoad")
 	_ = flags.Parse(os.Args[1:])
 	ctrl.SetLogger(logr.Discard())
 
@@ -107,16 +132,26 @@ func main() {
 	cfg.QPS = -1 // no client-side rate limiting
 	cfg.Burst = 1 << 20
 	gvk := schema.GroupVersionKind{Group: *group, Version: *version, Kind: *kind}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		fail(err)
+	}
+	addBenchLoad(scheme, gvk.GroupVersion())
+	clientOptions := client.Options{}
+	if *unstructuredObjects {
+		// Read unstructured objects from the cache, as typed ones are by default.
+		clientOptions.Cache = &client.CacheOptions{Unstructured: true}
+	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme,
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{*namespace: {}},
 			// kuar drops managedFields by default; do the same here so both caches hold
 			// the same content.
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
-		// Read unstructured objects from the cache, as typed ones are by default.
-		Client:                 client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		Client:                 clientOptions,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		LeaderElection:         false,
@@ -130,18 +165,27 @@ func main() {
 		&workqueue.TypedBucketRateLimiter[reconcile.Request]{
 			Limiter: rate.NewLimiter(rate.Limit(1e6), 1<<20)},
 	)
-	primary := &unstructured.Unstructured{}
-	primary.SetGroupVersionKind(gvk)
+	var primary client.Object = &BenchLoad{}
+	var r reconcile.Reconciler = &typedReconciler{client: mgr.GetClient()}
+	if *unstructuredObjects {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		primary, r = u, &reconciler{client: mgr.GetClient(), gvk: gvk}
+	}
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(primary).
 		WithOptions(controller.Options{MaxConcurrentReconciles: *workers, RateLimiter: limiter}).
-		Complete(&reconciler{client: mgr.GetClient(), gvk: gvk})
+		Complete(r)
 	if err != nil {
 		fail(err)
 	}
 	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		probe := &unstructured.Unstructured{}
-		probe.SetGroupVersionKind(gvk)
+		var probe client.Object = &BenchLoad{}
+		if *unstructuredObjects {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			probe = u
+		}
 		// GetInformer blocks until this kind's (shared) informer has synced.
 		if _, err := mgr.GetCache().GetInformer(ctx, probe); err != nil {
 			return err

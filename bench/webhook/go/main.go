@@ -7,6 +7,8 @@
 //	webhookbench load -url https://127.0.0.1:PORT/path -ca ca.crt -conns 8 -duration 5s [-rate R]
 //	    HTTPS/1.1 keep-alive load of LoadTest-create AdmissionReviews; closed loop by default,
 //	    open loop at -rate reviews/s (latency measured from the intended send time).
+//	    A failed review (refused, timed out, HTTP error, wrong or disallowed answer) counts in
+//	    the percentiles as the -timeout value and in "errors"; rps counts successes only.
 //	    Prints one JSON line: {"count","errors","seconds","rps","p50_ms","p99_ms","max_ms"}.
 package main
 
@@ -157,6 +159,8 @@ func load(args []string) {
 	duration := fs.Duration("duration", 5*time.Second, "how long")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up")
 	rate := fs.Float64("rate", 0, "open loop: reviews per second (0 = closed loop)")
+	timeout := fs.Duration("timeout", 10*time.Second,
+		"client timeout; a failed review counts as this latency (10 s: the API server's maximum)")
 	_ = fs.Parse(args)
 	ca, err := os.ReadFile(*caFile)
 	if err != nil {
@@ -172,7 +176,8 @@ func load(args []string) {
 		ForceAttemptHTTP2:   false,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: transport, Timeout: *timeout}
+	failedMs := float64(timeout.Microseconds()) / 1000
 	var counter, errors atomic.Int64
 	var firstErr atomic.Value
 	send := func() bool {
@@ -215,6 +220,7 @@ func load(args []string) {
 	errors.Store(0)
 	var mu sync.Mutex
 	var lat []float64
+	var ok int
 	start := time.Now()
 	stop := start.Add(*duration)
 	if *rate <= 0 {
@@ -230,6 +236,8 @@ func load(args []string) {
 					}
 					if send() {
 						local = append(local, float64(time.Since(t0).Microseconds())/1000)
+					} else {
+						local = append(local, -failedMs) // negative: failed (see below)
 					}
 				}
 				mu.Lock()
@@ -251,19 +259,26 @@ func load(args []string) {
 			wg.Add(1)
 			go func(intended time.Time) {
 				defer wg.Done()
-				ok := send()
-				<-sem
-				if ok {
-					ms := float64(time.Since(intended).Microseconds()) / 1000
-					mu.Lock()
-					lat = append(lat, ms)
-					mu.Unlock()
+				ms := -failedMs
+				if send() {
+					ms = float64(time.Since(intended).Microseconds()) / 1000
 				}
+				<-sem
+				mu.Lock()
+				lat = append(lat, ms)
+				mu.Unlock()
 			}(intended)
 		}
 		wg.Wait()
 	}
 	elapsed := time.Since(start).Seconds()
+	for i, ms := range lat {
+		if ms < 0 {
+			lat[i] = -ms // a failure, at the timeout value
+		} else {
+			ok++
+		}
+	}
 	sort.Float64s(lat)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -271,8 +286,8 @@ func load(args []string) {
 		}
 		return lat[int(p*float64(len(lat)-1))]
 	}
-	r := result{Count: len(lat), Errors: errors.Load(), Seconds: elapsed,
-		RPS: float64(len(lat)) / elapsed, P50: pct(0.50), P99: pct(0.99), Max: pct(1)}
+	r := result{Count: ok, Errors: errors.Load(), Seconds: elapsed,
+		RPS: float64(ok) / elapsed, P50: pct(0.50), P99: pct(0.99), Max: pct(1)}
 	if v := firstErr.Load(); v != nil {
 		r.First = v.(string)
 	}

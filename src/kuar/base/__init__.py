@@ -13,10 +13,29 @@ Place in the pipeline: below :mod:`kuar.runtime`, :mod:`kuar.webhook`, :mod:`kua
   that are 0600 from the start.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from kuar.base.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
 from kuar.base.files import write_private
 from kuar.base.metrics import REGISTRY
-from kuar.base.pki import CertificateAuthority, KeyPair, generate_key, key_pem, make_csr
+
+if TYPE_CHECKING:
+    from kuar.base.pki import CertificateAuthority, KeyPair, generate_key, key_pem, make_csr
+
+_PKI = frozenset({"CertificateAuthority", "KeyPair", "generate_key", "key_pem", "make_csr"})
+
+
+def __getattr__(name: str) -> Any:
+    """Import :mod:`kuar.base.pki` on first use.
+
+    ``cryptography`` costs ~10 MiB of RSS, which a controller that never issues a certificate
+    need not pay.
+    """
+    if name in _PKI:
+        from kuar.base import pki
+
+        return getattr(pki, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "REGISTRY",

@@ -3,19 +3,22 @@
 Place in the pipeline: the first step of every client. :func:`load_config` reads the
 configuration, :class:`kuar.client.Client` uses the resulting :class:`ClientConfig`.
 
-Parsing is not hand-written: kubeconfig files (contexts, client certificates, tokens, exec
-credential plugins, OIDC) and the in-cluster service-account token (with refresh) are loaded by
-``kubernetes_asyncio.config``, a well-kept library (see
-docs/decisions/0002-client-and-transport.md). kuar only turns its result into an
-:class:`ssl.SSLContext` and an ``Authorization`` header source.
+Kubeconfig files (merged ``$KUBECONFIG`` lists, contexts, client certificates, tokens, token
+files, exec credential plugins) and the in-cluster service account are read by
+:mod:`kuar.client.kubeconfig`, a small focused loader (docs/decisions/0018-kubeconfig-loader.md:
+``kubernetes_asyncio.config`` cost ~30 MiB of RSS because it imports the whole generated
+client). A kubeconfig whose user has a legacy ``auth-provider`` (OIDC, GCP, Azure) is still
+handed to ``kubernetes_asyncio.config``, imported only then (see
+docs/decisions/0002-client-and-transport.md).
 
-Guarantees: the bearer token is asked for on every request, so rotated service-account tokens
-and expiring exec-plugin tokens are refreshed by the library; no secret is ever logged or put in
-``repr``.
+Guarantees: the ``Authorization`` value is asked for on every request, so rotated
+service-account tokens and expiring exec-plugin tokens are refreshed; no secret is ever logged
+or put in ``repr``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -43,7 +46,8 @@ class ClientConfig:
     ssl_context: ssl.SSLContext | None = field(repr=False)
     """TLS settings: the cluster CA and the client certificate when there is one."""
     token: TokenSource = field(default=_no_token, repr=False)
-    """Called before each request; returns the bearer token or ``None``."""
+    """Called before each request; returns the ``Authorization`` value (``Bearer ...`` or
+    ``Basic ...``) or ``None``."""
     namespace: str = "default"
     """The namespace of the context (or of the pod, in a cluster)."""
 
@@ -62,7 +66,7 @@ def _ssl_context(cfg: Any) -> ssl.SSLContext:
 def _from_library_config(cfg: Any, namespace: str) -> ClientConfig:
     async def token() -> str | None:
         value = await cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
-        return str(value) if value else None
+        return str(value) if value else None  # "Bearer ..." already
 
     return ClientConfig(
         server=str(cfg.host).rstrip("/"),
@@ -77,30 +81,49 @@ async def load_config(
 ) -> ClientConfig:
     """Load a configuration the way kubectl does.
 
-    Order: the explicit ``kubeconfig`` path, then ``$KUBECONFIG``, then ``~/.kube/config``,
-    then the in-cluster service account. Raises :class:`ConfigError` with a readable reason.
+    Order: the explicit ``kubeconfig`` path, then ``$KUBECONFIG`` (several files merged), then
+    ``~/.kube/config``, then the in-cluster service account. Raises :class:`ConfigError` with a
+    readable reason.
     """
+    from kuar.client import kubeconfig as loader
+
+    paths = loader.kubeconfig_paths(kubeconfig)
+    try:
+        # in a thread: an exec credential plugin runs here once, and may take seconds
+        loaded = await (asyncio.to_thread(loader.from_kubeconfig, paths, context) if paths
+                        else asyncio.to_thread(loader.in_cluster))
+    except loader.KubeconfigError as exc:
+        raise ConfigError(str(exc)) from exc
+    if loaded.uses_auth_provider:
+        return await _load_with_library(paths, context)
+    return ClientConfig(server=loaded.server, ssl_context=loaded.ssl_context,
+                        token=_config_errors(loaded.token), namespace=loaded.namespace)
+
+
+def _config_errors(source: TokenSource) -> TokenSource:
+    """``source``, its :class:`~kuar.client.kubeconfig.KubeconfigError` as :class:`ConfigError`."""
+    from kuar.client.kubeconfig import KubeconfigError
+
+    async def token() -> str | None:
+        try:
+            return await source()
+        except KubeconfigError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    return token
+
+
+async def _load_with_library(paths: list[Path], context: str | None) -> ClientConfig:
+    """A kubeconfig with a legacy ``auth-provider`` user: ``kubernetes_asyncio`` reads it."""
     from kubernetes_asyncio import client as kclient
     from kubernetes_asyncio import config as kconfig
 
-    path = kubeconfig or os.environ.get("KUBECONFIG") or None
-    if path is None and Path("~/.kube/config").expanduser().exists():
-        path = str(Path("~/.kube/config").expanduser())
     cfg = kclient.Configuration()
-    if path is None:
-        try:
-            kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        except kconfig.ConfigException as exc:
-            raise ConfigError(f"no kubeconfig found and not in a cluster: {exc}") from exc
-        ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-        ns = ns_file.read_text().strip() if ns_file.exists() else "default"
-        return _from_library_config(cfg, ns)
-    if not Path(path).exists():
-        raise ConfigError(f"kubeconfig {path} does not exist")
+    path = os.pathsep.join(str(p) for p in paths)
     try:
         loader = await kconfig.load_kube_config(
-            config_file=str(path), context=context, client_configuration=cfg,
-            persist_config=False,
+            config_file=path if len(paths) == 1 else None, context=context,
+            client_configuration=cfg, persist_config=False,
         )
     except (kconfig.ConfigException, OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"cannot load kubeconfig {path}: {exc}") from exc

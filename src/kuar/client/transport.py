@@ -85,7 +85,8 @@ class Client:
             headers["Content-Type"] = content_type
         token = await self.config.token()
         if token:
-            headers["Authorization"] = token if token.startswith("Bearer ") else f"Bearer {token}"
+            headers["Authorization"] = (token if token.startswith(("Bearer ", "Basic "))
+                                        else f"Bearer {token}")
         return headers
 
     async def request(

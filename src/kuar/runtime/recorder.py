@@ -28,12 +28,16 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kuar.client import Api, ApiError, Client, NotFound, TransportError
-from kuar.models.core.v1 import ObjectReference
-from kuar.models.events.v1 import Event, EventSeries
 from kuar.resources import ObjectMeta, Resource
+
+if TYPE_CHECKING:
+    # imported on the first Event: the generated core/v1 models cost ~10 MiB of RSS, which a
+    # controller that records no Event need not pay
+    from kuar.models.core.v1 import ObjectReference
+    from kuar.models.events.v1 import Event
 
 log = logging.getLogger("kuar.runtime.recorder")
 
@@ -85,6 +89,8 @@ def _time(ts: float) -> dt.datetime:
 
 
 def _reference(obj: Mapping[str, Any] | Resource) -> ObjectReference:
+    from kuar.models.core.v1 import ObjectReference
+
     if isinstance(obj, Resource):
         m = obj.metadata
         return ObjectReference(api_version=obj.api_version, kind=obj.kind, name=m.name or "",
@@ -105,11 +111,19 @@ class EventRecorder:
         """A recorder writing through ``client``."""
         self.client = client
         self.settings = settings
-        self._events = Api(client, Event, field_manager="kuar-recorder")
+        self._events_api: Api[Event] | None = None
         self._series: dict[tuple[str, ...], _Series] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
+
+    @property
+    def _events(self) -> Api[Event]:
+        if self._events_api is None:
+            from kuar.models.events.v1 import Event
+
+            self._events_api = Api(self.client, Event, field_manager="kuar-recorder")
+        return self._events_api
 
     def event(
         self,
@@ -148,6 +162,8 @@ class EventRecorder:
         namespace = ref.namespace or "default"
         name = f"{ref.name}.{secrets.token_hex(8)}"
         self._series[key] = _Series(name, namespace, 1, now, 1)
+        from kuar.models.events.v1 import Event
+
         self._spawn(self._create(Event(
             metadata=ObjectMeta(name=name, namespace=namespace),
             event_time=_time(now), type=type, reason=reason, action=action, note=note,
@@ -181,6 +197,8 @@ class EventRecorder:
         series.pending = False
         count, last = series.count, series.last
         try:
+            from kuar.models.events.v1 import EventSeries
+
             update = EventSeries(count=count, last_observed_time=_time(last))
             await self._events.patch(
                 series.name, {"series": update.model_dump(mode="json", by_alias=True)},

@@ -114,6 +114,11 @@ class WebhookServerSettings:
     """Seconds :meth:`WebhookServer.stop` waits for requests in flight."""
     backlog: int = 1024
     """Listen backlog (bursts of new connections from several API servers)."""
+    reuse_port: bool = False
+    """Bind with ``SO_REUSEPORT``: several processes (one per core) serve the same port and the
+    kernel spreads new connections over them. Every process must set it. Run N copies of the
+    webhook program, e.g. ``for i in 1 2; do my-webhook & done``, each with the same settings
+    (bench/webhook ``--processes N`` measures the scaling)."""
     client_ca_file: str | None = None
     """PEM bundle of the CA(s) that sign the API server's client certificate. When set, every
     client must present a certificate signed by one of them (TLS client authentication,
@@ -306,7 +311,8 @@ class WebhookServer:
         assert self._runner.server is not None
         self._server = await loop.create_server(
             self._runner.server, s.host, s.port, ssl=self.tls.context,
-            ssl_handshake_timeout=s.handshake_timeout, backlog=s.backlog, reuse_address=True)
+            ssl_handshake_timeout=s.handshake_timeout, backlog=s.backlog, reuse_address=True,
+            reuse_port=s.reuse_port or None)
 
     async def stop(self) -> None:
         """Stop accepting, finish requests in flight, close (safe to call twice)."""

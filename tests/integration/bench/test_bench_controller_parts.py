@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from bench.controller import contenders
-from bench.controller.__main__ import ROWS, table
+from bench.controller.__main__ import HEADLINE, ROWS, headline, table
 from bench.controller.phases import pct
 
 
@@ -46,6 +46,29 @@ def test_percentiles_are_nearest_rank() -> None:
     assert pct(values, 0.99) == 99
     assert pct([7.0], 0.99) == 7
     assert math.isnan(pct([], 0.5))
+
+
+def test_kopf_and_controller_runtime_rows_differ_only_in_their_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(contenders, "build_go", lambda: (tmp_path / "ctrlbench", ""))
+    found, missing = contenders.available(
+        ["kopf", "kopf-limit10", "controller-runtime", "controller-runtime-unstructured"])
+    assert not missing
+    argv = {c.name: c.argv for c in found}
+    assert argv["kopf-limit10"] == (*argv["kopf"], "--limit-10")
+    assert argv["controller-runtime-unstructured"] == (*argv["controller-runtime"],
+                                                       "-unstructured")
+
+
+def test_headline_shows_median_min_and_max_per_contender() -> None:
+    figures = {}
+    for key, _, _ in HEADLINE:
+        figures |= {key: 2.0, f"{key}_min": 1.0, f"{key}_max": 3.0}
+    lines = headline({"kuar": figures, "kopf": None}, ["kuar", "kopf"]).splitlines()
+    assert len(lines) == 3
+    assert lines[1].split()[0] == "kuar" and lines[1].count("[") == len(HEADLINE)
+    assert lines[2].split() == ["kopf"] + ["-"] * len(HEADLINE)
 
 
 def test_table_has_one_row_per_measure_and_dashes_for_a_failed_contender() -> None:

@@ -355,3 +355,31 @@ async def test_a_body_that_never_completes_gets_408_not_a_hang(
     assert time.monotonic() - started < 4
     assert answer.startswith(b"HTTP/1.1 408")
     assert b'"code":408' in answer
+
+
+async def test_reuse_port_lets_two_servers_share_one_port(serving: ServingCertificate,
+                                                          ca: CertificateAuthority) -> None:
+    hook = ValidatingWebhook(name="v.kuar.com", path="/validate", rules=(RULE,), codec=RAW,
+                             validator=NoFtp())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = WebhookServerSettings(host="127.0.0.1", port=port, reuse_port=True)
+    first = WebhookServer(webhooks=[hook], certificates=serving, settings=settings)
+    second = WebhookServer(webhooks=[hook], certificates=serving, settings=settings)
+    await first.start()
+    try:
+        await second.start()  # without SO_REUSEPORT: "address already in use"
+        try:
+            review = admission_review(loadtest(scheme="ftp"))
+            ctx = client_context(ca.cert_pem)
+            async with aiohttp.ClientSession() as session:
+                for _ in range(4):  # every connection answered, whichever process takes it
+                    async with session.post(f"https://127.0.0.1:{port}/validate", json=review,
+                                            ssl=ctx) as resp:
+                        answer = await resp.json()
+                    assert answer["response"]["allowed"] is False
+        finally:
+            await second.stop()
+    finally:
+        await first.stop()

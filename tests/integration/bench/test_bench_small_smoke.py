@@ -1,0 +1,64 @@
+"""The kuar-only and client benchmarks work end to end, at tiny sizes, with every variant.
+
+``bench.controlplane``, ``bench.typed``, ``bench.models`` and ``bench.clients`` (lightkube
+and kr8s from the ``bench`` extra, ``make bench-tools``). Each must exit 0, give every
+variant a figure and end with its key=value line; no speed is asserted.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(200)]
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def run(*args: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=180)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout.strip().splitlines()
+
+
+def last_line(lines: list[str], keys: tuple[str, ...]) -> dict[str, float]:
+    pairs = {k: float(v) for k, v in (pair.split("=") for pair in lines[-1].split())}
+    assert tuple(pairs) == keys, lines[-1]
+    assert all(not math.isnan(v) and v > 0 for v in pairs.values()), lines[-1]
+    return pairs
+
+
+def test_bench_controlplane() -> None:
+    lines = run("bench.controlplane", "--runs", "1", "--settle", "0.5")
+    last_line(lines, ("warm_start_s", "warm_start_full_s", "rss_mib"))
+
+
+def test_bench_typed() -> None:
+    from bench.typed.listing import VARIANTS
+
+    lines = run("bench.typed", "--seconds", "0.05", "--objects", "30")
+    last_line(lines, ("codec_variants", "slowest_codec_per_s", "typed_paged_per_s",
+                      "dict_paged_per_s"))
+    rows = {line.split()[0]: line.split() for line in lines if line.split()
+            and line.split()[0] in VARIANTS}
+    assert set(rows) == set(VARIANTS)
+    assert all(int(cells[1]) == 30 for cells in rows.values())
+
+
+def test_bench_models() -> None:
+    lines = run("bench.models", "--runs", "1", "--pods", "30")
+    last_line(lines, ("decode_ratio_generated_vs_handwritten", "generation_s", "kinds",
+                      "lines"))
+
+
+def test_bench_clients_with_every_library() -> None:
+    lines = run("bench.clients", "--requests", "20", "--rounds", "1")
+    last_line(lines, ("kuar_import_ms", "kuar_p50_ms", "kuar_get_per_s", "kuar_peak_rss_mib"))
+    rows = {line.split()[0]: line.split()[2:] for line in lines[2:-1] if len(line.split()) == 6}
+    assert set(rows) == {"kuar", "kuar-typed", "kubernetes_asyncio", "lightkube", "kr8s"}
+    assert all(float(v) > 0 for cells in rows.values() for v in cells)
