@@ -7,7 +7,13 @@ Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--c
    one process of each server, all doing the same validation (kuar_loadtest's rules):
    kuar (``kuar_server.py``, uvloop), kopf's webhook server (``kopf_operator.py``, a real
    ``kopf run`` against the local control plane) and a controller-runtime webhook
-   (``go/main.go``). The three servers run side by side; the load generator is Go
+   (``go/main.go``). Reviews carry the v2 shape (``beta.kuar.com/v2``, the storage version:
+   the API server converts a v1 write before calling admission webhooks), and before any
+   load every server must allow the benchmark's review and deny two bad ones naming the same
+   v2 fields (``spec.target.scheme``, ``spec.load.requestsPerSecond``,
+   ``spec.target.paths[i]``, ``spec.target.service``), or the benchmark stops: the
+   comparison holds only while the rules are the same. The three servers run side by side;
+   the load generator is Go
    (``webhookbench load``) and loads one server at a time, ``--runs`` runs each, alternated
    A B C / C B A: closed loop with ``--conns`` connections (reviews/s, reviews per CPU-second
    of the server process, p50, p99), then open loop at ``--half-rate`` (1,500/s; latency from
@@ -16,8 +22,10 @@ Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--c
    With ``--processes N`` (N > 1) a fourth server joins the closed-loop runs: N kuar
    processes sharing one port through ``SO_REUSEPORT`` (``WebhookServerSettings.reuse_port``),
    the way a user runs one process per core; its per-CPU figure sums every process.
-2. API server create latency of a LoadTest without webhooks, then with kuar's validating and
-   mutating webhooks registered (by URL, caBundle): p50 each; the overhead is the difference.
+2. API server create latency of a LoadTest (v2 objects; the CRD is kuar_loadtest's full v1 +
+   v2 CRD, its conversion webhook on the kuar server) without webhooks, then with kuar's
+   validating and mutating webhooks registered (by URL, caBundle): p50 each; the overhead is
+   the difference.
    The same with the validating webhook only, and with controller-runtime's pair (the Go
    program also has the defaulter), to show what the API server's own webhook call costs.
 
@@ -39,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -57,7 +66,6 @@ from typing import Any
 
 from kuar.base import write_private
 from kuar.client import Client, load_config, wait_crd_established
-from kuar.resources import crd_for
 from kuar.testing import ControlPlane, ControlPlaneSettings, free_port
 from kuar.webhook import (
     CertificateAuthority,
@@ -67,11 +75,21 @@ from kuar.webhook import (
     issue_serving_certificate,
     webhook_configurations,
 )
-from kuar_loadtest.api import v1
+from kuar_loadtest.local import loadtest_crd
 from kuar_loadtest.webhooks import build
 
 HERE = Path(__file__).parent
-PATH = "/validate-beta-kuar-com-v1-loadtest"
+PATH = "/validate-beta-kuar-com-v2-loadtest"
+SPEC = {"target": {"service": "my-service", "scheme": "https",
+                   "paths": ["/index.html", "/login.html", "/shares/my-shares/"]},
+        "load": {"requestsPerSecond": 1000, "duration": "60s"}}
+"""The spec of the benchmark's review (the Go load generator sends the same one)."""
+BAD = (  # (spec, v2 fields every server must name in its denial)
+    ({"target": {**SPEC["target"], "service": "My_Service", "paths": ["/ok", "/a b"]},
+      "load": {**SPEC["load"], "requestsPerSecond": 60_000}},
+     ("spec.load.requestsPerSecond", "spec.target.paths[1]", "spec.target.service")),
+    ({**SPEC, "target": {**SPEC["target"], "scheme": "ftp"}}, ("spec.target.scheme",)),
+)
 
 
 def build_go() -> Path | None:
@@ -139,6 +157,43 @@ def process(argv: list[str], port: int, log: Path, env: dict[str, str] | None = 
                 proc.wait()
 
 
+def admission_review(uid: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A LoadTest v2 CREATE AdmissionReview for ``spec``, as the API server sends it."""
+    gvk = {"group": "beta.kuar.com", "version": "v2", "kind": "LoadTest"}
+    gvr = {"group": "beta.kuar.com", "version": "v2", "resource": "loadtests"}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": uid, "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+        "name": "my-loadtest", "namespace": "default", "operation": "CREATE",
+        "userInfo": {"username": "kuar-admin", "groups": ["system:masters"]},
+        "object": {"apiVersion": "beta.kuar.com/v2", "kind": "LoadTest",
+                   "metadata": {"name": "my-loadtest", "namespace": "default"}, "spec": spec},
+        "oldObject": None, "dryRun": False}}
+
+
+def check_same_rules(name: str, url: str, ca: Path) -> None:
+    """Stop unless the server at ``url`` allows ``SPEC`` and denies each ``BAD`` spec naming
+    its v2 fields (the comparison is like for like only while every server applies them)."""
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(ca))
+    cases = [(SPEC, True, ()), *((spec, False, fields) for spec, fields in BAD)]
+    for i, (spec, allowed, fields) in enumerate(cases):
+        conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=10)
+        try:
+            conn.request("POST", PATH, json.dumps(admission_review(f"check-{i}", spec)),
+                         {"Content-Type": "application/json"})
+            reply = conn.getresponse()
+            body = reply.read()
+        finally:
+            conn.close()
+        answer = json.loads(body).get("response", {}) if reply.status == 200 else {}
+        message = json.dumps(answer.get("status", {}))
+        missing = [f for f in fields if f not in message]
+        if answer.get("uid") != f"check-{i}" or answer.get("allowed") is not allowed or missing:
+            sys.exit(f"{name} does not apply the benchmark's rules to {json.dumps(spec)}: "
+                     f"expected allowed={allowed} naming {list(fields)}, got HTTP "
+                     f"{reply.status}: {body[:500]!r}")
+
+
 def run_load(binary: Path, url: str, ca: Path, *, conns: int, seconds: float,
              rate: float = 0) -> dict[str, Any]:
     argv = [str(binary), "load", "-url", url, "-ca", str(ca), "-conns", str(conns),
@@ -151,11 +206,12 @@ def run_load(binary: Path, url: str, ca: Path, *, conns: int, seconds: float,
 
 
 async def create_one(client: Client, ns: str, name: str) -> float:
-    body = {"apiVersion": "beta.kuar.com/v1", "kind": "LoadTest", "metadata": {"name": name},
-            "spec": {"service": "my-service", "scheme": "https", "requestsPerSecond": 1000,
-                     "paths": ["/index.html", "/login.html"]}}
+    body = {"apiVersion": "beta.kuar.com/v2", "kind": "LoadTest", "metadata": {"name": name},
+            "spec": {"target": {"service": "my-service", "scheme": "https",
+                                "paths": ["/index.html", "/login.html"]},
+                     "load": {"requestsPerSecond": 1000}}}
     started = time.perf_counter()
-    await client.request("POST", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtests",
+    await client.request("POST", f"/apis/beta.kuar.com/v2/namespaces/{ns}/loadtests",
                          body=body)
     return (time.perf_counter() - started) * 1000
 
@@ -197,10 +253,11 @@ async def create_overhead(plane: ControlPlane, url: str, ca_pem: bytes, n: int,
         await client.close()
 
 
-async def install_crd(plane: ControlPlane) -> None:
+async def install_crd(plane: ControlPlane, kuar_url: str, ca_pem: bytes) -> None:
+    """kuar_loadtest's LoadTest CRD (v1 + v2, storage v2), converting on kuar's server."""
     client = Client(await load_config(plane.kubeconfig))
     try:
-        crd = crd_for(v1.LoadTest)
+        crd = loadtest_crd(kuar_url, ca_pem)
         await client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                              body=crd)
         await wait_crd_established(client, crd["metadata"]["name"])
@@ -272,11 +329,12 @@ def main() -> None:
         plane = ControlPlane(ControlPlaneSettings())
         plane.start()
         stack.callback(plane.stop)
-        asyncio.run(install_crd(plane))
         servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
         kuar_cmd = [sys.executable, "-m", "bench.webhook.kuar_server", str(kuar_port), str(tmp)]
         servers["kuar"] = (f"https://127.0.0.1:{kuar_port}",
                            stack.enter_context(process(kuar_cmd, kuar_port, tmp / "kuar.log")))
+        # before kopf, which discovers the resource; the kuar server serves /convert
+        asyncio.run(install_crd(plane, servers["kuar"][0], ca.read_bytes()))
         kopf = shutil.which("kopf", path=str(Path(sys.executable).parent)) or shutil.which("kopf")
         if kopf is None:
             print("kopf not installed (pip install -e '.[bench]'): kopf column missing")
@@ -301,6 +359,10 @@ def main() -> None:
             group[many] = [stack.enter_context(process(argv, port, tmp / f"kuar-{i}.log"))
                            for i in range(args.processes)]
             servers[many] = (f"https://127.0.0.1:{port}", group[many][0])
+        for name, (url, _) in servers.items():
+            check_same_rules(name, url, ca)
+        print(f"rules check: {', '.join(servers)} allow the benchmark's v2 review and deny "
+              f"bad ones naming {', '.join(f for _, fields in BAD for f in fields)}")
         for rate, into in ((0.0, closed), (args.half_rate, opened)):
             for r in range(runs):
                 contenders = names + ([many] if rate == 0.0 and many in servers else [])

@@ -2,13 +2,17 @@
 
 Run by ``bench.webhook`` as ``kopf run --standalone --quiet -A bench/webhook/kopf_operator.py``
 with ``KUAR_BENCH_PORT`` and ``KUAR_BENCH_CERTS`` set; kopf needs the LoadTest CRD installed
-(it discovers resources before it serves admission requests).
+(it discovers resources before it serves admission requests). It validates the v2 shape (the
+storage version, which the API server hands to admission webhooks) with kuar_loadtest's
+rules: ``spec.target.scheme``, the ``spec.load.requestsPerSecond`` cap, ``spec.target.paths``
+(leading ``/``, no spaces or control characters) and a DNS-1035 ``spec.target.service``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from typing import Any
 
 import kopf
@@ -27,19 +31,33 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False
 
 
-@kopf.on.validate("beta.kuar.com", "v1", "loadtests", id="validate-beta-kuar-com-v1-loadtest")
+def path_problem(path: str) -> str | None:
+    """kuar_loadgen.spec.path_problem's rule, written out (kopf's side imports no kuar)."""
+    if not path.startswith("/"):
+        return "must start with '/'"
+    for i, c in enumerate(path):
+        if c.isspace() or unicodedata.category(c) == "Cc":
+            return f"must not contain spaces or control characters ({c!r} at {i})"
+    return None
+
+
+@kopf.on.validate("beta.kuar.com", "v2", "loadtests", id="validate-beta-kuar-com-v2-loadtest")
 def validate(spec: Any, **_: Any) -> None:
     errors = []
-    if spec.get("scheme") not in ("http", "https"):
-        errors.append(f"spec.scheme: Unsupported value: {spec.get('scheme')!r}")
-    rps = spec.get("requestsPerSecond", 0)
-    if not isinstance(rps, int) or rps <= 0 or rps > MAX_RPS:
-        errors.append(f"spec.requestsPerSecond: Invalid value: {rps}")
-    for i, path in enumerate(spec.get("paths") or []):
-        if not str(path).startswith("/"):
-            errors.append(f"spec.paths[{i}]: Invalid value: {path!r}: must start with '/'")
-    service = spec.get("service", "")
+    target, load = spec.get("target") or {}, spec.get("load") or {}
+    if target.get("scheme") not in ("http", "https"):
+        errors.append(f"spec.target.scheme: Unsupported value: {target.get('scheme')!r}")
+    rps = load.get("requestsPerSecond")
+    if rps is None:
+        errors.append("spec.load.requestsPerSecond: Required value: or spec.load.stages")
+    elif not isinstance(rps, int) or rps <= 0 or rps > MAX_RPS:
+        errors.append(f"spec.load.requestsPerSecond: Invalid value: {rps}")
+    for i, path in enumerate(target.get("paths") or []):
+        problem = path_problem(str(path))
+        if problem is not None:
+            errors.append(f"spec.target.paths[{i}]: Invalid value: {path!r}: {problem}")
+    service = target.get("service", "")
     if len(service) > 63 or not DNS1035.match(service):
-        errors.append(f"spec.service: Invalid value: {service!r}: a DNS-1035 label")
+        errors.append(f"spec.target.service: Invalid value: {service!r}: a DNS-1035 label")
     if errors:
         raise kopf.AdmissionError("; ".join(errors), code=422)

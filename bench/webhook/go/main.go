@@ -1,12 +1,16 @@
 // Command webhookbench is the Go half of bench/webhook (not part of kuar itself):
 //
-//	webhookbench serve -addr 127.0.0.1:PORT -cert tls.crt -key tls.key
-//	    a controller-runtime webhook server validating LoadTest creates with the same rules
-//	    as kuar_loadtest.webhooks (scheme, requestsPerSecond cap, paths, DNS-1035 service),
-//	    and a defaulter at /mutate-... (scheme, paths, duration; JSON patch)
+//	webhookbench serve -port PORT -cert-dir DIR
+//	    a controller-runtime webhook server validating LoadTest v2 objects (the storage
+//	    version, which the API server hands to every admission webhook) with the same rules
+//	    as kuar_loadtest.webhooks: spec.target.scheme, the spec.load.requestsPerSecond cap,
+//	    spec.target.paths (leading '/', no spaces or control characters), a DNS-1035
+//	    spec.target.service; and a defaulter at /mutate-... (target.scheme, target.paths,
+//	    load.duration; JSON patch)
 //	webhookbench load -url https://127.0.0.1:PORT/path -ca ca.crt -conns 8 -duration 5s [-rate R]
-//	    HTTPS/1.1 keep-alive load of LoadTest-create AdmissionReviews; closed loop by default,
-//	    open loop at -rate reviews/s (latency measured from the intended send time).
+//	    HTTPS/1.1 keep-alive load of LoadTest-create AdmissionReviews (beta.kuar.com/v2);
+//	    closed loop by default, open loop at -rate reviews/s (latency measured from the
+//	    intended send time).
 //	    A failed review (refused, timed out, HTTP error, wrong or disallowed answer) counts in
 //	    the percentiles as the -timeout value and in "errors"; rps counts successes only.
 //	    Prints one JSON line: {"count","errors","seconds","rps","p50_ms","p99_ms","max_ms"}.
@@ -30,6 +34,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -38,11 +43,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
+// The paths kuar_loadtest.webhooks serves (kubebuilder's naming, storage version v2).
+const (
+	validatePath = "/validate-beta-kuar-com-v2-loadtest"
+	mutatePath   = "/mutate-beta-kuar-com-v2-loadtest"
+)
+
+type target struct {
+	Service string   `json:"service"`
+	Scheme  string   `json:"scheme"`
+	Paths   []string `json:"paths"`
+}
+
+type loadSpec struct {
+	RequestsPerSecond *int64 `json:"requestsPerSecond"`
+}
+
 type loadTestSpec struct {
-	Service           string   `json:"service"`
-	Scheme            string   `json:"scheme"`
-	RequestsPerSecond int64    `json:"requestsPerSecond"`
-	Paths             []string `json:"paths"`
+	Target target   `json:"target"`
+	Load   loadSpec `json:"load"`
 }
 
 type loadTest struct {
@@ -53,24 +72,40 @@ const maxRPS = 50000
 
 var dns1035 = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
-func validate(obj *loadTest) []string {
-	var errs []string
-	s := obj.Spec
-	if s.Scheme != "http" && s.Scheme != "https" {
-		errs = append(errs, fmt.Sprintf(`spec.scheme: Unsupported value: %q: supported values: "http", "https"`, s.Scheme))
+// pathProblem is kuar_loadgen.spec.path_problem: a leading '/', no whitespace, no control
+// characters (CR/LF would inject headers into the worker's requests).
+func pathProblem(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return "must start with '/'"
 	}
-	if s.RequestsPerSecond <= 0 {
-		errs = append(errs, fmt.Sprintf("spec.requestsPerSecond: Invalid value: %d: must be greater than 0", s.RequestsPerSecond))
-	} else if s.RequestsPerSecond > maxRPS {
-		errs = append(errs, fmt.Sprintf("spec.requestsPerSecond: Invalid value: %d: must be at most %d", s.RequestsPerSecond, maxRPS))
-	}
-	for i, p := range s.Paths {
-		if !strings.HasPrefix(p, "/") {
-			errs = append(errs, fmt.Sprintf("spec.paths[%d]: Invalid value: %q: must start with '/'", i, p))
+	for i, r := range []rune(p) {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Sprintf("must not contain spaces or control characters (%q at %d)", r, i)
 		}
 	}
-	if len(validation.IsDNS1035Label(s.Service)) > 0 || !dns1035.MatchString(s.Service) {
-		errs = append(errs, fmt.Sprintf("spec.service: Invalid value: %q: a DNS-1035 label", s.Service))
+	return ""
+}
+
+func validate(obj *loadTest) []string {
+	var errs []string
+	t, l := obj.Spec.Target, obj.Spec.Load
+	if t.Scheme != "http" && t.Scheme != "https" {
+		errs = append(errs, fmt.Sprintf(`spec.target.scheme: Unsupported value: %q: supported values: "http", "https"`, t.Scheme))
+	}
+	if l.RequestsPerSecond == nil {
+		errs = append(errs, "spec.load.requestsPerSecond: Required value: or spec.load.stages")
+	} else if rps := *l.RequestsPerSecond; rps <= 0 {
+		errs = append(errs, fmt.Sprintf("spec.load.requestsPerSecond: Invalid value: %d: must be greater than 0", rps))
+	} else if rps > maxRPS {
+		errs = append(errs, fmt.Sprintf("spec.load.requestsPerSecond: Invalid value: %d: must be at most %d", rps, maxRPS))
+	}
+	for i, p := range t.Paths {
+		if problem := pathProblem(p); problem != "" {
+			errs = append(errs, fmt.Sprintf("spec.target.paths[%d]: Invalid value: %q: %s", i, p, problem))
+		}
+	}
+	if len(validation.IsDNS1035Label(t.Service)) > 0 || !dns1035.MatchString(t.Service) {
+		errs = append(errs, fmt.Sprintf("spec.target.service: Invalid value: %q: a DNS-1035 label", t.Service))
 	}
 	return errs
 }
@@ -93,7 +128,7 @@ func serve(args []string) {
 		}
 		return admission.Allowed("")
 	})
-	server.Register("/validate-beta-kuar-com-v1-loadtest", &webhook.Admission{Handler: handler})
+	server.Register(validatePath, &webhook.Admission{Handler: handler})
 	mutate := admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
 		var obj map[string]any
 		if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
@@ -103,10 +138,20 @@ func serve(args []string) {
 		if spec == nil {
 			return admission.Allowed("")
 		}
-		defaults := map[string]any{"scheme": "http", "paths": []any{"/"}, "duration": "60s"}
-		for key, value := range defaults {
-			if _, ok := spec[key]; !ok {
-				spec[key] = value
+		// kuar_loadtest's defaulter: target.scheme, target.paths (also when empty) and
+		// load.duration (unless stages give the duration)
+		if t, _ := spec["target"].(map[string]any); t != nil {
+			if _, ok := t["scheme"]; !ok {
+				t["scheme"] = "http"
+			}
+			if paths, _ := t["paths"].([]any); len(paths) == 0 {
+				t["paths"] = []any{"/"}
+			}
+		}
+		if l, _ := spec["load"].(map[string]any); l != nil {
+			stages, _ := l["stages"].([]any)
+			if _, ok := l["duration"]; !ok && len(stages) == 0 {
+				l["duration"] = "60s"
 			}
 		}
 		mutated, err := json.Marshal(obj)
@@ -115,7 +160,7 @@ func serve(args []string) {
 		}
 		return admission.PatchResponseFromRaw(req.Object.Raw, mutated)
 	})
-	server.Register("/mutate-beta-kuar-com-v1-loadtest", &webhook.Admission{Handler: mutate})
+	server.Register(mutatePath, &webhook.Admission{Handler: mutate})
 	ctx := ctrl.SetupSignalHandler()
 	if err := server.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -125,18 +170,20 @@ func serve(args []string) {
 
 func review(uid string) []byte {
 	return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{` +
-		`"uid":"` + uid + `","kind":{"group":"beta.kuar.com","version":"v1","kind":"LoadTest"},` +
-		`"resource":{"group":"beta.kuar.com","version":"v1","resource":"loadtests"},` +
-		`"requestKind":{"group":"beta.kuar.com","version":"v1","kind":"LoadTest"},` +
-		`"requestResource":{"group":"beta.kuar.com","version":"v1","resource":"loadtests"},` +
+		`"uid":"` + uid + `","kind":{"group":"beta.kuar.com","version":"v2","kind":"LoadTest"},` +
+		`"resource":{"group":"beta.kuar.com","version":"v2","resource":"loadtests"},` +
+		`"requestKind":{"group":"beta.kuar.com","version":"v2","kind":"LoadTest"},` +
+		`"requestResource":{"group":"beta.kuar.com","version":"v2","resource":"loadtests"},` +
 		`"name":"my-loadtest","namespace":"default","operation":"CREATE",` +
 		`"userInfo":{"username":"kuar-admin","groups":["system:masters","system:authenticated"]},` +
-		`"object":{"apiVersion":"beta.kuar.com/v1","kind":"LoadTest","metadata":{"name":"my-loadtest",` +
+		`"object":{"apiVersion":"beta.kuar.com/v2","kind":"LoadTest","metadata":{"name":"my-loadtest",` +
 		`"namespace":"default","creationTimestamp":null,"managedFields":[{"manager":"kubectl",` +
-		`"operation":"Update","apiVersion":"beta.kuar.com/v1","fieldsType":"FieldsV1",` +
-		`"fieldsV1":{"f:spec":{".":{},"f:paths":{},"f:requestsPerSecond":{},"f:scheme":{},` +
-		`"f:service":{}}}}]},"spec":{"service":"my-service","scheme":"https",` +
-		`"requestsPerSecond":1000,"paths":["/index.html","/login.html","/shares/my-shares/"]}},` +
+		`"operation":"Update","apiVersion":"beta.kuar.com/v2","fieldsType":"FieldsV1",` +
+		`"fieldsV1":{"f:spec":{".":{},"f:load":{".":{},"f:requestsPerSecond":{}},` +
+		`"f:target":{".":{},"f:paths":{},"f:scheme":{},"f:service":{}}}}}]},` +
+		`"spec":{"target":{"service":"my-service","scheme":"https",` +
+		`"paths":["/index.html","/login.html","/shares/my-shares/"]},` +
+		`"load":{"requestsPerSecond":1000,"duration":"60s"}}},` +
 		`"oldObject":null,"dryRun":false,"options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}}`)
 }
 
