@@ -34,8 +34,15 @@ def __getattr__(name: str) -> Any:
     if name in _PKI:
         from kuar.base import pki
 
-        return getattr(pki, name)
+        value = getattr(pki, name)
+        globals()[name] = value  # later lookups are plain module attributes
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones included (for ``dir()`` and doc tools)."""
+    return sorted({*globals(), *_PKI})
 
 __all__ = [
     "REGISTRY",
