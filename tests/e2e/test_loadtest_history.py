@@ -160,7 +160,9 @@ async def test_every_minute_three_runs_history_limit_restart_regression_and_forb
     assert table.returncode == 0, table.stderr
     assert "Trend over runs" in table.stdout and run3 in table.stdout, table.stdout
     assert "Regression" in table.stdout
-    assert html.read_text().count("data:image/png;base64,") == 3  # + the trend plot
+    # latency, rate, latency over time, errors over time, and the trend over runs
+    assert html.read_text().count('alt="p50, p99 and achieved rate over runs"') == 1
+    assert html.read_text().count("data:image/png;base64,") == 5
     side = await asyncio.to_thread(subprocess.run, [*base, "--compare", run2],
                                    capture_output=True, text=True, timeout=60, env=env)
     assert side.returncode == 0, side.stderr
