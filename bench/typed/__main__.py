@@ -23,7 +23,7 @@ from bench.typed.listing import VARIANTS
 from kuar.client import Api, Client, apply_manifests, load_config
 from kuar.resources import ObjectMeta, crds_for, find_resources
 from kuar.testing import ControlPlane, ControlPlaneSettings
-from kuar_loadtest.api import LoadTest, LoadTestSpec
+from kuar_loadtest.api.v2 import Load, LoadTest, LoadTestSpec, Target
 
 
 async def _seed(kubeconfig: str, namespace: str, count: int) -> float:
@@ -38,8 +38,9 @@ async def _seed(kubeconfig: str, namespace: str, count: int) -> float:
             async with gate:
                 await api.create(LoadTest(
                     metadata=ObjectMeta(name=f"lt-{i:05d}", labels={"bench": "list"}),
-                    spec=LoadTestSpec(service=f"svc-{i % 50}", requests_per_second=100 + i,
-                                      paths=["/a", "/b", "/c"], workers=2)))
+                    spec=LoadTestSpec(  # v2, the stored version: no conversion webhook here
+                        target=Target(service=f"svc-{i % 50}", paths=["/a", "/b", "/c"]),
+                        load=Load(requests_per_second=100 + i, workers=2))))
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(count)))

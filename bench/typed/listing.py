@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from kuar.client import Api, Client, load_config
-from kuar_loadtest.api import LoadTest
+from kuar_loadtest.api.v2 import LoadTest  # the stored version (no conversion webhook)
 
 VARIANTS = {
     "typed-paged": "Api[LoadTest].list_all(page_size=500), kept in a list",

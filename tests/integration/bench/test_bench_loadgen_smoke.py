@@ -30,7 +30,8 @@ def test_bench_loadgen_gives_every_tool_a_figure() -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
     last = dict(pair.split("=") for pair in lines[-1].split())
-    assert tuple(last) == ("rps_per_core", "ratio_vs_locust", "ratio_vs_wrk", "rate_error_pct")
+    assert tuple(last) == ("rps_per_core", "ratio_vs_locust", "ratio_vs_wrk", "rate_error_pct",
+                           "stage_error_pct", "rps_1p", "rps_2p")
     assert all(not math.isnan(float(v)) for v in last.values()), lines[-1]
 
     at = next(i for i, line in enumerate(lines) if line.startswith("tool "))

@@ -371,7 +371,7 @@ async def test_reuse_port_lets_two_servers_share_one_port(serving: ServingCertif
     try:
         await second.start()  # without SO_REUSEPORT: "address already in use"
         try:
-            review = admission_review(loadtest(scheme="ftp"))
+            review = admission_review(loadtest_v1(scheme="ftp"))  # NoFtp reads v1 fields
             ctx = client_context(ca.cert_pem)
             async with aiohttp.ClientSession() as session:
                 for _ in range(4):  # every connection answered, whichever process takes it
