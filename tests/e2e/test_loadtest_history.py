@@ -153,10 +153,12 @@ async def test_every_minute_three_runs_history_limit_restart_regression_and_forb
     # the report: trend over runs, two runs side by side, JSON
     base = [sys.executable, "-m", "kuar.cli", "loadtest", "report", "nightly", "-n", ns,
             "--kubeconfig", str(cluster.plane.kubeconfig)]
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200"}  # run in the cluster's folder: the report
+    # writes its default HTML file to the working folder
     html = cluster.workdir / f"{ns}.html"
     table = await asyncio.to_thread(subprocess.run, [*base, "--html", str(html)],
-                                    capture_output=True, text=True, timeout=60, env=env)
+                                    capture_output=True, text=True, timeout=60, env=env,
+                                    cwd=cluster.workdir)
     assert table.returncode == 0, table.stderr
     assert "Trend over runs" in table.stdout and run3 in table.stdout, table.stdout
     assert "Regression" in table.stdout
@@ -164,18 +166,21 @@ async def test_every_minute_three_runs_history_limit_restart_regression_and_forb
     assert html.read_text().count('alt="p50, p99 and achieved rate over runs"') == 1
     assert html.read_text().count("data:image/png;base64,") == 5
     side = await asyncio.to_thread(subprocess.run, [*base, "--compare", run2],
-                                   capture_output=True, text=True, timeout=60, env=env)
+                                   capture_output=True, text=True, timeout=60, env=env,
+                                    cwd=cluster.workdir)
     assert side.returncode == 0, side.stderr
     assert run2 in side.stdout and run3 in side.stdout and "p99 ms" in side.stdout
     as_json = await asyncio.to_thread(subprocess.run, [*base, "-o", "json", "--compare", run2],
-                                      capture_output=True, text=True, timeout=60, env=env)
+                                      capture_output=True, text=True, timeout=60, env=env,
+                                    cwd=cluster.workdir)
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     assert [r["metadata"]["name"] for r in data["runs"]] == [run2, run3]
     assert [c["run"] for c in data["compare"]] == [run2, run3]
     assert data["compare"][1]["p99"] > data["compare"][0]["p99"]
     unknown = await asyncio.to_thread(subprocess.run, [*base, "--compare", "nope"],
-                                      capture_output=True, text=True, timeout=60, env=env)
+                                      capture_output=True, text=True, timeout=60, env=env,
+                                    cwd=cluster.workdir)
     assert unknown.returncode != 0 and 'no LoadTestRun "nope"' in unknown.stderr
 
 
