@@ -92,6 +92,17 @@ async def _pod_when(client: Client, ns: str, name: str, what: str,
     return await eventually_async(probe, timeout=45, interval=0.2)
 
 
+async def _gone(client: Client, ns: str, name: str) -> None:
+    async def gone() -> None:
+        try:
+            await client.request("GET", f"/api/v1/namespaces/{ns}/pods/{name}")
+        except NotFound:
+            return
+        raise AssertionError(f"pod {name} still exists")
+
+    await eventually_async(gone, timeout=30)
+
+
 def _phase(phase: str) -> Any:
     return lambda status: status.get("phase") == phase
 
@@ -183,8 +194,8 @@ with open("/dev/termination-log", "w") as f:
     f.write(json.dumps({"user": user["username"],
                         "pod": user.get("extra", {}).get("authentication.kubernetes.io/pod-name"),
                         "namespace": open(os.path.join(d, "namespace")).read()}))
-time.sleep(120)
 """
+STAY = "\ntime.sleep(120)\n"
 
 
 def _who(server: str, ca_pem: bytes, token: str) -> tuple[int, str]:
@@ -208,7 +219,7 @@ async def test_pod_calls_the_api_with_its_bound_projected_token(
 ) -> None:
     await _create(kube_client, namespace, "serviceaccounts", {"metadata": {"name": "worker"}})
     await _create(kube_client, namespace, "pods", _pod(
-        node, "caller", WHO_AM_I, serviceAccountName="worker",
+        node, "caller", WHO_AM_I + STAY, serviceAccountName="worker",
         volumes=[{"name": "api", "projected": {"sources": [
             {"serviceAccountToken": {"path": "token", "expirationSeconds": 600}},
             {"configMap": {"name": "kube-root-ca.crt",
@@ -239,24 +250,33 @@ async def test_pod_calls_the_api_with_its_bound_projected_token(
 
     await kube_client.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/caller")
 
-    async def gone() -> None:
-        try:
-            await kube_client.request("GET", f"/api/v1/namespaces/{namespace}/pods/caller")
-        except NotFound:
-            return
-        raise AssertionError("pod still exists")
-
-    await eventually_async(gone, timeout=30)
+    await _gone(kube_client, namespace, "caller")
 
     async def removed() -> None:
         assert not pod_dir.exists()
 
     await eventually_async(removed, timeout=10)
 
-    async def rejected() -> None:  # the token is bound to the pod: it dies with it
+    # the token is bound to the pod: it dies with it, once the API server's token cache
+    # (10 s for accepted tokens) has forgotten it
+    async def rejected() -> None:
         assert (await asyncio.to_thread(_who, server, ca, token))[0] == 401
 
     await eventually_async(rejected, timeout=30, interval=0.5)
+
+
+async def test_the_admission_made_service_account_volume_works_at_its_usual_path(
+    kube_client: Client, namespace: str, node: LocalNode
+) -> None:
+    pod = _pod(node, "default-sa", WHO_AM_I, volumes=[], mounts=[],
+               env={"SA_DIR": "/var/run/secrets/kubernetes.io/serviceaccount"})
+    del pod["spec"]["automountServiceAccountToken"]  # the ServiceAccount plugin adds the volume
+    await _create(kube_client, namespace, "pods", pod)
+    done = await _pod_when(kube_client, namespace, "default-sa", "Succeeded",
+                           _phase("Succeeded"))
+    assert done["spec"]["volumes"][0]["name"].startswith("kube-api-access-")
+    assert _message(done) == {"user": f"system:serviceaccount:{namespace}:default",
+                              "pod": ["default-sa"], "namespace": namespace}
 
 
 async def test_a_token_is_requested_again_when_due_and_replaced(
@@ -325,6 +345,18 @@ async def test_a_missing_configmap_keeps_the_pod_waiting_until_it_exists(
                    for e in events["items"]), events["items"]
 
     await eventually_async(warned, timeout=15)
+
+    # a waiting pod can be deleted: the node stops retrying and confirms the deletion
+    await _create(kube_client, namespace, "pods", _pod(
+        node, "abandoned", READ_BODY, args=("--file=/etc/body/body.json",),
+        volumes=[{"name": "body", "secret": {"secretName": "never"}}],
+        mounts=[{"name": "body", "mountPath": "/etc/body"}]))
+    await _pod_when(kube_client, namespace, "abandoned", "waiting", lambda status: (
+        'secret "never" not found' in str(status.get("message"))))
+    await kube_client.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/abandoned")
+
+    await _gone(kube_client, namespace, "abandoned")
+
     await _create(kube_client, namespace, "configmaps", {
         "metadata": {"name": "later"}, "data": {"body.json": "arrived"}})
     done = await _pod_when(kube_client, namespace, "waiter", "Succeeded", _phase("Succeeded"))
