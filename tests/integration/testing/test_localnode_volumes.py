@@ -26,6 +26,7 @@ from kuar.client import Client, NotFound
 from kuar.testing import ControlPlane, eventually_async
 from kuar.testing.localnode import CommandRunner, LocalNode, LocalNodeSettings
 from kuar.testing.localnode.volumes import PodVolumes, plan_volumes
+from tests.integration.testing.nodes import running_node
 
 PY_IMAGE = "example.test/python"
 SECRET_VALUE = "not-a-real-password"
@@ -47,13 +48,8 @@ async def node(kube_client: Client, tmp_path: Path) -> AsyncIterator[LocalNode]:
             command=py_runner, path_flags=frozenset({"--file"}),
             allowed_env=frozenset({"SA_DIR", "SEC", "DOWN", "SCRATCH"}))},
     )
-    local = LocalNode(kube_client, settings)
-    await local.start()
-    try:
+    async with running_node(kube_client, settings) as local:
         yield local
-    finally:
-        await local.stop()
-        await kube_client.request("DELETE", f"/api/v1/nodes/{settings.name}")
 
 
 def _pod(node: LocalNode, name: str, script: str, *, args: tuple[str, ...] = (),
