@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from kuar.client import Client, NotFound
+from kuar.client import Client, NotFound, load_config
 from kuar.testing import ControlPlane, eventually_async
 from kuar.testing.localnode import CommandRunner, LocalNode, LocalNodeSettings
 from kuar.testing.localnode.volumes import PodVolumes, plan_volumes
@@ -380,3 +380,33 @@ async def test_a_host_path_volume_is_refused_and_nothing_starts(
     (container,) = status["containerStatuses"]
     assert "containerID" not in container["state"]["terminated"]  # no process was started
     assert not host.exists()
+
+
+async def test_a_waiting_pod_outlives_an_api_server_outage_and_then_runs(tmp_path: Path) -> None:
+    """The node's retries meet a killed API server (refused connections), keep the pod, and
+    start it once the API server is back and the ConfigMap exists: nothing lost."""
+    with ControlPlane() as plane:  # no controller-manager: no ServiceAccount volume either
+        client = Client(await load_config(plane.kubeconfig))
+        settings = LocalNodeSettings(
+            name="outage-node", root_dir=tmp_path,
+            runners={PY_IMAGE: CommandRunner(command=py_runner, path_flags=frozenset({"--file"}))})
+        try:
+            async with running_node(client, settings) as node:
+                pod = _pod(node, "patient", READ_BODY, args=("--file=/etc/body/body.json",),
+                           volumes=[{"name": "body", "configMap": {"name": "later"}}],
+                           mounts=[{"name": "body", "mountPath": "/etc/body"}],
+                           nodeName=node.name)
+                await _create(client, "default", "pods", pod)
+                await _pod_when(client, "default", "patient", "waiting",
+                                lambda status: status.get("phase") == "Pending")
+                await asyncio.to_thread(plane.stop_apiserver, kill=True)
+                await asyncio.sleep(1)  # retries fail on the connection (and while it starts)
+                await asyncio.to_thread(plane.start_apiserver)
+                await _create(client, "default", "configmaps", {
+                    "metadata": {"name": "later"}, "data": {"body.json": "after the outage"}})
+                done = await _pod_when(client, "default", "patient", "Succeeded",
+                                       _phase("Succeeded"))
+                terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
+                assert terminated["message"] == "after the outage"
+        finally:
+            await client.close()
