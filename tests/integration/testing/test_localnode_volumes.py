@@ -46,7 +46,7 @@ async def node(kube_client: Client, tmp_path: Path) -> AsyncIterator[LocalNode]:
         name=f"node-{uuid.uuid4().hex[:8]}", root_dir=root,
         runners={PY_IMAGE: CommandRunner(
             command=py_runner, path_flags=frozenset({"--file"}),
-            allowed_env=frozenset({"SA_DIR", "SEC", "DOWN", "SCRATCH"}))},
+            allowed_env=frozenset({"SA_DIR", "SEC", "DOWN", "SCRATCH", "MAYBE"}))},
     )
     async with running_node(kube_client, settings) as local:
         yield local
@@ -122,6 +122,7 @@ out = {
     "body": open(body).read(), "body_mode": mode(body),
     "secret_sha256": hashlib.sha256(open(sec + "/password", "rb").read()).hexdigest(),
     "secret_mode": mode(sec + "/password"), "secret_files": sorted(os.listdir(sec)),
+    "user_mode": mode(sec + "/user"), "optional": os.listdir(os.environ["MAYBE"]),
     "name": open(down + "/name").read(), "labels": open(down + "/labels").read(),
     "annotations": open(down + "/annotations").read(),
     "note": open(down + "/note").read(), "scratch": open(os.path.join(scratch, "note")).read(),
@@ -143,7 +144,10 @@ async def test_pod_reads_configmap_secret_and_downward_files_which_go_when_it_en
         volumes=[
             {"name": "bodies", "configMap": {"name": "bodies", "items": [
                 {"key": "body.json", "path": "data/body.json"}]}},
-            {"name": "creds", "secret": {"secretName": "creds"}},
+            {"name": "creds", "secret": {"secretName": "creds", "items": [
+                {"key": "password", "path": "password"},
+                {"key": "user", "path": "user", "mode": 0o400}]}},
+            {"name": "maybe", "configMap": {"name": "absent", "optional": True}},
             {"name": "podinfo", "downwardAPI": {"items": [
                 {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
                 {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
@@ -154,14 +158,18 @@ async def test_pod_reads_configmap_secret_and_downward_files_which_go_when_it_en
         mounts=[{"name": "bodies", "mountPath": "/etc/bodies"},
                 {"name": "creds", "mountPath": "/etc/creds", "readOnly": True},
                 {"name": "podinfo", "mountPath": "/etc/podinfo"},
-                {"name": "scratch", "mountPath": "/scratch"}],
-        env={"SEC": "/etc/creds", "DOWN": "/etc/podinfo", "SCRATCH": "/scratch"}))
+                {"name": "scratch", "mountPath": "/scratch"},
+                {"name": "maybe", "mountPath": "/etc/maybe"}],
+        env={"SEC": "/etc/creds", "DOWN": "/etc/podinfo", "SCRATCH": "/scratch",
+             "MAYBE": "/etc/maybe"}))
     pod = await _pod_when(kube_client, namespace, "reader", "Succeeded", _phase("Succeeded"))
     seen = _message(pod)
     assert seen["body"] == '{"a": 1}' and seen["body_mode"] == "0o644"
     assert seen["secret_sha256"] == hashlib.sha256(SECRET_VALUE.encode()).hexdigest()
     assert seen["secret_mode"] == "0o600"  # defaultMode 0644, owner bits only on this machine
     assert seen["secret_files"] == ["password", "user"]
+    assert seen["user_mode"] == "0o400"  # an item's own mode
+    assert seen["optional"] == []  # an optional ConfigMap that does not exist: an empty folder
     assert seen["name"] == "reader"
     assert seen["labels"] == 'app="demo"\ntier="web"'  # the kubelet's format: Go's %q
     assert seen["annotations"] == 'note="say \\"hi\\"\\nagain"'
