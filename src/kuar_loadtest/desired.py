@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -30,28 +31,48 @@ from kuar.models.batch.v1 import Job, JobSpec
 from kuar.models.core.v1 import (
     Affinity,
     ConfigMapKeySelector,
+    ConfigMapProjection,
     Container,
     EnvVar,
     EnvVarSource,
+    KeyToPath,
     PodAffinityTerm,
     PodAntiAffinity,
     PodSpec,
     PodTemplateSpec,
+    ProjectedVolumeSource,
     ResourceRequirements,
     SecretKeySelector,
     Service,
+    ServiceAccount,
+    ServiceAccountTokenProjection,
+    Volume,
+    VolumeMount,
+    VolumeProjection,
 )
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar.models.meta.v1 import LabelSelector
+from kuar.models.rbac.v1 import Role, RoleBinding, RoleRef, Subject
 from kuar.resources import ObjectMeta, OwnerReference
 from kuar_loadgen.mix import BODY_ENV_PREFIX, RequestKind
-from kuar_loadgen.spec import LoadSpec, SpecError
+from kuar_loadgen.spec import SPEC_ENV, LoadSpec, SpecError
 from kuar_loadtest.api.v2 import LoadTest, RunnerTemplate
+from kuar_loadtest.rbac import OPERATOR, RUNNER_ROLE, RUNNER_RULES
 from kuar_loadtest.settings import OperatorSettings
 
 LABEL_LOADTEST = "kuar.dev/loadtest"
 LABEL_RUN = "kuar.dev/run"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "kuar-loadtest"
+"""The value of :data:`LABEL_MANAGED_BY` on every Job and pod of a run (the selector of the
+operator's Pod informer)."""
 TERMINATION_LOG = "/dev/termination-log"
+RUN_VOLUME = "kuar-run"
+RUN_MOUNT = "/var/run/kuar.dev/run"
+"""Where a worker pod finds its API credential: ``token`` (a projected service-account token,
+rotated by the kubelet) and ``ca.crt`` (the cluster CA from ``kube-root-ca.crt``)."""
+API_TOKEN_SECONDS = 3600
+"""Lifetime asked for the projected token (the kubelet renews it at 80 %)."""
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -338,7 +359,7 @@ def job_name(lt: LoadTest) -> str:
 
 def load_spec(
     lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
-    start_at: float,
+    start_at: float | None,
 ) -> LoadSpec:
     """The worker contract for this run (each pod reads its shard index from the Job).
 
@@ -349,12 +370,24 @@ def load_spec(
         spec = _load_spec(lt, target, settings, workers=workers, start_at=start_at)
     except SpecError as exc:
         raise PlanError("InvalidSpec", f"spec: {exc}") from None
-    if len(spec.to_json().encode()) > MAX_SPEC_ENV:
+    if len(spec_json(spec).encode()) > MAX_SPEC_ENV:
         raise PlanError("SpecTooLarge",
-                        f"the worker spec is {len(spec.to_json().encode())} bytes, more than one "
+                        f"the worker spec is {len(spec_json(spec).encode())} bytes, more than one "
                         f"environment variable holds ({MAX_SPEC_ENV}); keep large bodies in a "
                         "ConfigMap or Secret key (spec.target.requests[].bodyFrom)")
     return spec
+
+
+def spec_json(spec: LoadSpec) -> str:
+    """The worker spec as a pod gets it: JSON without ``shard_index``.
+
+    Each pod of the Indexed Job takes its shard from its own completion index
+    (``JOB_COMPLETION_INDEX``); with a ``shard_index`` in the spec, every pod would be shard 0
+    and send the same requests.
+    """
+    data = spec.to_dict()
+    del data["shard_index"]
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
 MAX_SPEC_ENV = 120 * 1024
@@ -363,7 +396,7 @@ MAX_SPEC_ENV = 120 * 1024
 
 def _load_spec(
     lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
-    start_at: float,
+    start_at: float | None,
 ) -> LoadSpec:
     return LoadSpec(
         urls=(target.url,),
@@ -405,19 +438,81 @@ def _key_source(ref: BodyRef) -> EnvVarSource:
     return EnvVarSource(config_map_key_ref=ConfigMapKeySelector(name=ref.name, key=ref.key))
 
 
+def runner_service_account(lt: LoadTest, settings: OperatorSettings) -> str:
+    """The ServiceAccount the run's worker pods use (the template's, else the operator's)."""
+    runner = lt.spec.runner
+    return (runner.service_account_name if runner is not None and runner.service_account_name
+            else settings.runner_service_account)
+
+
+def runner_identity(namespace: str, account: str, settings: OperatorSettings
+                    ) -> list[ServiceAccount | Role | RoleBinding]:
+    """The runners' ServiceAccount, Role and RoleBinding in ``namespace`` (created if missing).
+
+    The Role grants :data:`kuar_loadtest.rbac.RUNNER_RULES` only: get and watch LoadTestRuns
+    of that namespace. The binding of the default account is named like the Role; another
+    account (``spec.runner.serviceAccountName``) gets its own binding.
+    """
+    labels = {LABEL_MANAGED_BY: MANAGER}
+    binding = RUNNER_ROLE if account == settings.runner_service_account else (
+        f"{RUNNER_ROLE}-{account}"[:253])
+    return [
+        ServiceAccount(metadata=ObjectMeta(name=account, namespace=namespace, labels=labels)),
+        Role.model_validate({
+            "metadata": {"name": RUNNER_ROLE, "namespace": namespace, "labels": labels},
+            "rules": OPERATOR.merged_rules(RUNNER_RULES)}),
+        RoleBinding(metadata=ObjectMeta(name=binding, namespace=namespace, labels=labels),
+                    role_ref=RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
+                                     name=RUNNER_ROLE),
+                    subjects=[Subject(kind="ServiceAccount", name=account,
+                                      namespace=namespace)]),
+    ]
+
+
+def start_timeout(settings: OperatorSettings) -> int:
+    """How long a worker waits for its start time: the controller's wait, its lead, a minute.
+
+    Longer than the controller's own limit, so the controller, which names the waiting
+    pods, is the one that reports a start that never came.
+    """
+    return math.ceil(settings.runner_start_timeout + settings.start_lead + 60)
+
+
+def _barrier_args(namespace: str, run: str, settings: OperatorSettings) -> list[str]:
+    return ["--start-from-run", f"{namespace}/{run}",
+            "--api-token-file", f"{RUN_MOUNT}/token", "--api-ca-file", f"{RUN_MOUNT}/ca.crt",
+            "--start-timeout", str(start_timeout(settings))]
+
+
+def _run_volume() -> Volume:
+    """The worker's own API credential, declared (no automounted token)."""
+    return Volume(name=RUN_VOLUME, projected=ProjectedVolumeSource(sources=[
+        VolumeProjection(service_account_token=ServiceAccountTokenProjection(
+            path="token", expiration_seconds=API_TOKEN_SECONDS)),
+        VolumeProjection(config_map=ConfigMapProjection(
+            name="kube-root-ca.crt", items=[KeyToPath(key="ca.crt", path="ca.crt")])),
+    ]))
+
+
 def desired_job(
-    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, start_at: float,
-    name: str | None = None,
+    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *,
+    start_at: float | None = None, name: str | None = None,
 ) -> Job:
     """The Indexed Job of worker pods, owned by the LoadTest.
 
-    It is named ``name`` (the run's name), or :func:`job_name` when that is unset.
+    It is named ``name`` (the run's name), or :func:`job_name` when that is unset. With
+    ``settings.coordinated_start`` the workers wait for the start time of the LoadTestRun of
+    that name (``--start-from-run``), reading it with the projected token of
+    :func:`runner_service_account`; otherwise they share ``start_at`` (Unix seconds).
     """
     workers = worker_count(lt, settings)
-    spec = load_spec(lt, target, settings, workers=workers, start_at=start_at)
+    barrier = settings.coordinated_start
+    spec = load_spec(lt, target, settings, workers=workers,
+                     start_at=None if barrier else start_at)
+    run = name or job_name(lt)
     labels = {
         "app.kubernetes.io/name": "kuar-loadgen",
-        "app.kubernetes.io/managed-by": "kuar-loadtest",
+        LABEL_MANAGED_BY: MANAGER,
         LABEL_LOADTEST: lt.name,
         LABEL_RUN: str(lt.metadata.generation or 1),
     }
@@ -430,8 +525,11 @@ def desired_job(
         image=settings.image,
         # a crossed threshold is the controller's verdict on the merged result, not a pod's
         args=["--json", "--no-progress", "--no-threshold-exit", "--result-file",
-              TERMINATION_LOG],
-        env=[*(EnvVar(name=k, value=v) for k, v in spec.to_env().items()),
+              TERMINATION_LOG, *(_barrier_args(lt.namespace or "", run, settings)
+                                 if barrier else [])],
+        volume_mounts=[VolumeMount(name=RUN_VOLUME, mount_path=RUN_MOUNT, read_only=True)]
+        if barrier else None,
+        env=[EnvVar(name=SPEC_ENV, value=spec_json(spec)),
              *(EnvVar(name=ref.env, value_from=_key_source(ref)) for ref in body_refs(lt))],
         termination_message_path=TERMINATION_LOG,
         termination_message_policy="FallbackToLogsOnError",
@@ -446,7 +544,7 @@ def desired_job(
         worker.resources.requests = dict(runner.resources.requests)
     pod_labels = {**(runner.labels or {}), **labels}
     return Job(
-        metadata=ObjectMeta(name=name or job_name(lt), namespace=lt.namespace, labels=labels,
+        metadata=ObjectMeta(name=run, namespace=lt.namespace, labels=labels,
                             owner_references=[owner]),
         spec=JobSpec(
             completion_mode="Indexed",
@@ -454,7 +552,9 @@ def desired_job(
             parallelism=workers,
             backoff_limit=0,
             active_deadline_seconds=math.ceil(
-                spec.duration + settings.start_delay + settings.job_deadline_slack
+                spec.duration + settings.job_deadline_slack + (
+                    settings.runner_start_timeout + settings.start_lead if barrier
+                    else settings.start_delay)
             ),
             template=PodTemplateSpec(
                 metadata=ObjectMeta(labels=pod_labels, annotations=runner.annotations),
@@ -466,7 +566,9 @@ def desired_job(
                     node_selector=runner.node_selector,
                     tolerations=runner.tolerations,
                     affinity=_affinity(runner, labels),
-                    service_account_name=runner.service_account_name,
+                    service_account_name=(runner_service_account(lt, settings) if barrier
+                                          else runner.service_account_name),
+                    volumes=[_run_volume()] if barrier else None,
                     priority_class_name=runner.priority_class_name,
                 ),
             ),

@@ -296,6 +296,28 @@ def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return data
 
 
+def spec_from_file(path: str) -> dict[str, Any]:
+    """The spec fields of a JSON file (``--spec-file``: a LoadTest pod's run volume).
+
+    A request's relative ``body_file`` is taken relative to the file's folder, where the run
+    volume puts each body. An unreadable or invalid file is a :class:`SpecError` naming it.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+    except OSError as e:
+        raise SpecError(f"--spec-file {path}: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpecError(f"--spec-file {path} is not valid JSON: {e}") from None
+    if not isinstance(loaded, dict):
+        raise SpecError(f"--spec-file {path} must hold a JSON object")
+    folder = os.path.dirname(os.path.abspath(path))
+    for request in loaded.get("requests") or []:
+        if isinstance(request, dict) and request.get("body_file"):
+            request["body_file"] = os.path.join(folder, str(request["body_file"]))
+    return loaded
+
+
 def path_problem(path: str) -> str | None:
     """Why ``path`` cannot be sent as a request target, or ``None`` when it can.
 

@@ -99,7 +99,8 @@ def test_job_name_tracks_generation_and_fits_label_limits() -> None:
 def test_job_is_indexed_owned_and_carries_the_worker_contract() -> None:
     lt = _lt(workers=2, paths=["/a", "/b"], duration="30s")
     target = resolve_target(lt, _svc({"port": 80}))
-    job = desired_job(lt, target, OperatorSettings(), start_at=1000.0).encode()
+    job = desired_job(lt, target, OperatorSettings(coordinated_start=False),
+                      start_at=1000.0).encode()
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == 2 and spec["backoffLimit"] == 0
