@@ -77,6 +77,16 @@ def test_write_private_creates_0600_and_replaces_atomically(
     assert [p.name for p in tmp_path.iterdir()] == ["tls.key"]  # no temporary file left
 
 
+def test_write_private_gives_the_complete_file_its_mode(
+    created: dict[str, int], tmp_path: Path
+) -> None:
+    token = tmp_path / "token"
+    write_private(token, b"t", mode=0o400)
+    assert created[str(token)] == 0o600  # born private; given its mode once complete
+    assert stat.S_IMODE(token.stat().st_mode) == 0o400 and token.read_bytes() == b"t"
+    assert [p.name for p in tmp_path.iterdir()] == ["token"]
+
+
 def test_write_private_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     (tmp_path / "ca.key").symlink_to(elsewhere)  # dangling: someone wants the key written there

@@ -25,8 +25,12 @@ from pathlib import Path
 PRIVATE_MODE = 0o600
 
 
-def write_private(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` as a file readable by its owner only (see the module)."""
+def write_private(path: str | os.PathLike[str], data: bytes, *, mode: int = PRIVATE_MODE) -> Path:
+    """Write ``data`` to ``path`` as a file readable by its owner only (see the module).
+
+    ``mode`` (default 0600) is given to the complete file (``fchmod``) before it takes the
+    target's place; the file is 0600 while it is written.
+    """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -36,6 +40,8 @@ def write_private(path: str | os.PathLike[str], data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            if mode != PRIVATE_MODE:
+                os.fchmod(f.fileno(), mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -15,6 +15,14 @@ Guarantees:
   not ready in time) and the end of its log. It never hangs; on failure nothing is left running.
 - Users are client certificates signed by the control plane's own CA; the admin is in
   ``system:masters``; :meth:`ControlPlane.add_user` makes unprivileged users for RBAC tests.
+- Service accounts: the API server signs tokens with the plane's own key (issuer
+  ``https://127.0.0.1:<port>/``), so the TokenRequest API gives any ServiceAccount a token,
+  bound to a Pod if asked (deleting the Pod invalidates it, within the API server's 10 s
+  token-cache). With the controller-manager, the ``default`` ServiceAccount and the
+  ``kube-root-ca.crt`` ConfigMap (the CA that signs the serving certificate:
+  ``--root-ca-file``) appear in every namespace, and the ServiceAccount admission plugin adds
+  the ``kube-api-access-*`` projected volume to Pods; without it that plugin is off (no
+  ``default`` ServiceAccount would exist to admit Pods).
 Caveats: the API server's watch cache serves recent resourceVersions from memory; to make a
 watch from a compacted version fail with 410 right after :meth:`compact`, start with
 ``watch_cache=False`` (or restart the API server).

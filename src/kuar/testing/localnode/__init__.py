@@ -12,6 +12,8 @@ a runner for (``LocalNodeSettings(runners={...})``). Known as a "virtual kubelet
 - :mod:`.pods`: watches Pods bound to it (``spec.nodeName``), starts each container's process,
   reports ``pods/status`` (phase, podIP, conditions, container states, exit codes, termination
   messages), and on graceful deletion stops the processes and confirms the deletion;
+- :mod:`.volumes`: pod volumes (configMap, secret, projected with a bound serviceAccountToken,
+  downwardAPI, emptyDir) as files in the pod's folder, and the rewriting of mount paths;
 - :mod:`.routing`: pod addresses, the table ``address:port -> 127.0.0.1:port``, the Service
   map a process receives in the environment variable ``settings.resolve_env`` (cluster DNS
   plus kube-proxy), and :meth:`LocalNode.publish`;
@@ -22,11 +24,18 @@ Guarantees: a Pod whose image no runner knows ends in phase Failed with reason
 ``UnsupportedImage`` and a message naming the images it runs (or that no runner is
 configured: the default). A Pod whose args, env or termination message path go beyond its
 runner's allow-lists ends Failed (``ForbiddenArgs``, ``ForbiddenEnv``, ``ForbiddenPath``)
-with nothing started. Every process started is stopped with its process group on deletion and
-on :meth:`LocalNode.stop`.
+with nothing started; so does a volume it does not honour (``UnsupportedVolume``: hostPath,
+PVCs, CSI, ...). A Pod whose ConfigMap, Secret or ServiceAccount is missing waits
+``Pending`` (``ContainerCreating``, a ``FailedMount`` Warning Event naming it) until it
+appears. Each process gets the in-cluster environment (``KUBERNETES_SERVICE_HOST``/``PORT``:
+the API server) and finds its volumes at the local paths its args and env are rewritten to.
+Every process started is stopped with its process group on deletion and on
+:meth:`LocalNode.stop`, and the pod's files are removed.
 Caveats: restartPolicy is treated as ``Never`` (no container restarts); the Service map is a
-snapshot taken when the Pod starts and uses one endpoint per Service port; no volumes, probes
-or resource limits; containers start together (no init containers).
+snapshot taken when the Pod starts and uses one endpoint per Service port; processes cannot
+mount, so a program that hard-codes a mount path (``/var/run/secrets/...``) instead of taking
+it from a flag or env variable does not find its files; ConfigMap and Secret volumes are a
+snapshot; no probes or resource limits; containers start together (no init containers).
 """
 
 from __future__ import annotations

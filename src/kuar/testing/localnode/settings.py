@@ -26,9 +26,11 @@ class Runner(Protocol):
     Every ``-x``/``--name`` in the container's args must be in :attr:`allowed_flags` or
     :attr:`path_flags` (``--name=value`` counts as ``--name``); every env name in
     :attr:`allowed_env`; the value of a :attr:`path_flags` flag must be a file inside the pod's
-    own folder (after the ``terminationMessagePath`` is replaced by the pod's local
-    termination-log file). Args that are not flags (values) pass as they are. An application
-    defines its own (any object with these members; :class:`CommandRunner` is one).
+    own folder (after the container's ``volumeMounts[].mountPath`` are replaced by the pod's
+    local volume folders and its ``terminationMessagePath`` by its local termination-log file;
+    so a flag may name a file of a mounted volume). Args that are not flags (values) pass as
+    they are. An application defines its own (any object with these members;
+    :class:`CommandRunner` is one).
     """
 
     @property
