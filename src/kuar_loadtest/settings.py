@@ -59,10 +59,12 @@ class OperatorSettings:
     watches it with a projected service-account token (:mod:`kuar_loadtest.start`). Off: each
     Job carries a start time ``start_delay`` after its creation, and pods that start later
     begin at once (no API access needed by the workers)."""
-    start_lead: float = 2.0
+    start_lead: float = 5.0
     """With ``coordinated_start``: seconds between the moment every worker pod is Running and
-    the shared start, so the watch event reaches every worker (and a worker started last
-    finishes its warm-up) before it."""
+    the shared start. A pod is Running when its process starts, so the lead must cover a
+    worker's own start (Python imports, connections) as well as the watch event: 10 workers
+    starting at once on 2 cores at load average 10 needed up to 4.5 s (a 2 s lead gave 876 ms
+    of skew, 5 s gave 1-3 ms; docs/decisions/0021)."""
     runner_start_timeout: float = 300.0
     """With ``coordinated_start``: how long the worker pods may take to be Running, from the
     Job's creation; past it the run fails (``RunnersNotStarted``) naming the pods still waiting

@@ -249,13 +249,14 @@ async def test_with_one_concurrent_run_a_second_loadtest_waits_queued_then_runs(
 
 
 async def test_ten_workers_start_within_50_ms_of_one_another(cluster: Cluster, ns: str) -> None:
-    # the start barrier: the controller writes one start time (2 s ahead) into the run's
+    # the start barrier: the controller writes one start time (5 s ahead) into the run's
     # LoadTestRun once all 10 pods are Running; each worker watches it with its own token
     async with target_service(cluster, ns), operator(cluster, ns):
         await create_v2(cluster, ns, v2("together", {"requestsPerSecond": 100, "duration": "2s",
                                                      "workers": 10}))
         lt = await wait_v2(cluster, ns, "together", "Succeeded")
     results = lt["status"]["results"]
+    print(f"10 workers: start skew {results['startSkewMs']} ms")  # the figure for the record
     assert results["requests"] == 200
     assert 0 <= results["startSkewMs"] <= 50, results
     run = await cluster.client.request(
