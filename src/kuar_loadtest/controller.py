@@ -56,7 +56,8 @@ from typing import Any
 
 from kuar.client import AlreadyExists, Api, ApiError, Client, Conflict, NotFound
 from kuar.models.batch.v1 import Job
-from kuar.models.core.v1 import ConfigMap, Pod, Secret, Service
+from kuar.models.core.v1 import ConfigMap, Pod, Service
+from kuar.models.core.v1 import Event as CoreEvent
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar.resources import Condition, ObjectMeta, OwnerReference
 from kuar.runtime import (
@@ -96,13 +97,15 @@ from kuar_loadtest.desired import (
     peak_rate,
     queue_problem,
     resolve_target,
+    run_configmap,
+    run_spec,
     runner_identity,
     runner_service_account,
 )
 from kuar_loadtest.history import RunRecords, runs_of
 from kuar_loadtest.schedule import RunPlan, ScheduleError, parse_schedule, plan_run
 from kuar_loadtest.settings import OperatorSettings
-from kuar_loadtest.start import start_decision
+from kuar_loadtest.start import MOUNT_WAIT_REASONS, mount_messages, names_source, start_decision
 from kuar_loadtest.status import RunState, job_condition, run_state
 from kuar_loadtest.thresholds import judge
 
@@ -245,11 +248,11 @@ class LoadTestReconciler:
                 self.recorder.event(lt, WARNING, missing.reason, str(missing),
                                     action="ResolveBodies")
                 return Result.requeue(after=self.settings.missing_service_retry)
+            start_at = time.time() + self.settings.start_delay
             try:
                 desired = desired_job(  # named after the run (schedule, run-now or spec)
-                    lt, target, self.settings, start_at=time.time() + self.settings.start_delay,
-                    name=name,
-                )
+                    lt, target, self.settings, start_at=start_at, name=name)
+                spec = run_spec(lt, target, self.settings, start_at=start_at)
             except PlanError as exc:
                 self._reserved.pop(lt.metadata.uid or "", None)
                 await self._finish_failed(lt, exc.reason, str(exc), run_fields=idle)
@@ -257,16 +260,21 @@ class LoadTestReconciler:
             await self._record_start(lt, plan)
             if self.settings.coordinated_start:
                 await self._ensure_runner_identity(lt)
+            jobs = Api(self.client, Job, namespace=request.namespace)
             try:
-                await Api(self.client, Job, namespace=request.namespace).create(desired)
+                created = await jobs.create(desired)
                 workers = desired.spec.parallelism if desired.spec else None
                 self.recorder.event(
                     lt, NORMAL, "Started",
                     f"started {workers} worker pod(s) at {_rate_text(lt)} "
                     f"against {target.url}", action="CreateJob",
                 )
-            except AlreadyExists:
-                pass  # created by an earlier reconcile; the cache has not seen it yet
+            except AlreadyExists:  # created by an earlier reconcile; not in the cache yet
+                created = await jobs.get(name)
+            # the pods mount it: created right after the Job, owned by it (GC removes both)
+            with contextlib.suppress(AlreadyExists):
+                await Api(self.client, ConfigMap, namespace=request.namespace).create(
+                    run_configmap(lt, spec, created))
             await self._set_status(
                 lt, phase="Running", message=f"load running against {target.url}",
                 start=True, job=name, conditions=[
@@ -317,6 +325,17 @@ class LoadTestReconciler:
                                   lead=self.settings.start_lead,
                                   timeout=self.settings.runner_start_timeout)
         if decision.action == "wait":
+            missing = await self._missing_body(lt, pods)
+            if missing is not None:  # Pending until the object appears (or the wait ends)
+                if not _condition_is(lt, "RequestBodiesFound", "False", missing[:1024]):
+                    self.recorder.event(lt, WARNING, "BodySourceNotFound", missing,
+                                        action="ResolveBodies")
+                await self._set_status(lt, phase="Pending", message=missing, job=run,
+                                       conditions=[("RequestBodiesFound", "False",
+                                                    "BodySourceNotFound", missing)],
+                                       run_fields=fields)
+                return Result.requeue(after=min(decision.retry_after or 1.0,
+                                                 self.settings.missing_service_retry))
             await self._set_status(lt, phase="Running", message=decision.message, job=run,
                                    run_fields=fields)
             return Result.requeue(after=decision.retry_after or 1.0)
@@ -337,6 +356,40 @@ class LoadTestReconciler:
         except Conflict:  # changed since the cache read it (maybe written): read again
             return Result.requeue(after=0.2)
         self.recorder.event(lt, NORMAL, "StartScheduled", decision.message, action="Start")
+        if _condition_is(lt, "RequestBodiesFound", "False"):
+            await self._set_status(lt, phase="Running", message=decision.message, job=run,
+                                   conditions=[("RequestBodiesFound", "True", "BodiesMounted",
+                                                "every worker pod mounted its bodies")],
+                                   run_fields=fields)
+        return None
+
+    async def _missing_body(self, lt: LoadTest, pods: list[Pod]) -> str | None:
+        """A request body's ConfigMap or Secret that the run's pods wait for, as the node said.
+
+        The operator may not read Secrets: the node that mounts them reports what is missing,
+        kuar's process node in the pod's status, a kubelet in a ``FailedMount`` Event (read
+        only while a pod waits in ContainerCreating without a message).
+        """
+        refs = body_refs(lt)
+        if not refs:
+            return None
+        ns = lt.namespace or ""
+        messages = mount_messages(pods)
+        if not messages and any(
+                c.state is not None and c.state.waiting is not None
+                and c.state.waiting.reason in MOUNT_WAIT_REASONS
+                for p in pods for c in (p.status.container_statuses if p.status else None) or []):
+            names = {p.name for p in pods}
+            events = await Api(self.client, CoreEvent, namespace=ns).list(
+                field_selector="reason=FailedMount")
+            messages = [e.message or "" for e in events.items
+                        if e.involved_object.name in names]
+        for ref in refs:
+            for message in messages:
+                if names_source(message, ref.kind, ns, ref.name):
+                    return (f"{ref.field}: {ref.kind} {ref.name!r} or its key {ref.key!r} "
+                            f"is missing in namespace {ns!r}; the worker pods wait "
+                            f"({' '.join(message.split())[:300]})")
         return None
 
     async def _stop_job(self, lt: LoadTest, run: str) -> None:
@@ -357,15 +410,20 @@ class LoadTestReconciler:
                 await Api(self.client, type(obj), namespace=ns).create(obj)
 
     async def _body_problem(self, lt: LoadTest) -> PlanError | None:
-        """A request body's ConfigMap or Secret key that does not exist (values unread)."""
+        """A request body's ConfigMap key that does not exist (values unread).
+
+        Secrets are not read (the operator has no right to): a missing Secret shows as pods
+        that wait for their run volume (:meth:`_missing_body`).
+        """
         for ref in body_refs(lt):
-            model: Any = Secret if ref.kind == "Secret" else ConfigMap
+            if ref.kind != "ConfigMap":
+                continue
             try:
-                obj = await Api(self.client, model, namespace=lt.namespace).get(ref.name)
+                obj = await Api(self.client, ConfigMap, namespace=lt.namespace).get(ref.name)
             except NotFound:
                 obj = None
             keys = set((obj.data or {}) if obj is not None else ())
-            if ref.kind == "ConfigMap" and obj is not None:
+            if obj is not None:
                 keys |= set(obj.binary_data or {})
             if ref.key not in keys:
                 where = (f"{ref.kind} {ref.name!r} has no key {ref.key!r}" if obj is not None
@@ -648,6 +706,14 @@ class LoadTestReconciler:
             log.warning("status of %s/%s not written: %s", lt.metadata.namespace,
                         lt.metadata.name, exc)
             raise
+
+
+def _condition_is(lt: LoadTest, kind: str, status: str, message: str | None = None) -> bool:
+    """Whether ``lt``'s condition ``kind`` has ``status`` (and ``message``, when given)."""
+    for cond in (lt.status.conditions if lt.status else None) or []:
+        if cond.type == kind:
+            return cond.status == status and (message is None or cond.message == message)
+    return False
 
 
 def _rate_text(lt: LoadTest) -> str:

@@ -30,11 +30,9 @@ from dataclasses import dataclass
 from kuar.models.batch.v1 import Job, JobSpec
 from kuar.models.core.v1 import (
     Affinity,
-    ConfigMapKeySelector,
+    ConfigMap,
     ConfigMapProjection,
     Container,
-    EnvVar,
-    EnvVarSource,
     KeyToPath,
     PodAffinityTerm,
     PodAntiAffinity,
@@ -42,7 +40,7 @@ from kuar.models.core.v1 import (
     PodTemplateSpec,
     ProjectedVolumeSource,
     ResourceRequirements,
-    SecretKeySelector,
+    SecretProjection,
     Service,
     ServiceAccount,
     ServiceAccountTokenProjection,
@@ -54,8 +52,8 @@ from kuar.models.discovery.v1 import EndpointSlice
 from kuar.models.meta.v1 import LabelSelector
 from kuar.models.rbac.v1 import Role, RoleBinding, RoleRef, Subject
 from kuar.resources import ObjectMeta, OwnerReference
-from kuar_loadgen.mix import BODY_ENV_PREFIX, RequestKind
-from kuar_loadgen.spec import SPEC_ENV, LoadSpec, SpecError
+from kuar_loadgen.mix import RequestKind
+from kuar_loadgen.spec import LoadSpec, SpecError
 from kuar_loadtest.api.v2 import LoadTest, RunnerTemplate
 from kuar_loadtest.rbac import OPERATOR, RUNNER_ROLE, RUNNER_RULES
 from kuar_loadtest.settings import OperatorSettings
@@ -69,8 +67,16 @@ operator's Pod informer)."""
 TERMINATION_LOG = "/dev/termination-log"
 RUN_VOLUME = "kuar-run"
 RUN_MOUNT = "/var/run/kuar.dev/run"
-"""Where a worker pod finds its API credential: ``token`` (a projected service-account token,
-rotated by the kubelet) and ``ca.crt`` (the cluster CA from ``kube-root-ca.crt``)."""
+"""The run volume of a worker pod (one projected volume, read-only): ``spec.json`` (the worker
+spec, from the run's ConfigMap ``<run>-spec``), ``body-<i>`` (request ``i``'s body from its
+ConfigMap or Secret key), and with coordinated start ``token`` (a projected service-account
+token, rotated by the kubelet) and ``ca.crt`` (the cluster CA from ``kube-root-ca.crt``)."""
+SPEC_KEY = "spec.json"
+"""The run ConfigMap's key (and the run volume's file) holding the worker spec."""
+SPEC_SUFFIX = "-spec"
+"""The run ConfigMap is named after the run (the Job) with this suffix."""
+MAX_CONFIGMAP = 1024 * 1024
+"""What the API server lets one ConfigMap hold: keys and values, 1 MiB in all."""
 API_TOKEN_SECONDS = 3600
 """Lifetime asked for the projected token (the kubelet renews it at 80 %)."""
 
@@ -131,7 +137,7 @@ def run_seconds(lt: LoadTest) -> float:
 
 @dataclass(frozen=True, slots=True)
 class BodyRef:
-    """A request body kept in a ConfigMap or Secret key (the pod reads it through env)."""
+    """A request body kept in a ConfigMap or Secret key (the pod reads it as a file)."""
 
     index: int
     """The request's index in ``spec.target.requests``."""
@@ -141,9 +147,9 @@ class BodyRef:
     key: str
 
     @property
-    def env(self) -> str:
-        """The worker's environment variable for this body."""
-        return f"{BODY_ENV_PREFIX}{self.index}"
+    def file(self) -> str:
+        """The body's file in the run volume (relative to the spec file's folder)."""
+        return f"body-{self.index}"
 
     @property
     def field(self) -> str:
@@ -169,13 +175,13 @@ def body_refs(lt: LoadTest) -> list[BodyRef]:
 
 
 def request_kinds(lt: LoadTest) -> tuple[RequestKind, ...]:
-    """The worker's request mix (bodies from keys become ``body_env`` references)."""
+    """The worker's request mix (bodies from keys become ``body_file`` references)."""
     refs = {r.index: r for r in body_refs(lt)}
     kinds = []
     for i, req in enumerate(lt.spec.target.requests or []):
         kinds.append(RequestKind(
             method=req.method, path=req.path, headers=tuple((req.headers or {}).items()),
-            body=req.body or "", body_env=refs[i].env if i in refs else "",
+            body=req.body or "", body_file=refs[i].file if i in refs else "",
             weight=req.weight))
     return tuple(kinds)
 
@@ -364,17 +370,18 @@ def load_spec(
     """The worker contract for this run (each pod reads its shard index from the Job).
 
     A spec the worker would refuse (the webhook was down) is a :class:`PlanError`; so is one
-    whose JSON would not fit in one environment variable (Linux: 128 KiB).
+    whose JSON (inline bodies included) would not fit in the run's ConfigMap (1 MiB).
     """
     try:
         spec = _load_spec(lt, target, settings, workers=workers, start_at=start_at)
     except SpecError as exc:
         raise PlanError("InvalidSpec", f"spec: {exc}") from None
-    if len(spec_json(spec).encode()) > MAX_SPEC_ENV:
+    size = len(spec_json(spec).encode()) + len(SPEC_KEY)
+    if size > MAX_CONFIGMAP:
         raise PlanError("SpecTooLarge",
-                        f"the worker spec is {len(spec_json(spec).encode())} bytes, more than one "
-                        f"environment variable holds ({MAX_SPEC_ENV}); keep large bodies in a "
-                        "ConfigMap or Secret key (spec.target.requests[].bodyFrom)")
+                        f"the worker spec is {size} bytes with its inline bodies, more than a "
+                        f"ConfigMap holds ({MAX_CONFIGMAP}); keep large bodies in ConfigMap or "
+                        "Secret keys (spec.target.requests[].bodyFrom), up to 1 MiB each")
     return spec
 
 
@@ -390,8 +397,6 @@ def spec_json(spec: LoadSpec) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-MAX_SPEC_ENV = 120 * 1024
-"""Largest worker spec in bytes: Linux refuses an environment string over 128 KiB."""
 
 
 def _load_spec(
@@ -432,10 +437,12 @@ def _affinity(runner: RunnerTemplate, labels: dict[str, str]) -> Affinity | None
     return affinity
 
 
-def _key_source(ref: BodyRef) -> EnvVarSource:
+def _body_source(ref: BodyRef) -> VolumeProjection:
+    """A body key as one file of the run volume (the value never passes through the Job)."""
+    items = [KeyToPath(key=ref.key, path=ref.file)]
     if ref.kind == "Secret":
-        return EnvVarSource(secret_key_ref=SecretKeySelector(name=ref.name, key=ref.key))
-    return EnvVarSource(config_map_key_ref=ConfigMapKeySelector(name=ref.name, key=ref.key))
+        return VolumeProjection(secret=SecretProjection(name=ref.name, items=items))
+    return VolumeProjection(config_map=ConfigMapProjection(name=ref.name, items=items))
 
 
 def runner_service_account(lt: LoadTest, settings: OperatorSettings) -> str:
@@ -484,14 +491,43 @@ def _barrier_args(namespace: str, run: str, settings: OperatorSettings) -> list[
             "--start-timeout", str(start_timeout(settings))]
 
 
-def _run_volume() -> Volume:
-    """The worker's own API credential, declared (no automounted token)."""
-    return Volume(name=RUN_VOLUME, projected=ProjectedVolumeSource(sources=[
-        VolumeProjection(service_account_token=ServiceAccountTokenProjection(
-            path="token", expiration_seconds=API_TOKEN_SECONDS)),
-        VolumeProjection(config_map=ConfigMapProjection(
-            name="kube-root-ca.crt", items=[KeyToPath(key="ca.crt", path="ca.crt")])),
-    ]))
+def _run_volume(lt: LoadTest, run: str, barrier: bool) -> Volume:
+    """The run volume: the spec, the bodies from keys, and (barrier) the API credential."""
+    sources = [VolumeProjection(config_map=ConfigMapProjection(
+        name=f"{run}{SPEC_SUFFIX}", items=[KeyToPath(key=SPEC_KEY, path=SPEC_KEY)]))]
+    sources += [_body_source(ref) for ref in body_refs(lt)]
+    if barrier:  # the worker's own API credential, declared (no automounted token)
+        sources += [
+            VolumeProjection(service_account_token=ServiceAccountTokenProjection(
+                path="token", expiration_seconds=API_TOKEN_SECONDS)),
+            VolumeProjection(config_map=ConfigMapProjection(
+                name="kube-root-ca.crt", items=[KeyToPath(key="ca.crt", path="ca.crt")])),
+        ]
+    return Volume(name=RUN_VOLUME, projected=ProjectedVolumeSource(sources=sources))
+
+
+def run_configmap(lt: LoadTest, spec: LoadSpec, job: Job) -> ConfigMap:
+    """The run's ConfigMap ``<run>-spec`` with the worker spec, owned by the run's Job.
+
+    Garbage collection removes it with the Job (the next run, ``cleanup: post``, or the
+    LoadTest's deletion).
+    """
+    meta = job.metadata
+    return ConfigMap(
+        metadata=ObjectMeta(
+            name=f"{meta.name}{SPEC_SUFFIX}", namespace=meta.namespace,
+            labels={LABEL_MANAGED_BY: MANAGER, LABEL_LOADTEST: lt.name},
+            owner_references=[OwnerReference(api_version="batch/v1", kind="Job",
+                                             name=meta.name or "", uid=meta.uid or "",
+                                             controller=True)]),
+        data={SPEC_KEY: spec_json(spec)})
+
+
+def run_spec(lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *,
+             start_at: float | None = None) -> LoadSpec:
+    """The worker spec of a run (``start_at`` only without coordinated start)."""
+    return load_spec(lt, target, settings, workers=worker_count(lt, settings),
+                     start_at=None if settings.coordinated_start else start_at)
 
 
 def desired_job(
@@ -507,8 +543,7 @@ def desired_job(
     """
     workers = worker_count(lt, settings)
     barrier = settings.coordinated_start
-    spec = load_spec(lt, target, settings, workers=workers,
-                     start_at=None if barrier else start_at)
+    spec = run_spec(lt, target, settings, start_at=start_at)
     run = name or job_name(lt)
     labels = {
         "app.kubernetes.io/name": "kuar-loadgen",
@@ -525,12 +560,9 @@ def desired_job(
         image=settings.image,
         # a crossed threshold is the controller's verdict on the merged result, not a pod's
         args=["--json", "--no-progress", "--no-threshold-exit", "--result-file",
-              TERMINATION_LOG, *(_barrier_args(lt.namespace or "", run, settings)
-                                 if barrier else [])],
-        volume_mounts=[VolumeMount(name=RUN_VOLUME, mount_path=RUN_MOUNT, read_only=True)]
-        if barrier else None,
-        env=[EnvVar(name=SPEC_ENV, value=spec_json(spec)),
-             *(EnvVar(name=ref.env, value_from=_key_source(ref)) for ref in body_refs(lt))],
+              TERMINATION_LOG, "--spec-file", f"{RUN_MOUNT}/{SPEC_KEY}",
+              *(_barrier_args(lt.namespace or "", run, settings) if barrier else [])],
+        volume_mounts=[VolumeMount(name=RUN_VOLUME, mount_path=RUN_MOUNT, read_only=True)],
         termination_message_path=TERMINATION_LOG,
         termination_message_policy="FallbackToLogsOnError",
         resources=ResourceRequirements(
@@ -568,7 +600,7 @@ def desired_job(
                     affinity=_affinity(runner, labels),
                     service_account_name=(runner_service_account(lt, settings) if barrier
                                           else runner.service_account_name),
-                    volumes=[_run_volume()] if barrier else None,
+                    volumes=[_run_volume(lt, run, barrier)],
                     priority_class_name=runner.priority_class_name,
                 ),
             ),

@@ -92,7 +92,8 @@ class LoadgenRunner:
 loadgen_runner = LoadgenRunner(
     command=_loadgen_argv,
     allowed_flags=LOADGEN_FLAGS,
-    path_flags=frozenset({"--result-file", "--ca-file", "--api-token-file", "--api-ca-file"}),
+    path_flags=frozenset({"--result-file", "--ca-file", "--api-token-file", "--api-ca-file",
+                          "--spec-file"}),
     allowed_env=frozenset({SPEC_ENV, JOB_INDEX_ENV, RESOLVE_ENV,
                            *(f"{BODY_ENV_PREFIX}{i}" for i in range(MAX_KINDS))}),
 )

@@ -67,9 +67,9 @@ CONTROLLER_RULES = (
                    "ConfigMap in kuar-system"),
     PolicyRule(group="events.k8s.io", resources=("events",),
                verbs=("create", "patch"), why="an Event for each step"),
-    PolicyRule(group="", resources=("secrets",), verbs=("get",),
-               why="that a request body's Secret key exists before a run starts (Pending "
-                   "otherwise); the value is never copied, logged or written anywhere"),
+    PolicyRule(group="", resources=("events",), verbs=("list",),
+               why="a kubelet's FailedMount Events of a run's waiting pods: which request "
+                   "body's Secret or ConfigMap is missing (the operator cannot read Secrets)"),
 )
 """The controller's rights, in every watched namespace."""
 

@@ -16,6 +16,10 @@ Rules:
   or the scheduler reported it (``ContainerCreating``, ``ImagePullBackOff``, ``Unschedulable:
   0/3 nodes are available...``), and how many pods were never created.
 
+While it waits, :func:`mount_messages` and :func:`names_source` tell the controller whether a
+request body's ConfigMap or Secret is what the pods wait for (the operator may not read
+Secrets: the node that mounts them says so).
+
 Caveat: "Running" means the pod's containers were started, not that the worker finished its
 warm-up; the lead covers that (the worker prints how late it got the time when it did).
 """
@@ -120,3 +124,35 @@ def pod_wait_reason(pod: Pod) -> str:
 def _with(reason: str, message: str | None) -> str:
     text = " ".join((message or "").split())
     return f"{reason} ({text[:200]})" if text else reason
+
+
+MOUNT_WAIT_REASONS = ("ContainerCreating", "CreateContainerConfigError")
+"""Waiting reasons of a pod whose volume or env source is missing (kubelet and local node)."""
+
+
+def mount_messages(pods: Sequence[Pod]) -> list[str]:
+    """What the node said about pods that wait for a volume or env source (may be empty).
+
+    kuar's process node puts ``MountVolume.SetUp failed for volume "kuar-run" : secret "x" not
+    found`` in the container's ``waiting.message``; a kubelet says it in a ``FailedMount``
+    Event instead (the controller reads those when this finds nothing).
+    """
+    out = []
+    for pod in pods:
+        for container in (pod.status.container_statuses if pod.status else None) or []:
+            waiting = container.state.waiting if container.state is not None else None
+            if waiting is not None and waiting.reason in MOUNT_WAIT_REASONS and waiting.message:
+                out.append(waiting.message)
+    return out
+
+
+def names_source(message: str, kind: str, namespace: str, name: str) -> bool:
+    """Whether a kubelet's or the local node's message names ConfigMap/Secret ``name``.
+
+    Forms: ``secret "x" not found``, ``secret "x" has no key "k"``, ``couldn't find key k in
+    Secret ns/x``, ``configmap "x" not found``.
+    """
+    text = message.lower()
+    what = kind.lower()
+    return (f'{what} "{name.lower()}"' in text
+            or f"{what} {namespace.lower()}/{name.lower()}" in text)

@@ -193,6 +193,35 @@ async def test_a_post_mix_with_headers_and_bodies_reaches_the_server_in_exact_co
         assert "s3cr3t" not in json.dumps(where)
 
 
+async def test_a_512_kib_body_reaches_the_server_through_the_run_volume(
+    cluster: Cluster, ns: str
+) -> None:
+    # over Linux's 128 KiB per environment string: the worker reads it from its run volume
+    inline, keyed = "i" * (512 * 1024), "k" * (900 * 1024)
+    await cluster.client.request("POST", f"/api/v1/namespaces/{ns}/configmaps", body={
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "large"},
+        "data": {"body": keyed}})
+    async with counting_service(cluster, ns) as port, operator(cluster, ns):
+        body = v2("large", {"requestsPerSecond": 10, "duration": "1s", "workers": 2})
+        body["spec"]["target"]["requests"] = [
+            {"method": "POST", "path": "/inline", "body": inline},
+            {"method": "PUT", "path": "/keyed", "bodyFrom": {"configMapKeyRef": {
+                "name": "large", "key": "body"}}}]
+        await create_v2(cluster, ns, body)
+        lt = await wait_v2(cluster, ns, "large", "Succeeded")
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{port}/_counts") as response:
+            counts = await response.json()
+        spec = await cluster.client.request(
+            "GET", f"/api/v1/namespaces/{ns}/configmaps/large-run-1-spec")
+    assert counts == {f"POST /inline - {_sha(inline)}": 5,
+                      f"PUT /keyed - {_sha(keyed)}": 5}, counts
+    assert lt["status"]["results"]["requests"] == 10
+    # the run's ConfigMap holds the spec (inline body included), owned by the run's Job
+    assert spec["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    assert len(spec["data"]["spec.json"]) > 512 * 1024 and keyed not in spec["data"]["spec.json"]
+
+
 async def test_a_missing_secret_keeps_the_run_pending_with_a_warning(
     cluster: Cluster, ns: str
 ) -> None:

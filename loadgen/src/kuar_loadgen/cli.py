@@ -299,9 +299,9 @@ def check_files(spec: LoadSpec, result_file: str | None) -> None:
 
 def build_spec(ctx: click.Context, opts: dict[str, Any]) -> LoadSpec:
     """The spec from ``KUAR_LOADGEN_SPEC`` overridden by the flags that were given."""
-    data = spec_from_env()
-    if opts.get("spec_file"):
-        data.update(spec_from_file(opts["spec_file"]))
+    # a spec file replaces KUAR_LOADGEN_SPEC; the pod's shard and Service map still apply
+    data = spec_from_env(base=spec_from_file(opts["spec_file"]) if opts.get("spec_file")
+                         else None)
 
     def given(name: str) -> bool:
         src = ctx.get_parameter_source(name)

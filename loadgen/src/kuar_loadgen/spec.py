@@ -265,15 +265,18 @@ def staged(stages: Iterable[tuple[float, float]], *, start_rate: float = 0.0,
                     start_rate=start_rate, **fields_)
 
 
-def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def spec_from_env(environ: Mapping[str, str] | None = None, *,
+                  base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The spec fields found in the environment (possibly incomplete; flags may add the rest).
 
-    Reads :data:`SPEC_ENV` (a JSON object); ``shard_index`` falls back to
-    :data:`JOB_INDEX_ENV`, so an Indexed Job needs no per-pod environment.
+    Reads :data:`SPEC_ENV` (a JSON object), or takes ``base`` instead (a spec file's fields,
+    :func:`spec_from_file`); ``shard_index`` falls back to :data:`JOB_INDEX_ENV`, so an
+    Indexed Job needs no per-pod environment, and :data:`RESOLVE_ENV` is merged under the
+    spec's own ``resolve`` either way.
     """
     env = os.environ if environ is None else environ
-    data: dict[str, Any] = {}
-    raw = env.get(SPEC_ENV)
+    data: dict[str, Any] = dict(base or {})
+    raw = env.get(SPEC_ENV) if base is None else None
     if raw:
         try:
             loaded = json.loads(raw)

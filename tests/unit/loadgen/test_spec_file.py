@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kuar_loadgen.mix import MAX_BODY, MixError, RequestKind, body_of, check_mix
-from kuar_loadgen.spec import LoadSpec, SpecError, path_problem, spec_from_file
+from kuar_loadgen.spec import LoadSpec, SpecError, path_problem, spec_from_env, spec_from_file
 
 
 def test_a_spec_file_reads_back_with_bodies_relative_to_its_folder(tmp_path: Path) -> None:
@@ -47,3 +47,14 @@ def test_a_missing_or_too_large_body_file_is_named_never_its_content(tmp_path: P
 def test_one_source_per_body() -> None:
     with pytest.raises(MixError, match="exclusive"):
         check_mix([RequestKind(method="POST", body="a", body_file="b")], path_problem)
+
+
+def test_a_spec_file_still_takes_the_pods_shard_and_service_map(tmp_path: Path) -> None:
+    data = LoadSpec(urls=("http://web:80",), rps=10, duration=1, shard_count=2).to_dict()
+    del data["shard_index"]  # as the LoadTest operator writes it
+    (tmp_path / "spec.json").write_text(json.dumps(data))
+    env = {"JOB_COMPLETION_INDEX": "1", "KUAR_RESOLVE": '{"web:80": "127.0.0.1:8080"}',
+           "KUAR_LOADGEN_SPEC": '{"ignored": true}'}
+    merged = spec_from_env(env, base=spec_from_file(str(tmp_path / "spec.json")))
+    spec = LoadSpec.from_dict(merged)
+    assert spec.shard_index == 1 and spec.resolve == {"web:80": "127.0.0.1:8080"}

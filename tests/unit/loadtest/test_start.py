@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from kuar.models.batch.v1 import Job
 from kuar.models.core.v1 import Pod
 from kuar_loadgen.spec import LoadSpec, spec_from_env
 from kuar_loadtest.api.v2 import LoadTest
-from kuar_loadtest.desired import RUN_MOUNT, ResolvedTarget, desired_job, start_timeout
+from kuar_loadtest.desired import (
+    RUN_MOUNT,
+    ResolvedTarget,
+    desired_job,
+    run_configmap,
+    run_spec,
+    start_timeout,
+)
 from kuar_loadtest.rbac import CONTROLLER_RULES, RUNNER_RULES
 from kuar_loadtest.settings import OperatorSettings
-from kuar_loadtest.start import INDEX_ANNOTATION, start_decision
+from kuar_loadtest.start import INDEX_ANNOTATION, mount_messages, names_source, start_decision
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -97,15 +103,16 @@ def test_the_job_waits_for_its_run_with_a_declared_credential() -> None:
     assert args[args.index("--api-token-file") + 1] == f"{RUN_MOUNT}/token"
     assert args[args.index("--api-ca-file") + 1] == f"{RUN_MOUNT}/ca.crt"
     assert int(args[args.index("--start-timeout") + 1]) == start_timeout(settings) > 300
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert LoadSpec.from_dict(json.loads(env["KUAR_LOADGEN_SPEC"])).start_at is None
+    target = ResolvedTarget("http://web.team-a.svc:80", 80)
+    assert run_spec(_lt(), target, settings, start_at=123.0).start_at is None
     # no automounted token: one projected token and the cluster CA, read-only
     assert pod["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == "kuar-loadgen"
     [volume] = pod["volumes"]
     sources = volume["projected"]["sources"]
-    assert sources[0]["serviceAccountToken"]["path"] == "token"
-    assert sources[1]["configMap"] == {"name": "kube-root-ca.crt",
+    assert sources[0]["configMap"]["name"] == "r-run-1-spec"  # the worker spec
+    assert sources[1]["serviceAccountToken"]["path"] == "token"
+    assert sources[2]["configMap"] == {"name": "kube-root-ca.crt",
                                        "items": [{"key": "ca.crt", "path": "ca.crt"}]}
     assert container["volumeMounts"] == [{"name": volume["name"], "mountPath": RUN_MOUNT,
                                           "readOnly": True}]
@@ -124,7 +131,9 @@ def test_without_coordinated_start_the_job_has_no_api_access() -> None:
     job = desired_job(_lt(), ResolvedTarget("http://web.team-a.svc:80", 80),
                       OperatorSettings(coordinated_start=False), start_at=123.0).encode()
     pod = job["spec"]["template"]["spec"]
-    assert "volumes" not in pod and "serviceAccountName" not in pod
+    [volume] = pod["volumes"]  # the spec only: no token
+    assert [list(s) for s in volume["projected"]["sources"]] == [["configMap"]]
+    assert "serviceAccountName" not in pod
     assert "--start-from-run" not in pod["containers"][0]["args"]
 
 
@@ -139,10 +148,24 @@ def test_runners_may_only_read_loadtestruns_and_the_operator_holds_what_it_grant
 
 def test_each_worker_pod_takes_its_shard_from_its_completion_index() -> None:
     # the spec a pod gets names no shard: the Job's completion index is the shard
-    job = desired_job(_lt(), ResolvedTarget("http://web.team-a.svc:80", 80),
-                      OperatorSettings(), name="r-run-1").encode()
-    env = {e["name"]: e.get("value") for e in
-           job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    lt, target, settings = _lt(), ResolvedTarget("http://web.team-a.svc:80", 80), OperatorSettings()
+    job = desired_job(lt, target, settings, name="r-run-1")
+    configmap = run_configmap(lt, run_spec(lt, target, settings), job)
     for index in (0, 1):
-        data = spec_from_env({**env, "JOB_COMPLETION_INDEX": str(index)})
+        data = spec_from_env({"KUAR_LOADGEN_SPEC": (configmap.data or {})["spec.json"],
+                              "JOB_COMPLETION_INDEX": str(index)})
         assert LoadSpec.from_dict(data).shard_index == index
+
+
+def test_the_nodes_words_tell_which_body_source_the_pods_wait_for() -> None:
+    waiting = _pod(0, "Pending", containerStatuses=[{
+        "name": "loadgen", "image": "x", "imageID": "", "ready": False, "restartCount": 0,
+        "state": {"waiting": {"reason": "ContainerCreating", "message":
+                              'MountVolume.SetUp failed for volume "kuar-run" : '
+                              'secret "bodies" not found'}}}])
+    [message] = mount_messages([waiting, _pod(1)])
+    assert names_source(message, "Secret", "n", "bodies")
+    assert not names_source(message, "Secret", "n", "body")
+    assert not names_source(message, "ConfigMap", "n", "bodies")
+    kubelet = "couldn't find key order in Secret n/bodies"
+    assert names_source(kubelet, "Secret", "n", "bodies")
