@@ -15,6 +15,7 @@ from aiohttp import web
 from kuar.client import Client, NotFound
 from kuar.testing import eventually_async
 from kuar.testing.localnode import CommandRunner, LocalNode, LocalNodeSettings
+from tests.integration.testing.nodes import running_node
 
 SH_IMAGE = "example.test/sh"
 RESOLVE_ENV = "EXAMPLE_RESOLVE"
@@ -32,13 +33,8 @@ async def node(kube_client: Client) -> AsyncIterator[LocalNode]:
                                   allowed_env=frozenset({"JOB_COMPLETION_INDEX"}))},
         resolve_env=RESOLVE_ENV,
     )
-    local = LocalNode(kube_client, settings)
-    await local.start()
-    try:
+    async with running_node(kube_client, settings) as local:
         yield local
-    finally:
-        await local.stop()
-        await kube_client.request("DELETE", f"/api/v1/nodes/{settings.name}")
 
 
 def _pod(node: LocalNode, name: str, image: str, script: str, **extra: Any) -> dict[str, Any]:

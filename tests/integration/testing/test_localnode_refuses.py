@@ -22,6 +22,7 @@ from kuar.testing import eventually_async
 from kuar.testing.localnode import LocalNode, LocalNodeSettings
 from kuar_loadtest.local import RESOLVE_ENV, local_runners
 from kuar_loadtest.settings import OperatorSettings
+from tests.integration.testing.nodes import running_node
 
 IMAGE = OperatorSettings().image
 ARGS = ["--json", "--no-progress", "--url", "http://127.0.0.1:1/", "--rps", "5",
@@ -34,13 +35,8 @@ async def node(kube_client: Client, tmp_path: Path) -> AsyncIterator[LocalNode]:
     root.mkdir()
     settings = LocalNodeSettings(name=f"node-{uuid.uuid4().hex[:8]}", runners=local_runners(),
                                  resolve_env=RESOLVE_ENV, root_dir=root)
-    local = LocalNode(kube_client, settings)
-    await local.start()
-    try:
+    async with running_node(kube_client, settings) as local:
         yield local
-    finally:
-        await local.stop()
-        await kube_client.request("DELETE", f"/api/v1/nodes/{settings.name}")
 
 
 def _pod(node: LocalNode, name: str, **container: Any) -> dict[str, Any]:

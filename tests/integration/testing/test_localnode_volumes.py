@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from kuar.client import Client, NotFound
+from kuar.client import Client, NotFound, load_config
 from kuar.testing import ControlPlane, eventually_async
 from kuar.testing.localnode import CommandRunner, LocalNode, LocalNodeSettings
 from kuar.testing.localnode.volumes import PodVolumes, plan_volumes
+from tests.integration.testing.nodes import running_node
 
 PY_IMAGE = "example.test/python"
 SECRET_VALUE = "not-a-real-password"
@@ -45,15 +46,10 @@ async def node(kube_client: Client, tmp_path: Path) -> AsyncIterator[LocalNode]:
         name=f"node-{uuid.uuid4().hex[:8]}", root_dir=root,
         runners={PY_IMAGE: CommandRunner(
             command=py_runner, path_flags=frozenset({"--file"}),
-            allowed_env=frozenset({"SA_DIR", "SEC", "DOWN", "SCRATCH"}))},
+            allowed_env=frozenset({"SA_DIR", "SEC", "DOWN", "SCRATCH", "MAYBE"}))},
     )
-    local = LocalNode(kube_client, settings)
-    await local.start()
-    try:
+    async with running_node(kube_client, settings) as local:
         yield local
-    finally:
-        await local.stop()
-        await kube_client.request("DELETE", f"/api/v1/nodes/{settings.name}")
 
 
 def _pod(node: LocalNode, name: str, script: str, *, args: tuple[str, ...] = (),
@@ -126,6 +122,7 @@ out = {
     "body": open(body).read(), "body_mode": mode(body),
     "secret_sha256": hashlib.sha256(open(sec + "/password", "rb").read()).hexdigest(),
     "secret_mode": mode(sec + "/password"), "secret_files": sorted(os.listdir(sec)),
+    "user_mode": mode(sec + "/user"), "optional": os.listdir(os.environ["MAYBE"]),
     "name": open(down + "/name").read(), "labels": open(down + "/labels").read(),
     "annotations": open(down + "/annotations").read(),
     "note": open(down + "/note").read(), "scratch": open(os.path.join(scratch, "note")).read(),
@@ -147,7 +144,10 @@ async def test_pod_reads_configmap_secret_and_downward_files_which_go_when_it_en
         volumes=[
             {"name": "bodies", "configMap": {"name": "bodies", "items": [
                 {"key": "body.json", "path": "data/body.json"}]}},
-            {"name": "creds", "secret": {"secretName": "creds"}},
+            {"name": "creds", "secret": {"secretName": "creds", "items": [
+                {"key": "password", "path": "password"},
+                {"key": "user", "path": "user", "mode": 0o400}]}},
+            {"name": "maybe", "configMap": {"name": "absent", "optional": True}},
             {"name": "podinfo", "downwardAPI": {"items": [
                 {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
                 {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
@@ -158,14 +158,18 @@ async def test_pod_reads_configmap_secret_and_downward_files_which_go_when_it_en
         mounts=[{"name": "bodies", "mountPath": "/etc/bodies"},
                 {"name": "creds", "mountPath": "/etc/creds", "readOnly": True},
                 {"name": "podinfo", "mountPath": "/etc/podinfo"},
-                {"name": "scratch", "mountPath": "/scratch"}],
-        env={"SEC": "/etc/creds", "DOWN": "/etc/podinfo", "SCRATCH": "/scratch"}))
+                {"name": "scratch", "mountPath": "/scratch"},
+                {"name": "maybe", "mountPath": "/etc/maybe"}],
+        env={"SEC": "/etc/creds", "DOWN": "/etc/podinfo", "SCRATCH": "/scratch",
+             "MAYBE": "/etc/maybe"}))
     pod = await _pod_when(kube_client, namespace, "reader", "Succeeded", _phase("Succeeded"))
     seen = _message(pod)
     assert seen["body"] == '{"a": 1}' and seen["body_mode"] == "0o644"
     assert seen["secret_sha256"] == hashlib.sha256(SECRET_VALUE.encode()).hexdigest()
     assert seen["secret_mode"] == "0o600"  # defaultMode 0644, owner bits only on this machine
     assert seen["secret_files"] == ["password", "user"]
+    assert seen["user_mode"] == "0o400"  # an item's own mode
+    assert seen["optional"] == []  # an optional ConfigMap that does not exist: an empty folder
     assert seen["name"] == "reader"
     assert seen["labels"] == 'app="demo"\ntier="web"'  # the kubelet's format: Go's %q
     assert seen["annotations"] == 'note="say \\"hi\\"\\nagain"'
@@ -384,3 +388,33 @@ async def test_a_host_path_volume_is_refused_and_nothing_starts(
     (container,) = status["containerStatuses"]
     assert "containerID" not in container["state"]["terminated"]  # no process was started
     assert not host.exists()
+
+
+async def test_a_waiting_pod_outlives_an_api_server_outage_and_then_runs(tmp_path: Path) -> None:
+    """The node's retries meet a killed API server (refused connections), keep the pod, and
+    start it once the API server is back and the ConfigMap exists: nothing lost."""
+    with ControlPlane() as plane:  # no controller-manager: no ServiceAccount volume either
+        client = Client(await load_config(plane.kubeconfig))
+        settings = LocalNodeSettings(
+            name="outage-node", root_dir=tmp_path,
+            runners={PY_IMAGE: CommandRunner(command=py_runner, path_flags=frozenset({"--file"}))})
+        try:
+            async with running_node(client, settings) as node:
+                pod = _pod(node, "patient", READ_BODY, args=("--file=/etc/body/body.json",),
+                           volumes=[{"name": "body", "configMap": {"name": "later"}}],
+                           mounts=[{"name": "body", "mountPath": "/etc/body"}],
+                           nodeName=node.name)
+                await _create(client, "default", "pods", pod)
+                await _pod_when(client, "default", "patient", "waiting",
+                                lambda status: status.get("phase") == "Pending")
+                await asyncio.to_thread(plane.stop_apiserver, kill=True)
+                await asyncio.sleep(1)  # retries fail on the connection (and while it starts)
+                await asyncio.to_thread(plane.start_apiserver)
+                await _create(client, "default", "configmaps", {
+                    "metadata": {"name": "later"}, "data": {"body.json": "after the outage"}})
+                done = await _pod_when(client, "default", "patient", "Succeeded",
+                                       _phase("Succeeded"))
+                terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
+                assert terminated["message"] == "after the outage"
+        finally:
+            await client.close()

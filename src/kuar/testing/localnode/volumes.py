@@ -403,6 +403,21 @@ class PodVolumes:
             str(answer["status"]["expirationTimestamp"]).replace("Z", "+00:00")).timestamp()
         return str(answer["status"]["token"]), refresh_time(issued, expires)
 
+    async def _source(self, volume: str, kind: str, source: Mapping[str, Any], mode: int,
+                      base: Path) -> list[_File]:
+        """The files of one volume, or of one source of a projected volume (``kind``)."""
+        if kind == "configMap":
+            return await self._keyed(volume, "configmaps", source, mode, base)
+        if kind == "secret":
+            return await self._keyed(volume, "secrets", source, mode, base)
+        if kind == "downwardAPI":
+            return self._downward(volume, source.get("items") or [], mode, base)
+        if kind == "serviceAccountToken":  # requested after every object is read
+            self._tokens.append(_Token(
+                volume, self._inside(volume, base, source.get("path")), mode & OWNER_BITS,
+                str(source.get("audience") or ""), int(source.get("expirationSeconds") or 3600)))
+        return []  # emptyDir: only its folder
+
     async def _files(self) -> list[_File]:
         """Every file of every volume, read from the API; nothing is written here."""
         files: list[_File] = []
@@ -413,27 +428,10 @@ class PodVolumes:
             kind, base = _kind(volume), self.folders[name]
             source = volume[kind] or {}
             mode = int(source.get("defaultMode", DEFAULT_MODE))
-            if kind == "configMap":
-                files += await self._keyed(name, "configmaps", source, mode, base)
-            elif kind == "secret":
-                files += await self._keyed(name, "secrets", source, mode, base)
-            elif kind == "downwardAPI":
-                files += self._downward(name, source.get("items") or [], mode, base)
-            elif kind == "projected":
-                for projection in source.get("sources") or []:
-                    what = _kind(projection)
-                    part = projection[what] or {}
-                    if what == "configMap":
-                        files += await self._keyed(name, "configmaps", part, mode, base)
-                    elif what == "secret":
-                        files += await self._keyed(name, "secrets", part, mode, base)
-                    elif what == "downwardAPI":
-                        files += self._downward(name, part.get("items") or [], mode, base)
-                    else:  # serviceAccountToken, after the objects: a missing one stops first
-                        self._tokens.append(_Token(
-                            name, self._inside(name, base, part.get("path")),
-                            mode & OWNER_BITS, str(part.get("audience") or ""),
-                            int(part.get("expirationSeconds") or 3600)))
+            parts = ([(_kind(p), p[_kind(p)] or {}) for p in source.get("sources") or []]
+                     if kind == "projected" else [(kind, source)])
+            for what, part in parts:
+                files += await self._source(name, what, part, mode, base)
         for token in self._tokens:
             value, token.refresh_at = await self._request_token(token)
             files.append(_File(token.path, value.encode(), token.mode))
