@@ -125,6 +125,14 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
 @click.option("--worker-ca-file", default=None, metavar="PATH",
               help="PEM bundle, at this path inside the worker pods, that verifies https "
                    "targets (default: the worker image's trust store).")
+@click.option("--coordinated-start/--no-coordinated-start", default=True, show_default=True,
+              help="Start a run's workers together once all its pods are Running (they read "
+                   "the start time from the API with a projected token); off: a start time "
+                   "fixed when the Job is created.")
+@click.option("--runner-start-timeout", type=float,
+              default=OperatorSettings().runner_start_timeout, show_default=True,
+              help="Seconds a run's worker pods may take to be Running before the run fails "
+                   "(RunnersNotStarted).")
 @click.option("--allow-endpoint-cidr", "allowed_endpoint_cidrs", multiple=True, metavar="CIDR",
               help="Addresses a target Service without a selector may point at (repeatable; "
                    "default: none, such Services are refused).")
@@ -159,6 +167,7 @@ def _webhook_options(service: str | None, url: str | None, host: str, port: int,
 def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
         lease_namespace: str | None, max_rps: int, max_concurrent_runs: int | None,
         max_namespace_concurrent_runs: int | None, image: str, worker_ca_file: str | None,
+        coordinated_start: bool, runner_start_timeout: float,
         allowed_endpoint_cidrs: tuple[str, ...], log_format: str, log_level: str,
         health_bind: str | None, metrics_bind: str | None,
         webhook_service: str | None, webhook_url: str | None, webhook_bind: str | None,
@@ -182,7 +191,9 @@ def run(kubeconfig: str | None, namespace: str | None, leader_elect: bool,
                                   ca_file=worker_ca_file,
                                   allowed_endpoint_cidrs=allowed_endpoint_cidrs,
                                   max_concurrent_runs=max_concurrent_runs,
-                                  max_namespace_concurrent_runs=max_namespace_concurrent_runs),
+                                  max_namespace_concurrent_runs=max_namespace_concurrent_runs,
+                                  coordinated_start=coordinated_start,
+                                  runner_start_timeout=runner_start_timeout),
         namespace=namespace,
         leader_election=LeaderElectionSettings(name=LEASE,
                                                namespace=lease_namespace or pod_namespace())

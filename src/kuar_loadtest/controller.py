@@ -34,6 +34,12 @@ body's ConfigMap/Secret key that does not exist keeps it Pending (``RequestBodie
 a Warning Event; the value is never read into anything); a spec the worker would refuse fails
 it (``InvalidSpec``/``SpecTooLarge``); thresholds are judged on the merged result
 (:mod:`.thresholds`); ``cleanup: post`` deletes the Job once the results are stored.
+Coordinated start (``settings.coordinated_start``): before the Job, the runners' ServiceAccount,
+Role and RoleBinding are created in the namespace if missing; while the Job runs, its pods
+(an informer on the operator's own pods) decide the start (:mod:`.start`): one
+``status.startAt`` written into the run's LoadTestRun once every pod is Running (Event
+``StartScheduled``), or, past ``runner_start_timeout``, Failed ``RunnersNotStarted`` and the
+Job suspended.
 Deleting a LoadTest deletes its Job, pods and results through owner references (garbage
 collection); no finalizer is needed because nothing outside the cluster must be cleaned up.
 """
@@ -41,6 +47,7 @@ collection); no finalizer is needed because nothing outside the cluster must be 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -49,7 +56,8 @@ from typing import Any
 
 from kuar.client import AlreadyExists, Api, ApiError, Client, Conflict, NotFound
 from kuar.models.batch.v1 import Job
-from kuar.models.core.v1 import ConfigMap, Pod, Secret, Service
+from kuar.models.core.v1 import ConfigMap, Pod, Service
+from kuar.models.core.v1 import Event as CoreEvent
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar.resources import Condition, ObjectMeta, OwnerReference
 from kuar.runtime import (
@@ -78,6 +86,8 @@ from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.baseline import compare
 from kuar_loadtest.desired import (
     LABEL_LOADTEST,
+    LABEL_MANAGED_BY,
+    MANAGER,
     PlanError,
     body_refs,
     budget_problem,
@@ -87,10 +97,15 @@ from kuar_loadtest.desired import (
     peak_rate,
     queue_problem,
     resolve_target,
+    run_configmap,
+    run_spec,
+    runner_identity,
+    runner_service_account,
 )
 from kuar_loadtest.history import RunRecords, runs_of
 from kuar_loadtest.schedule import RunPlan, ScheduleError, parse_schedule, plan_run
 from kuar_loadtest.settings import OperatorSettings
+from kuar_loadtest.start import MOUNT_WAIT_REASONS, mount_messages, names_source, start_decision
 from kuar_loadtest.status import RunState, job_condition, run_state
 from kuar_loadtest.thresholds import judge
 
@@ -99,6 +114,8 @@ log = logging.getLogger("kuar_loadtest.controller")
 LOADTESTS = LoadTest.resource_info()
 CONTROLLER_NAME = "kuar.dev/loadtest-controller"
 RESULTS_SUFFIX = "-results"
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+"""The labels the Job controller puts on a Job's pods (the first since Kubernetes 1.27)."""
 
 
 def _now() -> dt.datetime:
@@ -124,6 +141,11 @@ class LoadTestReconciler:
         self.loadtests = cache.informer(LoadTest, self.scope, decode=self.decode)
         self.jobs = cache.informer(Job, self.jobs_scope)
         self.services = cache.informer(Service, self.scope)
+        # --- coordinated start (issue 15): the operator's own pods only, by label ---
+        self.pods_scope = WatchConfig(namespace=namespace,
+                                      label_selector=f"{LABEL_MANAGED_BY}={MANAGER}")
+        self.pods = (cache.informer(Pod, self.pods_scope) if settings.coordinated_start
+                     else None)
         self._budget_lock = asyncio.Lock()
         self._reserved: dict[str, LoadTest] = {}
         # --- run history and schedules (issue 16) ---
@@ -226,26 +248,33 @@ class LoadTestReconciler:
                 self.recorder.event(lt, WARNING, missing.reason, str(missing),
                                     action="ResolveBodies")
                 return Result.requeue(after=self.settings.missing_service_retry)
+            start_at = time.time() + self.settings.start_delay
             try:
                 desired = desired_job(  # named after the run (schedule, run-now or spec)
-                    lt, target, self.settings, start_at=time.time() + self.settings.start_delay,
-                    name=name,
-                )
+                    lt, target, self.settings, start_at=start_at, name=name)
+                spec = run_spec(lt, target, self.settings, start_at=start_at)
             except PlanError as exc:
                 self._reserved.pop(lt.metadata.uid or "", None)
                 await self._finish_failed(lt, exc.reason, str(exc), run_fields=idle)
                 return Result.done()
             await self._record_start(lt, plan)
+            if self.settings.coordinated_start:
+                await self._ensure_runner_identity(lt)
+            jobs = Api(self.client, Job, namespace=request.namespace)
             try:
-                await Api(self.client, Job, namespace=request.namespace).create(desired)
+                created = await jobs.create(desired)
                 workers = desired.spec.parallelism if desired.spec else None
                 self.recorder.event(
                     lt, NORMAL, "Started",
                     f"started {workers} worker pod(s) at {_rate_text(lt)} "
                     f"against {target.url}", action="CreateJob",
                 )
-            except AlreadyExists:
-                pass  # created by an earlier reconcile; the cache has not seen it yet
+            except AlreadyExists:  # created by an earlier reconcile; not in the cache yet
+                created = await jobs.get(name)
+            # the pods mount it: created right after the Job, owned by it (GC removes both)
+            with contextlib.suppress(AlreadyExists):
+                await Api(self.client, ConfigMap, namespace=request.namespace).create(
+                    run_configmap(lt, spec, created))
             await self._set_status(
                 lt, phase="Running", message=f"load running against {target.url}",
                 start=True, job=name, conditions=[
@@ -260,6 +289,10 @@ class LoadTestReconciler:
         if plan.trigger is not None:  # started before a restart, its status not yet written
             await self._record_start(lt, plan)
         if job_condition(job, "Complete") is None and job_condition(job, "Failed") is None:
+            if self.settings.coordinated_start:
+                gate = await self._start_barrier(lt, job, name, fields, idle)
+                if gate is not None:
+                    return gate
             # pods are read once, when the run has ended, not on every change of a running Job
             state = run_state(job, [])
             await self._set_status(lt, phase="Running", message=state.message, job=name,
@@ -270,16 +303,127 @@ class LoadTestReconciler:
         self._reserved.pop(lt.metadata.uid or "", None)
         return Result.done()
 
+    # --- coordinated start (issue 15; kuar_loadtest.start) ---
+
+    async def _start_barrier(self, lt: LoadTest, job: Job, run: str, fields: dict[str, Any],
+                             idle: dict[str, Any]) -> Result | None:
+        """Write the run's start time once every worker pod is Running; ``None``: started.
+
+        The time goes into the run's LoadTestRun with the resourceVersion read from the
+        cache, so a reconcile working from a cache that has not yet seen the first write
+        gets a Conflict (and retries) instead of writing a second, different time.
+        """
+        record = self.runs.store.get(Request(lt.namespace or "", run))
+        if record is not None and record.status is not None and record.status.start_at:
+            return None
+        if job.spec is not None and job.spec.suspend:
+            return None
+        assert self.pods is not None
+        pods = [p for p in self.pods.store.list(lt.namespace)
+                if any((p.metadata.labels or {}).get(k) == run for k in JOB_NAME_LABELS)]
+        decision = start_decision(job, pods, dt.datetime.now(dt.UTC),
+                                  lead=self.settings.start_lead,
+                                  timeout=self.settings.runner_start_timeout)
+        if decision.action == "wait":
+            missing = await self._missing_body(lt, pods)
+            if missing is not None:  # Pending until the object appears (or the wait ends)
+                if not _condition_is(lt, "RequestBodiesFound", "False", missing[:1024]):
+                    self.recorder.event(lt, WARNING, "BodySourceNotFound", missing,
+                                        action="ResolveBodies")
+                await self._set_status(lt, phase="Pending", message=missing, job=run,
+                                       conditions=[("RequestBodiesFound", "False",
+                                                    "BodySourceNotFound", missing)],
+                                       run_fields=fields)
+                return Result.requeue(after=min(decision.retry_after or 1.0,
+                                                 self.settings.missing_service_retry))
+            await self._set_status(lt, phase="Running", message=decision.message, job=run,
+                                   run_fields=fields)
+            return Result.requeue(after=decision.retry_after or 1.0)
+        if decision.action == "fail":
+            await self._stop_job(lt, run)
+            await self._finish(lt, RunState("Failed", "RunnersNotStarted", decision.message),
+                               run, idle)
+            self._reserved.pop(lt.metadata.uid or "", None)
+            return Result.done()
+        if record is None:  # created just before the Job: the cache has not seen it yet
+            return Result.requeue(after=0.2)
+        assert decision.start_at is not None
+        at = decision.start_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        try:
+            await Api(self.client, LoadTestRun, namespace=lt.namespace).patch_status(run, {
+                "metadata": {"resourceVersion": record.metadata.resource_version},
+                "status": {"startAt": at}})
+        except Conflict:  # changed since the cache read it (maybe written): read again
+            return Result.requeue(after=0.2)
+        self.recorder.event(lt, NORMAL, "StartScheduled", decision.message, action="Start")
+        if _condition_is(lt, "RequestBodiesFound", "False"):
+            await self._set_status(lt, phase="Running", message=decision.message, job=run,
+                                   conditions=[("RequestBodiesFound", "True", "BodiesMounted",
+                                                "every worker pod mounted its bodies")],
+                                   run_fields=fields)
+        return None
+
+    async def _missing_body(self, lt: LoadTest, pods: list[Pod]) -> str | None:
+        """A request body's ConfigMap or Secret that the run's pods wait for, as the node said.
+
+        The operator may not read Secrets: the node that mounts them reports what is missing,
+        kuar's process node in the pod's status, a kubelet in a ``FailedMount`` Event (read
+        only while a pod waits in ContainerCreating without a message).
+        """
+        refs = body_refs(lt)
+        if not refs:
+            return None
+        ns = lt.namespace or ""
+        messages = mount_messages(pods)
+        if not messages and any(
+                c.state is not None and c.state.waiting is not None
+                and c.state.waiting.reason in MOUNT_WAIT_REASONS
+                for p in pods for c in (p.status.container_statuses if p.status else None) or []):
+            names = {p.name for p in pods}
+            events = await Api(self.client, CoreEvent, namespace=ns).list(
+                field_selector="reason=FailedMount")
+            messages = [e.message or "" for e in events.items
+                        if e.involved_object.name in names]
+        for ref in refs:
+            for message in messages:
+                if names_source(message, ref.kind, ns, ref.name):
+                    return (f"{ref.field}: {ref.kind} {ref.name!r} or its key {ref.key!r} "
+                            f"is missing in namespace {ns!r}; the worker pods wait "
+                            f"({' '.join(message.split())[:300]})")
+        return None
+
+    async def _stop_job(self, lt: LoadTest, run: str) -> None:
+        """Suspend the run's Job: its pods are deleted, the Job stays (no second run)."""
+        with contextlib.suppress(NotFound):
+            await Api(self.client, Job, namespace=lt.namespace).patch(
+                run, {"spec": {"suspend": True}})
+
+    async def _ensure_runner_identity(self, lt: LoadTest) -> None:
+        """The runners' ServiceAccount, Role and RoleBinding in ``lt``'s namespace, if missing.
+
+        Each is created once and never changed: an existing object (one the namespace's
+        owner made, or adjusted) is left as it is.
+        """
+        ns = lt.namespace or ""
+        for obj in runner_identity(ns, runner_service_account(lt, self.settings), self.settings):
+            with contextlib.suppress(AlreadyExists):
+                await Api(self.client, type(obj), namespace=ns).create(obj)
+
     async def _body_problem(self, lt: LoadTest) -> PlanError | None:
-        """A request body's ConfigMap or Secret key that does not exist (values unread)."""
+        """A request body's ConfigMap key that does not exist (values unread).
+
+        Secrets are not read (the operator has no right to): a missing Secret shows as pods
+        that wait for their run volume (:meth:`_missing_body`).
+        """
         for ref in body_refs(lt):
-            model: Any = Secret if ref.kind == "Secret" else ConfigMap
+            if ref.kind != "ConfigMap":
+                continue
             try:
-                obj = await Api(self.client, model, namespace=lt.namespace).get(ref.name)
+                obj = await Api(self.client, ConfigMap, namespace=lt.namespace).get(ref.name)
             except NotFound:
                 obj = None
             keys = set((obj.data or {}) if obj is not None else ())
-            if ref.kind == "ConfigMap" and obj is not None:
+            if obj is not None:
                 keys |= set(obj.binary_data or {})
             if ref.key not in keys:
                 where = (f"{ref.kind} {ref.name!r} has no key {ref.key!r}" if obj is not None
@@ -564,11 +708,25 @@ class LoadTestReconciler:
             raise
 
 
+def _condition_is(lt: LoadTest, kind: str, status: str, message: str | None = None) -> bool:
+    """Whether ``lt``'s condition ``kind`` has ``status`` (and ``message``, when given)."""
+    for cond in (lt.status.conditions if lt.status else None) or []:
+        if cond.type == kind:
+            return cond.status == status and (message is None or cond.message == message)
+    return False
+
+
 def _rate_text(lt: LoadTest) -> str:
     stages = lt.spec.load.stages
     if stages:
         return f"{len(stages)} stage(s) peaking at {peak_rate(lt)} req/s"
     return f"{peak_rate(lt)} req/s"
+
+
+def _loadtest_of_pod(pod: Any) -> list[Request]:
+    """A worker pod wakes the LoadTest it runs for (its ``kuar.dev/loadtest`` label)."""
+    name = (pod.metadata.labels or {}).get(LABEL_LOADTEST)
+    return [Request(pod.namespace, name)] if name else []
 
 
 def _loadtests_for_service(cache_store: Any) -> Any:
@@ -588,15 +746,20 @@ def build_controller(
     namespace: str | None = None, recorder: EventRecorder | None = None,
     max_concurrent_reconciles: int = 4,
 ) -> Controller:
-    """The LoadTest controller: watches LoadTests, owns Jobs, watches Services."""
+    """The LoadTest controller: watches LoadTests, owns Jobs, watches Services (and its pods)."""
     recorder = recorder or EventRecorder(client, RecorderSettings(controller=CONTROLLER_NAME))
     reconciler = LoadTestReconciler(client, cache, settings, recorder, namespace=namespace)
-    return (
+    builder = (
         controller_for(LoadTest, reconciler.scope, cache=cache, decode=reconciler.decode,
                        # an annotation change may be a run-now request
                        predicates=[any_of(generation_changed, annotations_changed)])
         .owns(Job, reconciler.jobs_scope)
         .watches(Service, _loadtests_for_service(reconciler.loadtests.store))
+    )
+    if settings.coordinated_start:  # a pod becoming Running may complete a run's start
+        builder = builder.watches(Pod, _loadtest_of_pod, reconciler.pods_scope)
+    return (
+        builder
         .named("loadtest")
         .with_settings(ControllerSettings(max_concurrent_reconciles=max_concurrent_reconciles))
         .build(reconciler)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -29,29 +30,55 @@ from dataclasses import dataclass
 from kuar.models.batch.v1 import Job, JobSpec
 from kuar.models.core.v1 import (
     Affinity,
-    ConfigMapKeySelector,
+    ConfigMap,
+    ConfigMapProjection,
     Container,
-    EnvVar,
-    EnvVarSource,
+    KeyToPath,
     PodAffinityTerm,
     PodAntiAffinity,
     PodSpec,
     PodTemplateSpec,
+    ProjectedVolumeSource,
     ResourceRequirements,
-    SecretKeySelector,
+    SecretProjection,
     Service,
+    ServiceAccount,
+    ServiceAccountTokenProjection,
+    Volume,
+    VolumeMount,
+    VolumeProjection,
 )
 from kuar.models.discovery.v1 import EndpointSlice
 from kuar.models.meta.v1 import LabelSelector
+from kuar.models.rbac.v1 import Role, RoleBinding, RoleRef, Subject
 from kuar.resources import ObjectMeta, OwnerReference
-from kuar_loadgen.mix import BODY_ENV_PREFIX, RequestKind
+from kuar_loadgen.mix import RequestKind
 from kuar_loadgen.spec import LoadSpec, SpecError
 from kuar_loadtest.api.v2 import LoadTest, RunnerTemplate
+from kuar_loadtest.rbac import OPERATOR, RUNNER_ROLE, RUNNER_RULES
 from kuar_loadtest.settings import OperatorSettings
 
 LABEL_LOADTEST = "kuar.dev/loadtest"
 LABEL_RUN = "kuar.dev/run"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "kuar-loadtest"
+"""The value of :data:`LABEL_MANAGED_BY` on every Job and pod of a run (the selector of the
+operator's Pod informer)."""
 TERMINATION_LOG = "/dev/termination-log"
+RUN_VOLUME = "kuar-run"
+RUN_MOUNT = "/var/run/kuar.dev/run"
+"""The run volume of a worker pod (one projected volume, read-only): ``spec.json`` (the worker
+spec, from the run's ConfigMap ``<run>-spec``), ``body-<i>`` (request ``i``'s body from its
+ConfigMap or Secret key), and with coordinated start ``token`` (a projected service-account
+token, rotated by the kubelet) and ``ca.crt`` (the cluster CA from ``kube-root-ca.crt``)."""
+SPEC_KEY = "spec.json"
+"""The run ConfigMap's key (and the run volume's file) holding the worker spec."""
+SPEC_SUFFIX = "-spec"
+"""The run ConfigMap is named after the run (the Job) with this suffix."""
+MAX_CONFIGMAP = 1024 * 1024
+"""What the API server lets one ConfigMap hold: keys and values, 1 MiB in all."""
+API_TOKEN_SECONDS = 3600
+"""Lifetime asked for the projected token (the kubelet renews it at 80 %)."""
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -110,7 +137,7 @@ def run_seconds(lt: LoadTest) -> float:
 
 @dataclass(frozen=True, slots=True)
 class BodyRef:
-    """A request body kept in a ConfigMap or Secret key (the pod reads it through env)."""
+    """A request body kept in a ConfigMap or Secret key (the pod reads it as a file)."""
 
     index: int
     """The request's index in ``spec.target.requests``."""
@@ -120,9 +147,9 @@ class BodyRef:
     key: str
 
     @property
-    def env(self) -> str:
-        """The worker's environment variable for this body."""
-        return f"{BODY_ENV_PREFIX}{self.index}"
+    def file(self) -> str:
+        """The body's file in the run volume (relative to the spec file's folder)."""
+        return f"body-{self.index}"
 
     @property
     def field(self) -> str:
@@ -148,13 +175,13 @@ def body_refs(lt: LoadTest) -> list[BodyRef]:
 
 
 def request_kinds(lt: LoadTest) -> tuple[RequestKind, ...]:
-    """The worker's request mix (bodies from keys become ``body_env`` references)."""
+    """The worker's request mix (bodies from keys become ``body_file`` references)."""
     refs = {r.index: r for r in body_refs(lt)}
     kinds = []
     for i, req in enumerate(lt.spec.target.requests or []):
         kinds.append(RequestKind(
             method=req.method, path=req.path, headers=tuple((req.headers or {}).items()),
-            body=req.body or "", body_env=refs[i].env if i in refs else "",
+            body=req.body or "", body_file=refs[i].file if i in refs else "",
             weight=req.weight))
     return tuple(kinds)
 
@@ -338,32 +365,43 @@ def job_name(lt: LoadTest) -> str:
 
 def load_spec(
     lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
-    start_at: float,
+    start_at: float | None,
 ) -> LoadSpec:
     """The worker contract for this run (each pod reads its shard index from the Job).
 
     A spec the worker would refuse (the webhook was down) is a :class:`PlanError`; so is one
-    whose JSON would not fit in one environment variable (Linux: 128 KiB).
+    whose JSON (inline bodies included) would not fit in the run's ConfigMap (1 MiB).
     """
     try:
         spec = _load_spec(lt, target, settings, workers=workers, start_at=start_at)
     except SpecError as exc:
         raise PlanError("InvalidSpec", f"spec: {exc}") from None
-    if len(spec.to_json().encode()) > MAX_SPEC_ENV:
+    size = len(spec_json(spec).encode()) + len(SPEC_KEY)
+    if size > MAX_CONFIGMAP:
         raise PlanError("SpecTooLarge",
-                        f"the worker spec is {len(spec.to_json().encode())} bytes, more than one "
-                        f"environment variable holds ({MAX_SPEC_ENV}); keep large bodies in a "
-                        "ConfigMap or Secret key (spec.target.requests[].bodyFrom)")
+                        f"the worker spec is {size} bytes with its inline bodies, more than a "
+                        f"ConfigMap holds ({MAX_CONFIGMAP}); keep large bodies in ConfigMap or "
+                        "Secret keys (spec.target.requests[].bodyFrom), up to 1 MiB each")
     return spec
 
 
-MAX_SPEC_ENV = 120 * 1024
-"""Largest worker spec in bytes: Linux refuses an environment string over 128 KiB."""
+def spec_json(spec: LoadSpec) -> str:
+    """The worker spec as a pod gets it: JSON without ``shard_index``.
+
+    Each pod of the Indexed Job takes its shard from its own completion index
+    (``JOB_COMPLETION_INDEX``); with a ``shard_index`` in the spec, every pod would be shard 0
+    and send the same requests.
+    """
+    data = spec.to_dict()
+    del data["shard_index"]
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
 
 
 def _load_spec(
     lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
-    start_at: float,
+    start_at: float | None,
 ) -> LoadSpec:
     return LoadSpec(
         urls=(target.url,),
@@ -399,25 +437,117 @@ def _affinity(runner: RunnerTemplate, labels: dict[str, str]) -> Affinity | None
     return affinity
 
 
-def _key_source(ref: BodyRef) -> EnvVarSource:
+def _body_source(ref: BodyRef) -> VolumeProjection:
+    """A body key as one file of the run volume (the value never passes through the Job)."""
+    items = [KeyToPath(key=ref.key, path=ref.file)]
     if ref.kind == "Secret":
-        return EnvVarSource(secret_key_ref=SecretKeySelector(name=ref.name, key=ref.key))
-    return EnvVarSource(config_map_key_ref=ConfigMapKeySelector(name=ref.name, key=ref.key))
+        return VolumeProjection(secret=SecretProjection(name=ref.name, items=items))
+    return VolumeProjection(config_map=ConfigMapProjection(name=ref.name, items=items))
+
+
+def runner_service_account(lt: LoadTest, settings: OperatorSettings) -> str:
+    """The ServiceAccount the run's worker pods use (the template's, else the operator's)."""
+    runner = lt.spec.runner
+    return (runner.service_account_name if runner is not None and runner.service_account_name
+            else settings.runner_service_account)
+
+
+def runner_identity(namespace: str, account: str, settings: OperatorSettings
+                    ) -> list[ServiceAccount | Role | RoleBinding]:
+    """The runners' ServiceAccount, Role and RoleBinding in ``namespace`` (created if missing).
+
+    The Role grants :data:`kuar_loadtest.rbac.RUNNER_RULES` only: get and watch LoadTestRuns
+    of that namespace. The binding of the default account is named like the Role; another
+    account (``spec.runner.serviceAccountName``) gets its own binding.
+    """
+    labels = {LABEL_MANAGED_BY: MANAGER}
+    binding = RUNNER_ROLE if account == settings.runner_service_account else (
+        f"{RUNNER_ROLE}-{account}"[:253])
+    return [
+        ServiceAccount(metadata=ObjectMeta(name=account, namespace=namespace, labels=labels)),
+        Role.model_validate({
+            "metadata": {"name": RUNNER_ROLE, "namespace": namespace, "labels": labels},
+            "rules": OPERATOR.merged_rules(RUNNER_RULES)}),
+        RoleBinding(metadata=ObjectMeta(name=binding, namespace=namespace, labels=labels),
+                    role_ref=RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
+                                     name=RUNNER_ROLE),
+                    subjects=[Subject(kind="ServiceAccount", name=account,
+                                      namespace=namespace)]),
+    ]
+
+
+def start_timeout(settings: OperatorSettings) -> int:
+    """How long a worker waits for its start time: the controller's wait, its lead, a minute.
+
+    Longer than the controller's own limit, so the controller, which names the waiting
+    pods, is the one that reports a start that never came.
+    """
+    return math.ceil(settings.runner_start_timeout + settings.start_lead + 60)
+
+
+def _barrier_args(namespace: str, run: str, settings: OperatorSettings) -> list[str]:
+    return ["--start-from-run", f"{namespace}/{run}",
+            "--api-token-file", f"{RUN_MOUNT}/token", "--api-ca-file", f"{RUN_MOUNT}/ca.crt",
+            "--start-timeout", str(start_timeout(settings))]
+
+
+def _run_volume(lt: LoadTest, run: str, barrier: bool) -> Volume:
+    """The run volume: the spec, the bodies from keys, and (barrier) the API credential."""
+    sources = [VolumeProjection(config_map=ConfigMapProjection(
+        name=f"{run}{SPEC_SUFFIX}", items=[KeyToPath(key=SPEC_KEY, path=SPEC_KEY)]))]
+    sources += [_body_source(ref) for ref in body_refs(lt)]
+    if barrier:  # the worker's own API credential, declared (no automounted token)
+        sources += [
+            VolumeProjection(service_account_token=ServiceAccountTokenProjection(
+                path="token", expiration_seconds=API_TOKEN_SECONDS)),
+            VolumeProjection(config_map=ConfigMapProjection(
+                name="kube-root-ca.crt", items=[KeyToPath(key="ca.crt", path="ca.crt")])),
+        ]
+    return Volume(name=RUN_VOLUME, projected=ProjectedVolumeSource(sources=sources))
+
+
+def run_configmap(lt: LoadTest, spec: LoadSpec, job: Job) -> ConfigMap:
+    """The run's ConfigMap ``<run>-spec`` with the worker spec, owned by the run's Job.
+
+    Garbage collection removes it with the Job (the next run, ``cleanup: post``, or the
+    LoadTest's deletion).
+    """
+    meta = job.metadata
+    return ConfigMap(
+        metadata=ObjectMeta(
+            name=f"{meta.name}{SPEC_SUFFIX}", namespace=meta.namespace,
+            labels={LABEL_MANAGED_BY: MANAGER, LABEL_LOADTEST: lt.name},
+            owner_references=[OwnerReference(api_version="batch/v1", kind="Job",
+                                             name=meta.name or "", uid=meta.uid or "",
+                                             controller=True)]),
+        data={SPEC_KEY: spec_json(spec)})
+
+
+def run_spec(lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *,
+             start_at: float | None = None) -> LoadSpec:
+    """The worker spec of a run (``start_at`` only without coordinated start)."""
+    return load_spec(lt, target, settings, workers=worker_count(lt, settings),
+                     start_at=None if settings.coordinated_start else start_at)
 
 
 def desired_job(
-    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, start_at: float,
-    name: str | None = None,
+    lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *,
+    start_at: float | None = None, name: str | None = None,
 ) -> Job:
     """The Indexed Job of worker pods, owned by the LoadTest.
 
-    It is named ``name`` (the run's name), or :func:`job_name` when that is unset.
+    It is named ``name`` (the run's name), or :func:`job_name` when that is unset. With
+    ``settings.coordinated_start`` the workers wait for the start time of the LoadTestRun of
+    that name (``--start-from-run``), reading it with the projected token of
+    :func:`runner_service_account`; otherwise they share ``start_at`` (Unix seconds).
     """
     workers = worker_count(lt, settings)
-    spec = load_spec(lt, target, settings, workers=workers, start_at=start_at)
+    barrier = settings.coordinated_start
+    spec = run_spec(lt, target, settings, start_at=start_at)
+    run = name or job_name(lt)
     labels = {
         "app.kubernetes.io/name": "kuar-loadgen",
-        "app.kubernetes.io/managed-by": "kuar-loadtest",
+        LABEL_MANAGED_BY: MANAGER,
         LABEL_LOADTEST: lt.name,
         LABEL_RUN: str(lt.metadata.generation or 1),
     }
@@ -430,9 +560,9 @@ def desired_job(
         image=settings.image,
         # a crossed threshold is the controller's verdict on the merged result, not a pod's
         args=["--json", "--no-progress", "--no-threshold-exit", "--result-file",
-              TERMINATION_LOG],
-        env=[*(EnvVar(name=k, value=v) for k, v in spec.to_env().items()),
-             *(EnvVar(name=ref.env, value_from=_key_source(ref)) for ref in body_refs(lt))],
+              TERMINATION_LOG, "--spec-file", f"{RUN_MOUNT}/{SPEC_KEY}",
+              *(_barrier_args(lt.namespace or "", run, settings) if barrier else [])],
+        volume_mounts=[VolumeMount(name=RUN_VOLUME, mount_path=RUN_MOUNT, read_only=True)],
         termination_message_path=TERMINATION_LOG,
         termination_message_policy="FallbackToLogsOnError",
         resources=ResourceRequirements(
@@ -446,7 +576,7 @@ def desired_job(
         worker.resources.requests = dict(runner.resources.requests)
     pod_labels = {**(runner.labels or {}), **labels}
     return Job(
-        metadata=ObjectMeta(name=name or job_name(lt), namespace=lt.namespace, labels=labels,
+        metadata=ObjectMeta(name=run, namespace=lt.namespace, labels=labels,
                             owner_references=[owner]),
         spec=JobSpec(
             completion_mode="Indexed",
@@ -454,7 +584,9 @@ def desired_job(
             parallelism=workers,
             backoff_limit=0,
             active_deadline_seconds=math.ceil(
-                spec.duration + settings.start_delay + settings.job_deadline_slack
+                spec.duration + settings.job_deadline_slack + (
+                    settings.runner_start_timeout + settings.start_lead if barrier
+                    else settings.start_delay)
             ),
             template=PodTemplateSpec(
                 metadata=ObjectMeta(labels=pod_labels, annotations=runner.annotations),
@@ -466,7 +598,9 @@ def desired_job(
                     node_selector=runner.node_selector,
                     tolerations=runner.tolerations,
                     affinity=_affinity(runner, labels),
-                    service_account_name=runner.service_account_name,
+                    service_account_name=(runner_service_account(lt, settings) if barrier
+                                          else runner.service_account_name),
+                    volumes=[_run_volume(lt, run, barrier)],
                     priority_class_name=runner.priority_class_name,
                 ),
             ),

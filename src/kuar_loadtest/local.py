@@ -67,7 +67,7 @@ LOADGEN_FLAGS = frozenset({
     "--resolve", "--header", "--shard-index", "--shard-count", "--start-at", "--insecure",
     "--verify", "--loop", "--json", "--progress", "--no-progress", "-h", "--help",
     "--stage", "--start-rate", "--threshold", "--abort-on-fail", "--threshold-exit",
-    "--no-threshold-exit",
+    "--no-threshold-exit", "--start-from-run", "--start-timeout",
 })
 """kuar-loadgen's own flags that a pod's args may use (``--metrics-*`` bind ports: not here)."""
 
@@ -92,7 +92,8 @@ class LoadgenRunner:
 loadgen_runner = LoadgenRunner(
     command=_loadgen_argv,
     allowed_flags=LOADGEN_FLAGS,
-    path_flags=frozenset({"--result-file", "--ca-file"}),
+    path_flags=frozenset({"--result-file", "--ca-file", "--api-token-file", "--api-ca-file",
+                          "--spec-file"}),
     allowed_env=frozenset({SPEC_ENV, JOB_INDEX_ENV, RESOLVE_ENV,
                            *(f"{BODY_ENV_PREFIX}{i}" for i in range(MAX_KINDS))}),
 )

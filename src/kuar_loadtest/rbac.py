@@ -35,13 +35,28 @@ CONTROLLER_RULES = (
                verbs=("list", "watch", "create", "delete"),
                why="each run's record (read from the informer); the oldest beyond the history "
                    "limit are deleted"),
+    PolicyRule(group="beta.kuar.com", resources=("loadtestruns",), verbs=("get",),
+               why="held so the runners' Role may grant it (the API server lets a Role grant "
+                   "only what its creator holds); the operator itself reads from its cache"),
     PolicyRule(group="beta.kuar.com", resources=("loadtestruns/status",), verbs=("patch",),
                why="a run's results and baseline comparison"),
     PolicyRule(group="batch", resources=("jobs",),
                verbs=("get", "list", "watch", "create", "delete"),
                why="each run is an owned Indexed Job; earlier runs are deleted"),
-    PolicyRule(group="", resources=("pods",), verbs=("list",),
-               why="a finished run's results are the pods' termination messages"),
+    PolicyRule(group="", resources=("pods",), verbs=("list", "watch"),
+               why="a run starts once all its worker pods are Running (an informer of the "
+                   "operator's pods only, by label); a finished run's results are the pods' "
+                   "termination messages"),
+    PolicyRule(group="batch", resources=("jobs",), verbs=("patch",),
+               why="a run whose pods never started is stopped by suspending its Job (its "
+                   "record kept, so it is not created again)"),
+    PolicyRule(group="", resources=("serviceaccounts",), verbs=("create",),
+               why="the runners' ServiceAccount in the LoadTest's namespace, if missing "
+                   "(never read, changed or deleted)"),
+    PolicyRule(group="rbac.authorization.k8s.io", resources=("roles", "rolebindings"),
+               verbs=("create",),
+               why="the runners' Role (get/watch LoadTestRuns in that namespace, nothing "
+                   "else: RUNNER_RULES) and its binding, if missing"),
     PolicyRule(group="", resources=("services",), verbs=("get", "list", "watch"),
                why="the target Service, in the LoadTest's own namespace"),
     PolicyRule(group="discovery.k8s.io", resources=("endpointslices",), verbs=("list",),
@@ -52,11 +67,22 @@ CONTROLLER_RULES = (
                    "ConfigMap in kuar-system"),
     PolicyRule(group="events.k8s.io", resources=("events",),
                verbs=("create", "patch"), why="an Event for each step"),
-    PolicyRule(group="", resources=("secrets",), verbs=("get",),
-               why="that a request body's Secret key exists before a run starts (Pending "
-                   "otherwise); the value is never copied, logged or written anywhere"),
+    PolicyRule(group="", resources=("events",), verbs=("list",),
+               why="a kubelet's FailedMount Events of a run's waiting pods: which request "
+                   "body's Secret or ConfigMap is missing (the operator cannot read Secrets)"),
 )
 """The controller's rights, in every watched namespace."""
+
+RUNNER_ROLE = "kuar-loadgen-runner"
+"""The Role the operator creates in each LoadTest namespace for the worker pods."""
+
+RUNNER_RULES = (
+    PolicyRule(group="beta.kuar.com", resources=("loadtestruns",), verbs=("get", "watch"),
+               why="a worker watches its run's LoadTestRun (by name) for status.startAt, the "
+                   "start time shared by all workers of the run"),
+)
+"""What worker pods may do: read LoadTestRuns of their own namespace, nothing else (the
+Role :data:`RUNNER_ROLE`, created by the operator; not part of the install tree)."""
 
 LEADER_RULES = (
     PolicyRule(group="coordination.k8s.io", resources=("leases",), verbs=("create",),

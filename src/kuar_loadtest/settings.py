@@ -53,9 +53,29 @@ class OperatorSettings:
     of kuar-loadgen sustains (bench/loadgen), leaving room for slow targets."""
     max_workers: int = 100
     """Upper bound on worker pods per LoadTest (k6-operator breaks near 500, #408)."""
+    coordinated_start: bool = True
+    """Start the workers of a run together once every worker pod is Running: the controller
+    writes one start time into the run's LoadTestRun (``status.startAt``) and each worker
+    watches it with a projected service-account token (:mod:`kuar_loadtest.start`). Off: each
+    Job carries a start time ``start_delay`` after its creation, and pods that start later
+    begin at once (no API access needed by the workers)."""
+    start_lead: float = 5.0
+    """With ``coordinated_start``: seconds between the moment every worker pod is Running and
+    the shared start. A pod is Running when its process starts, so the lead must cover a
+    worker's own start (Python imports, connections) as well as the watch event: 10 workers
+    starting at once on 2 cores at load average 10 needed up to 4.5 s (a 2 s lead gave 876 ms
+    of skew, 5 s gave 1-3 ms; docs/decisions/0021)."""
+    runner_start_timeout: float = 300.0
+    """With ``coordinated_start``: how long the worker pods may take to be Running, from the
+    Job's creation; past it the run fails (``RunnersNotStarted``) naming the pods still waiting
+    and why (five minutes: an image pull or a scale-up of the cluster fits)."""
+    runner_service_account: str = "kuar-loadgen"
+    """With ``coordinated_start``: the ServiceAccount worker pods run as when the LoadTest's
+    ``spec.runner.serviceAccountName`` is unset. The operator creates it (if missing) in the
+    LoadTest's namespace and binds it to a Role that may only read LoadTestRuns there."""
     start_delay: float = 3.0
-    """Seconds between creating the Job and the shared start time of all its pods, so pods
-    that start a little later still share one schedule."""
+    """Without ``coordinated_start``: seconds between creating the Job and the shared start
+    time of all its pods, so pods that start a little later still share one schedule."""
     job_deadline_slack: float = 120.0
     """The Job's activeDeadlineSeconds is the test's duration plus this slack: a stuck worker
     cannot run forever."""

@@ -193,6 +193,35 @@ async def test_a_post_mix_with_headers_and_bodies_reaches_the_server_in_exact_co
         assert "s3cr3t" not in json.dumps(where)
 
 
+async def test_a_512_kib_body_reaches_the_server_through_the_run_volume(
+    cluster: Cluster, ns: str
+) -> None:
+    # over Linux's 128 KiB per environment string: the worker reads it from its run volume
+    inline, keyed = "i" * (512 * 1024), "k" * (900 * 1024)
+    await cluster.client.request("POST", f"/api/v1/namespaces/{ns}/configmaps", body={
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "large"},
+        "data": {"body": keyed}})
+    async with counting_service(cluster, ns) as port, operator(cluster, ns):
+        body = v2("large", {"requestsPerSecond": 10, "duration": "1s", "workers": 2})
+        body["spec"]["target"]["requests"] = [
+            {"method": "POST", "path": "/inline", "body": inline},
+            {"method": "PUT", "path": "/keyed", "bodyFrom": {"configMapKeyRef": {
+                "name": "large", "key": "body"}}}]
+        await create_v2(cluster, ns, body)
+        lt = await wait_v2(cluster, ns, "large", "Succeeded")
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{port}/_counts") as response:
+            counts = await response.json()
+        spec = await cluster.client.request(
+            "GET", f"/api/v1/namespaces/{ns}/configmaps/large-run-1-spec")
+    assert counts == {f"POST /inline - {_sha(inline)}": 5,
+                      f"PUT /keyed - {_sha(keyed)}": 5}, counts
+    assert lt["status"]["results"]["requests"] == 10
+    # the run's ConfigMap holds the spec (inline body included), owned by the run's Job
+    assert spec["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    assert len(spec["data"]["spec.json"]) > 512 * 1024 and keyed not in spec["data"]["spec.json"]
+
+
 async def test_a_missing_secret_keeps_the_run_pending_with_a_warning(
     cluster: Cluster, ns: str
 ) -> None:
@@ -249,21 +278,68 @@ async def test_with_one_concurrent_run_a_second_loadtest_waits_queued_then_runs(
 
 
 async def test_ten_workers_start_within_50_ms_of_one_another(cluster: Cluster, ns: str) -> None:
-    # the shared start time leaves the pods 20 s to start (this machine runs other builds too)
-    async with target_service(cluster, ns), operator(cluster, ns, start_delay=20.0):
+    # the start barrier: the controller writes one start time (5 s ahead) into the run's
+    # LoadTestRun once all 10 pods are Running; each worker watches it with its own token
+    async with target_service(cluster, ns), operator(cluster, ns):
         await create_v2(cluster, ns, v2("together", {"requestsPerSecond": 100, "duration": "2s",
                                                      "workers": 10}))
         lt = await wait_v2(cluster, ns, "together", "Succeeded")
     results = lt["status"]["results"]
+    print(f"10 workers: start skew {results['startSkewMs']} ms")  # the figure for the record
     assert results["requests"] == 200
     assert 0 <= results["startSkewMs"] <= 50, results
+    run = await cluster.client.request(
+        "GET", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtestruns/together-run-1")
+    assert run["status"]["startAt"].endswith("Z"), run["status"]
+    events = await cluster.client.request(
+        "GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+    assert any(e.get("reason") == "StartScheduled" and "all 10 worker pod(s) are Running"
+               in e.get("note", "") for e in events["items"]), events["items"]
+    # the runners' identity: may read LoadTestRuns of this namespace, nothing else
+    role = await cluster.client.request(
+        "GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/kuar-loadgen-runner")
+    assert role["rules"] == [{"apiGroups": ["beta.kuar.com"], "resources": ["loadtestruns"],
+                              "verbs": ["get", "watch"]}]
+
+
+async def test_runner_pods_that_never_start_fail_the_run_naming_them(
+    cluster: Cluster, ns: str
+) -> None:
+    # no node has this label: the scheduler leaves both pods Pending (Unschedulable)
+    async with target_service(cluster, ns), operator(cluster, ns, runner_start_timeout=5.0):
+        await create_v2(cluster, ns, v2("stuck", {"requestsPerSecond": 10, "duration": "2s",
+                                                  "workers": 2},
+                                        runner={"nodeSelector": {"kuar.dev/pool": "none"}}))
+        lt = await wait_v2(cluster, ns, "stuck", "Failed", timeout=60)
+
+        async def suspended() -> None:
+            job = await cluster.client.request(
+                "GET", f"/apis/batch/v1/namespaces/{ns}/jobs/stuck-run-1")
+            assert job["spec"]["suspend"] is True
+
+        await eventually_async(suspended, timeout=20)
+        events = await cluster.client.request(
+            "GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+    status = lt["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Failed"]["reason"] == "RunnersNotStarted", status
+    message = conditions["Failed"]["message"]
+    assert message.startswith("0 of 2 worker pod(s) Running after 5s"), message
+    assert "pod stuck-run-1-0-" in message and "Unschedulable" in message, message
+    assert any(e.get("reason") == "RunnersNotStarted" and e.get("type") == "Warning"
+               for e in events["items"]), events["items"]
+    run = await cluster.client.request(
+        "GET", f"/apis/beta.kuar.com/v1/namespaces/{ns}/loadtestruns/stuck-run-1")
+    assert run["status"]["phase"] == "Failed" and "startAt" not in run["status"]
 
 
 async def test_200_workers_give_exact_counts_and_cleanup_post_removes_the_job(
     cluster: Cluster, ns: str
 ) -> None:
+    # Without the start barrier: it needs every worker Running at once, and the local node
+    # fits 20 worker pods (2 CPUs, 100m each); here pods run in waves as others finish.
     async with target_service(cluster, ns, latency_ms=1), operator(
-            cluster, ns, max_workers=200, job_deadline_slack=400.0):
+            cluster, ns, max_workers=200, job_deadline_slack=400.0, coordinated_start=False):
         await create_v2(cluster, ns, v2("wide", {"requestsPerSecond": 200, "duration": "3s",
                                                  "workers": 200}, cleanup="post"))
         lt = await wait_v2(cluster, ns, "wide", "Succeeded", "Failed", timeout=420)

@@ -12,8 +12,9 @@ variable) overrides the same field of ``KUAR_LOADGEN_SPEC``, which overrides the
 Exit codes (also in ``--help`` and docs/loadgen.md; constants in :mod:`kuar_loadgen.result`):
 0 the run got answers (HTTP responses of any status: the result counts them), 1 the run
 completed but no request got an answer (the result is still printed and written), 2 bad input
-(flags, ``KUAR_LOADGEN_SPEC``, ``--ca-file``, ``--result-file``; checked before anything is
-sent), 3 could not run (a worker process failed, the metrics port is taken, an internal error),
+(flags, ``KUAR_LOADGEN_SPEC``, ``--ca-file``, ``--result-file``, the ``--start-from-run``
+files; checked before anything is sent), 3 could not run (a worker process failed, the
+metrics port is taken, no start time came for ``--start-from-run``, an internal error),
 4 a ``--threshold`` was crossed (the result is still printed and written), 143 stopped by
 SIGTERM. Every failure ends with one ``error:`` line on stderr; bad input never
 prints a traceback.
@@ -26,6 +27,7 @@ import os
 import signal
 import ssl
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kuar_loadgen._client import ssl_context
+from kuar_loadgen.barrier import RunStart, StartError, in_cluster_server, parse_run
 from kuar_loadgen.mix import MixError, body_of
 from kuar_loadgen.result import (
     EXIT_BAD_INPUT,
@@ -45,8 +48,15 @@ from kuar_loadgen.result import (
     LoadResult,
     compact,
 )
-from kuar_loadgen.runner import Observer, WorkerError, run
-from kuar_loadgen.spec import LoadSpec, SpecError, parse_header, parse_resolve, spec_from_env
+from kuar_loadgen.runner import Observer, StartGate, WorkerError, run
+from kuar_loadgen.spec import (
+    LoadSpec,
+    SpecError,
+    parse_header,
+    parse_resolve,
+    spec_from_env,
+    spec_from_file,
+)
 from kuar_loadgen.thresholds import EXIT_THRESHOLDS, evaluate, parse_thresholds
 
 POD_RESULT_FILE = "/dev/termination-log"
@@ -64,7 +74,8 @@ Exit codes:
   0    the run got answers (HTTP responses of any status; the result counts them)
   1    the run completed but no request got an answer (result still written)
   2    bad input: flags, KUAR_LOADGEN_SPEC, --ca-file, --result-file (nothing sent)
-  3    could not run: a worker process failed, the metrics port is taken
+  3    could not run: a worker process failed, the metrics port is taken, no start
+       time came for --start-from-run within --start-timeout
   4    a --threshold was crossed (result still written)
   143  stopped by SIGTERM
 """
@@ -96,6 +107,9 @@ class _Command(click.Command):
 @click.command(cls=_Command, epilog=EPILOG,
                context_settings={"help_option_names": ["-h", "--help"],
                                  "auto_envvar_prefix": "KUAR_LOADGEN"})
+@click.option("--spec-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="The spec as a JSON file instead of KUAR_LOADGEN_SPEC (a LoadTest pod's run "
+                   "volume; body files are relative to its folder).")
 @click.option("--url", "urls", multiple=True, metavar="URL",
               help="Target URL (repeatable; requests go round robin).")
 @click.option("--path", "paths", multiple=True, metavar="PATH",
@@ -117,6 +131,19 @@ class _Command(click.Command):
 @click.option("--shard-index", type=int, help="This pod's shard, 0 <= I < shard count.")
 @click.option("--shard-count", type=int, help="How many pods share --rps.")
 @click.option("--start-at", type=float, help="Shared start time, Unix seconds.")
+@click.option("--start-from-run", metavar="NAMESPACE/NAME",
+              help="Start when the LoadTestRun NAME writes status.startAt (a LoadTest pod; "
+                   "watched through the API with --api-token-file).")
+@click.option("--api-server", metavar="https://HOST:PORT",
+              help="API server for --start-from-run (default: the pod's "
+                   "KUBERNETES_SERVICE_HOST/PORT).")
+@click.option("--api-token-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Bearer token file for --start-from-run (a projected service-account "
+                   "token).")
+@click.option("--api-ca-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="CA bundle of the API server for --start-from-run.")
+@click.option("--start-timeout", type=float, default=600.0, show_default=True,
+              help="Seconds --start-from-run waits for a start time before exit code 3.")
 @click.option("--insecure/--verify", default=None, help="Skip (or do) TLS verification.")
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="CA bundle for HTTPS.")
 @click.option("--loop", type=click.Choice(["auto", "uvloop", "asyncio"]), help="Event loop.")
@@ -147,7 +174,8 @@ def main(ctx: click.Context, /, **opts: Any) -> None:
     try:
         spec = build_spec(ctx, opts)
         check_files(spec, result_file)
-    except SpecError as e:
+        gate = start_gate(opts)
+    except (SpecError, StartError) as e:
         _error(str(e), EXIT_BAD_INPUT)
     console = Console(stderr=True)
     # A pod being deleted gets SIGTERM: exit through the normal path so worker processes stop.
@@ -171,7 +199,9 @@ def main(ctx: click.Context, /, **opts: Any) -> None:
             stack.callback(exporter.close)
             observers.append(exporter)
         try:
-            result = run(spec, observer=_fan_out(observers))
+            result = run(spec, observer=_fan_out(observers), start_gate=gate)
+        except StartError as e:
+            _error(f"no start: {e}", EXIT_CANNOT_RUN)
         except WorkerError as e:
             _error(f"worker failed: {e}", EXIT_CANNOT_RUN)
         except Exception as e:  # a bug, not the input: keep the traceback, end with one line
@@ -197,6 +227,48 @@ def main(ctx: click.Context, /, **opts: Any) -> None:
                EXIT_NO_ANSWERS)
     if not verdict.ok and opts["threshold_exit"]:
         _error(f"threshold crossed: {verdict.describe()}", EXIT_THRESHOLDS)
+
+
+def start_gate(opts: dict[str, Any]) -> StartGate | None:
+    """The start barrier ``--start-from-run`` asks for (checked now), or ``None``.
+
+    Bad input (no token file, no API server, a CA that does not load) raises
+    :class:`StartError` before anything runs.
+    """
+    if not opts.get("start_from_run"):
+        for flag in ("api_server", "api_token_file", "api_ca_file"):
+            if opts.get(flag):
+                raise StartError(f"--{flag.replace('_', '-')} needs --start-from-run")
+        return None
+    if opts.get("start_at") is not None:
+        raise StartError("--start-at and --start-from-run exclude each other")
+    try:
+        namespace, name = parse_run(opts["start_from_run"])
+    except ValueError as e:
+        raise StartError(f"--start-from-run: {e}") from None
+    server = opts.get("api_server") or in_cluster_server()
+    if not server:
+        raise StartError("--start-from-run needs --api-server or the pod's "
+                         "KUBERNETES_SERVICE_HOST/PORT")
+    if not opts.get("api_token_file"):
+        raise StartError("--start-from-run needs --api-token-file")
+    timeout = float(opts.get("start_timeout") or 0)
+    if timeout <= 0:
+        raise StartError(f"--start-timeout: must be > 0, got {opts.get('start_timeout')}")
+    barrier = RunStart(namespace=namespace, name=name, server=server,
+                       token_file=opts["api_token_file"], ca_file=opts.get("api_ca_file"),
+                       timeout=timeout)
+    barrier.check()
+
+    def wait() -> float:
+        click.echo(f"waiting for the start time of {barrier.describe()}", err=True)
+        at = barrier.wait()
+        late = time.time() - at
+        click.echo(f"start time {at:.3f}" + (f" ({late * 1000:.0f} ms ago: starting now)"
+                                             if late > 0 else ""), err=True)
+        return at
+
+    return wait
 
 
 def check_files(spec: LoadSpec, result_file: str | None) -> None:
@@ -227,7 +299,9 @@ def check_files(spec: LoadSpec, result_file: str | None) -> None:
 
 def build_spec(ctx: click.Context, opts: dict[str, Any]) -> LoadSpec:
     """The spec from ``KUAR_LOADGEN_SPEC`` overridden by the flags that were given."""
-    data = spec_from_env()
+    # a spec file replaces KUAR_LOADGEN_SPEC; the pod's shard and Service map still apply
+    data = spec_from_env(base=spec_from_file(opts["spec_file"]) if opts.get("spec_file")
+                         else None)
 
     def given(name: str) -> bool:
         src = ctx.get_parameter_source(name)

@@ -7,12 +7,13 @@ as kind ``order[i % len(order)]``, where :func:`weighted_order` spreads the kind
 kind is sent exactly ``weight`` times, and the counts of a whole run are exact and known in
 advance (shards split indices, not kinds).
 
-A body comes inline (``body``) or from an environment variable (``body_env``: a LoadTest pod
-gets it from a ConfigMap or Secret key through ``valueFrom``, so the Job never holds a Secret's
-value). Bodies are never logged or written into results; errors name the field, not the value.
+A body comes inline (``body``), from a file (``body_file``: a LoadTest pod gets a ConfigMap or
+Secret key as a file of its run volume, so the Job never holds a Secret's value) or from an
+environment variable (``body_env``, the same through ``valueFrom``). Bodies are never logged
+or written into results; errors name the field or the file, not the value.
 
-Caveats: the body travels in the environment of a process, which Linux limits to 128 KiB per
-variable (``MAX_ARG_STRLEN``), so larger bodies need a file; HEAD is not offered (its
+Caveats: a body in the environment of a process is limited by Linux to 128 KiB per variable
+(``MAX_ARG_STRLEN``): files carry bodies up to :data:`MAX_BODY`; HEAD is not offered (its
 responses have no body, which the client's parser would wait for).
 """
 
@@ -55,6 +56,9 @@ class RequestKind:
     """Inline body (UTF-8)."""
     body_env: str = ""
     """Name of the environment variable holding the body instead (see the module doc)."""
+    body_file: str = ""
+    """A file holding the body instead: a path, relative to the spec file's folder when the
+    spec came from one (``kuar-loadgen --spec-file``)."""
     weight: int = 1
     """Share of the mix; 0 leaves the kind out."""
 
@@ -62,12 +66,12 @@ class RequestKind:
         """JSON-ready form."""
         return {"method": self.method, "path": self.path,
                 "headers": [list(h) for h in self.headers], "body": self.body,
-                "body_env": self.body_env, "weight": self.weight}
+                "body_env": self.body_env, "body_file": self.body_file, "weight": self.weight}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], index: int) -> RequestKind:
         """Read one kind; unknown keys and wrong types are :class:`MixError`."""
-        known = {"method", "path", "headers", "body", "body_env", "weight"}
+        known = {"method", "path", "headers", "body", "body_env", "body_file", "weight"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise MixError(f"requests[{index}]: unknown field(s) {', '.join(unknown)}")
@@ -80,7 +84,7 @@ class RequestKind:
             return cls(method=str(data.get("method", "GET")), path=str(data.get("path", "/")),
                        headers=tuple((str(k), str(v)) for k, v in pairs),
                        body=str(data.get("body", "")), body_env=str(data.get("body_env", "")),
-                       weight=weight)
+                       body_file=str(data.get("body_file", "")), weight=weight)
         except (TypeError, ValueError) as e:
             if isinstance(e, MixError):
                 raise
@@ -108,8 +112,8 @@ def check_mix(kinds: Sequence[RequestKind], path_problem: Any) -> None:
                 raise MixError(f"{where}.headers: value of {name} must be printable ASCII")
         if not 0 <= k.weight <= MAX_WEIGHT_SUM:
             raise MixError(f"{where}.weight: must be between 0 and {MAX_WEIGHT_SUM}")
-        if k.body and k.body_env:
-            raise MixError(f"{where}: body and body_env are exclusive")
+        if sum(1 for b in (k.body, k.body_env, k.body_file) if b) > 1:
+            raise MixError(f"{where}: body, body_env and body_file are exclusive")
         if k.body_env and not k.body_env.startswith(BODY_ENV_PREFIX):
             raise MixError(f"{where}.body_env: must start with {BODY_ENV_PREFIX}")
         if len(k.body.encode()) > MAX_BODY:
@@ -124,7 +128,18 @@ def check_mix(kinds: Sequence[RequestKind], path_problem: Any) -> None:
 
 
 def body_of(kind: RequestKind, index: int, environ: Mapping[str, str] | None = None) -> bytes:
-    """The kind's body bytes; a missing variable is a :class:`MixError` naming it."""
+    """The kind's body bytes; a missing variable or file is a :class:`MixError` naming it."""
+    if kind.body_file:
+        try:
+            with open(kind.body_file, "rb") as f:
+                data = f.read(MAX_BODY + 1)
+        except OSError as e:
+            raise MixError(f"requests[{index}].body_file: {kind.body_file}: "
+                           f"{e.strerror or e}") from None
+        if len(data) > MAX_BODY:
+            raise MixError(f"requests[{index}].body_file: {kind.body_file} is larger than "
+                           "1 MiB")
+        return data
     if not kind.body_env:
         return kind.body.encode()
     env = os.environ if environ is None else environ

@@ -9,7 +9,8 @@ Guarantees:
 
 - All processes start from the same wall-clock ``t0``, chosen after every process is ready
   (imports done, event loop built, connections opening, garbage collected), or
-  ``spec.start_at`` when that is still ahead; so start-up cost never shows as lateness.
+  ``spec.start_at`` (or the start gate's time: the run's start barrier) when that is still
+  ahead; so start-up cost never shows as lateness.
 - One process runs in the calling process (no fork), which keeps the single-core benchmark and
   ``taskset`` pinning simple; several processes are started with ``spawn`` (no inherited
   threads or event loops).
@@ -87,8 +88,15 @@ def processes_for(spec: LoadSpec) -> int:
     return spec.processes or available_cpus()
 
 
-def run(spec: LoadSpec, *, observer: Observer | None = None, interval: float = 0.25) -> LoadResult:
-    """Run the spec to the end and return the pod's merged result."""
+def run(spec: LoadSpec, *, observer: Observer | None = None, interval: float = 0.25,
+        start_gate: StartGate | None = None) -> LoadResult:
+    """Run the spec to the end and return the pod's merged result.
+
+    ``start_gate``, when given, is called (it may block) once every process is set up and
+    returns the shared start in Unix seconds, instead of ``spec.start_at``: the start barrier
+    of a LoadTest run (:mod:`kuar_loadgen.barrier`). Whatever it raises ends the run before
+    anything is sent.
+    """
     n = processes_for(spec)
     plan = slots(shard_index=spec.shard_index, shard_count=spec.shard_count, processes=n)
     run_total = spec.profile().total
@@ -98,19 +106,25 @@ def run(spec: LoadSpec, *, observer: Observer | None = None, interval: float = 0
                      multiprocessing.get_context("spawn").Array("q", n * COUNTERS, lock=False))
     snap = _Snapshotter(spec, counters, n, total)
     if n == 1:
-        return _run_here(spec, plan[0], counters, snap, observer, interval)
-    return _run_processes(spec, plan, counters, snap, observer, interval)
+        return _run_here(spec, plan[0], counters, snap, observer, interval, start_gate)
+    return _run_processes(spec, plan, counters, snap, observer, interval, start_gate)
 
 
-def _start(spec: LoadSpec) -> float:
+StartGate = Callable[[], float]
+"""Blocks until the run may start; returns the shared start time (Unix seconds)."""
+
+
+def _start(spec: LoadSpec, gate: StartGate | None = None) -> float:
+    at = gate() if gate is not None else spec.start_at
     now = time.time() + START_MARGIN
-    return spec.start_at if spec.start_at is not None and spec.start_at > now else now
+    return at if at is not None and at > now else now
 
 
 def _run_here(spec: LoadSpec, slot: Slot, counters: Any, snap: _Snapshotter,
-              observer: Observer | None, interval: float) -> LoadResult:
+              observer: Observer | None, interval: float,
+              gate: StartGate | None = None) -> LoadResult:
     def start() -> float:
-        t0 = snap.t0 = _start(spec)
+        t0 = snap.t0 = _start(spec, gate)
         return t0
 
     stop = threading.Event()
@@ -136,7 +150,8 @@ def _observe(snap: _Snapshotter, observer: Observer, interval: float,
 
 
 def _run_processes(spec: LoadSpec, plan: Sequence[Slot], counters: Any, snap: _Snapshotter,
-                   observer: Observer | None, interval: float) -> LoadResult:
+                   observer: Observer | None, interval: float,
+                   gate: StartGate | None = None) -> LoadResult:
     ctx = multiprocessing.get_context("spawn")
     procs: list[Any] = []
     pipes: list[Connection] = []
@@ -155,7 +170,7 @@ def _run_processes(spec: LoadSpec, plan: Sequence[Slot], counters: Any, snap: _S
             if not pipe.poll(max(0.0, deadline - time.monotonic())):
                 raise WorkerError("a worker process did not start in time")
             _expect(pipe.recv(), "ready")
-        t0 = _start(spec)
+        t0 = _start(spec, gate)
         snap.t0 = t0
         for pipe in pipes:
             pipe.send(t0)

@@ -265,15 +265,18 @@ def staged(stages: Iterable[tuple[float, float]], *, start_rate: float = 0.0,
                     start_rate=start_rate, **fields_)
 
 
-def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def spec_from_env(environ: Mapping[str, str] | None = None, *,
+                  base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The spec fields found in the environment (possibly incomplete; flags may add the rest).
 
-    Reads :data:`SPEC_ENV` (a JSON object); ``shard_index`` falls back to
-    :data:`JOB_INDEX_ENV`, so an Indexed Job needs no per-pod environment.
+    Reads :data:`SPEC_ENV` (a JSON object), or takes ``base`` instead (a spec file's fields,
+    :func:`spec_from_file`); ``shard_index`` falls back to :data:`JOB_INDEX_ENV`, so an
+    Indexed Job needs no per-pod environment, and :data:`RESOLVE_ENV` is merged under the
+    spec's own ``resolve`` either way.
     """
     env = os.environ if environ is None else environ
-    data: dict[str, Any] = {}
-    raw = env.get(SPEC_ENV)
+    data: dict[str, Any] = dict(base or {})
+    raw = env.get(SPEC_ENV) if base is None else None
     if raw:
         try:
             loaded = json.loads(raw)
@@ -294,6 +297,28 @@ def spec_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         data["resolve"] = {**{str(k): str(v) for k, v in routes.items()},
                            **dict(data.get("resolve") or {})}
     return data
+
+
+def spec_from_file(path: str) -> dict[str, Any]:
+    """The spec fields of a JSON file (``--spec-file``: a LoadTest pod's run volume).
+
+    A request's relative ``body_file`` is taken relative to the file's folder, where the run
+    volume puts each body. An unreadable or invalid file is a :class:`SpecError` naming it.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+    except OSError as e:
+        raise SpecError(f"--spec-file {path}: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpecError(f"--spec-file {path} is not valid JSON: {e}") from None
+    if not isinstance(loaded, dict):
+        raise SpecError(f"--spec-file {path} must hold a JSON object")
+    folder = os.path.dirname(os.path.abspath(path))
+    for request in loaded.get("requests") or []:
+        if isinstance(request, dict) and request.get("body_file"):
+            request["body_file"] = os.path.join(folder, str(request["body_file"]))
+    return loaded
 
 
 def path_problem(path: str) -> str | None:

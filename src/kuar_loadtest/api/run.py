@@ -62,6 +62,10 @@ class LoadTestRunStatus(KubeModel):
     """A human-readable explanation."""
     start_time: AwareDatetime | None = None
     """When the run started."""
+    start_at: AwareDatetime | None = None
+    """When the workers start sending, all together (RFC 3339, milliseconds): written once
+    by the controller when every worker pod of the run is Running; each worker watches this
+    record for it (the start barrier)."""
     completion_time: AwareDatetime | None = None
     """When the run ended."""
     results: LoadTestResults | None = None

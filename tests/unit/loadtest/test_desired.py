@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from kuar.models.core.v1 import Service
 from kuar.models.discovery.v1 import EndpointSlice
-from kuar_loadgen.spec import LoadSpec
 from kuar_loadtest.api.conversion import v1_to_v2
 from kuar_loadtest.api.v2 import LoadTest
 from kuar_loadtest.desired import (
@@ -21,6 +19,7 @@ from kuar_loadtest.desired import (
     job_name,
     parse_duration,
     resolve_target,
+    run_spec,
     worker_count,
 )
 from kuar_loadtest.settings import OperatorSettings
@@ -99,7 +98,8 @@ def test_job_name_tracks_generation_and_fits_label_limits() -> None:
 def test_job_is_indexed_owned_and_carries_the_worker_contract() -> None:
     lt = _lt(workers=2, paths=["/a", "/b"], duration="30s")
     target = resolve_target(lt, _svc({"port": 80}))
-    job = desired_job(lt, target, OperatorSettings(), start_at=1000.0).encode()
+    settings = OperatorSettings(coordinated_start=False)
+    job = desired_job(lt, target, settings, start_at=1000.0).encode()
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == 2 and spec["backoffLimit"] == 0
@@ -109,8 +109,9 @@ def test_job_is_indexed_owned_and_carries_the_worker_contract() -> None:
     container = spec["template"]["spec"]["containers"][0]
     assert container["image"] == OperatorSettings().image
     assert "--result-file" in container["args"]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    load = LoadSpec.from_dict(json.loads(env["KUAR_LOADGEN_SPEC"]))
+    args = container["args"]
+    assert args[args.index("--spec-file") + 1] == "/var/run/kuar.dev/run/spec.json"
+    load = run_spec(lt, target, settings, start_at=1000.0)
     assert load.urls == ("http://web.team-a.svc:80",)
     assert load.rps == 1000 and load.shard_count == 2 and load.duration == 30
     assert load.paths == ("/a", "/b") and load.start_at == 1000.0

@@ -17,7 +17,9 @@ from kuar_loadtest.desired import (
     desired_job,
     peak_rate,
     queue_problem,
+    run_configmap,
     run_seconds,
+    run_spec,
 )
 from kuar_loadtest.settings import OperatorSettings
 
@@ -38,17 +40,18 @@ def _job(lt: LoadTest) -> dict[str, Any]:
     return desired_job(lt, TARGET, OperatorSettings(), start_at=0.0).encode()
 
 
-def _spec(job: dict[str, Any]) -> LoadSpec:
-    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]
-           ["env"]}
-    return LoadSpec.from_dict(json.loads(env["KUAR_LOADGEN_SPEC"]))
+def _spec(lt: LoadTest) -> LoadSpec:
+    """The worker spec as the run's ConfigMap holds it (every pod's is the same)."""
+    job = desired_job(lt, TARGET, OperatorSettings(), name="t-run-1")
+    configmap = run_configmap(lt, run_spec(lt, TARGET, OperatorSettings()), job)
+    return LoadSpec.from_dict(json.loads((configmap.data or {})["spec.json"]))
 
 
 def test_stages_set_the_peak_the_duration_and_the_worker_profile() -> None:
     lt = _lt(load={"startRate": 5, "workers": 2, "stages": [
         {"duration": "2s", "target": 40}, {"duration": "1m", "target": 0}]})
     assert peak_rate(lt) == 40 and run_seconds(lt) == 62
-    spec = _spec(_job(lt))
+    spec = _spec(lt)
     assert spec.stages == ((2.0, 40.0), (60.0, 0.0)) and spec.start_rate == 5
     assert spec.profile().total == round(45 / 2 * 2 + 40 / 2 * 60)
 
@@ -58,14 +61,15 @@ def test_secret_bodies_reach_the_pod_by_reference_only() -> None:
         {"method": "POST", "body": "inline", "weight": 2},
         {"method": "PUT", "bodyFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]})
     [ref] = body_refs(lt)
-    assert (ref.kind, ref.name, ref.key, ref.env) == ("Secret", "s", "k", "KUAR_LOADGEN_BODY_1")
+    assert (ref.kind, ref.name, ref.key, ref.file) == ("Secret", "s", "k", "body-1")
     job = _job(lt)
-    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "KUAR_LOADGEN_BODY_1",
-            "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}} in env
-    kinds = _spec(job).requests
-    assert [(k.method, k.body, k.body_env, k.weight) for k in kinds] == [
-        ("POST", "inline", "", 2), ("PUT", "", "KUAR_LOADGEN_BODY_1", 1)]
+    [volume] = job["spec"]["template"]["spec"]["volumes"]
+    assert {"secret": {"name": "s", "items": [{"key": "k", "path": "body-1"}]}} in \
+        volume["projected"]["sources"]
+    assert "env" not in job["spec"]["template"]["spec"]["containers"][0]
+    kinds = _spec(lt).requests
+    assert [(k.method, k.body, k.body_file, k.weight) for k in kinds] == [
+        ("POST", "inline", "", 2), ("PUT", "", "body-1", 1)]
 
 
 def test_a_spec_the_worker_refuses_is_a_plan_error() -> None:
@@ -73,11 +77,15 @@ def test_a_spec_the_worker_refuses_is_a_plan_error() -> None:
     with pytest.raises(PlanError) as err:
         _job(lt)
     assert err.value.reason == "InvalidSpec" and "header" in str(err.value)
-    big = _lt(target={"service": "web", "requests": [{"method": "POST",
-                                                      "body": "x" * 200_000}]})
+    # one ConfigMap holds the spec with its inline bodies: 1 MiB in all
+    fits = _lt(target={"service": "web", "requests": [{"method": "POST",
+                                                       "body": "x" * 1_000_000}]})
+    assert len(_spec(fits).requests[0].body) == 1_000_000
+    big = _lt(target={"service": "web", "requests": [
+        {"method": "POST", "body": "x" * 600_000}, {"method": "PUT", "body": "y" * 600_000}]})
     with pytest.raises(PlanError) as err:
         _job(big)
-    assert err.value.reason == "SpecTooLarge"
+    assert err.value.reason == "SpecTooLarge" and "bodyFrom" in str(err.value)
 
 
 def test_the_runner_template_places_and_labels_the_pods() -> None:

@@ -20,8 +20,9 @@ def test_controller_alone_checks_its_rights_in_its_namespace_only() -> None:
     rights = checked(OperatorOptions(namespace="team-a"))
     assert ("create", "jobs", "team-a") in rights and ("list", "services", "team-a") in rights
     assert not any(r[1].startswith(("leases", "certificatesigningrequests")) for r in rights)
-    # request bodies from Secret keys: their existence is checked, nothing else
-    assert [r for r in rights if r[1] == "secrets"] == [("get", "secrets", "team-a")]
+    # no Secret is read: a missing body Secret is seen on the pods that mount it
+    assert [r for r in rights if r[1] == "secrets"] == []
+    assert ("watch", "pods", "team-a") in rights and ("list", "events", "team-a") in rights
 
 
 def test_leader_election_and_csr_webhooks_add_lease_signer_and_injection_rights() -> None:
@@ -47,6 +48,6 @@ def test_cert_dir_needs_no_csr_signer_or_injection_rights(tmp_path: Path) -> Non
     rights = checked(OperatorOptions(webhooks=hooks))
     assert not any(r[1].startswith(("certificatesigningrequests", "signers",
                                     "validatingwebhookconfigurations")) for r in rights)
-    assert {r[0] for r in rights if r[1] == "secrets"} == {"get"}  # request bodies only
+    assert not any(r[1] == "secrets" for r in rights)  # no signer: no Secret at all
     with pytest.raises(ValueError, match="exactly one"):
         WebhookOptions()

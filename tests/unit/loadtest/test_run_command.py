@@ -66,10 +66,9 @@ def test_worker_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatc
 
     from click.testing import CliRunner
 
-    from kuar_loadgen.spec import LoadSpec
     from kuar_loadtest import cli
     from kuar_loadtest.api.v2 import LoadTest
-    from kuar_loadtest.desired import ResolvedTarget, desired_job
+    from kuar_loadtest.desired import ResolvedTarget, desired_job, run_spec
 
     built: list[Any] = []
 
@@ -106,13 +105,11 @@ def test_worker_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatc
                           "metadata": {"name": "t", "namespace": "n", "uid": "u"},
                           "spec": {"target": {"service": "web", "scheme": "https"},
                                    "load": {"requestsPerSecond": 10}}})
-    job = desired_job(lt, ResolvedTarget("https://web.n.svc:443", 443), options.settings,
-                      start_at=0.0).encode()
+    target = ResolvedTarget("https://web.n.svc:443", 443)
+    job = desired_job(lt, target, options.settings, start_at=0.0).encode()
     [container] = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == options.settings.image
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert LoadSpec.from_dict(json.loads(env["KUAR_LOADGEN_SPEC"])).ca_file == \
-        "/etc/kuar/target-ca.crt"
+    assert run_spec(lt, target, options.settings).ca_file == "/etc/kuar/target-ca.crt"
 
     built.clear()
     assert CliRunner().invoke(cli.loadtest, ["run"]).exit_code == 0
