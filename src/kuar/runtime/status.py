@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kuar.client import Api, Client, Conflict, ResourceInfo
+from kuar.client.transport import MERGE_PATCH
 from kuar.resources import DynamicObject
 from kuar.runtime.objects import ObjectKey, thaw
 
@@ -27,6 +28,17 @@ from kuar.runtime.objects import ObjectKey, thaw
 def _api(client: Client, resource: ResourceInfo) -> Api[DynamicObject]:
     # No fieldValidation: the server prunes unknown status fields, as a plain PUT/PATCH does.
     return Api(client, DynamicObject, resource=resource, field_validation=None)
+
+
+_WRITE_PARAMS = {"fieldManager": "kuar"}
+"""What :class:`Api` sends with a write here: its default field manager, no fieldValidation."""
+
+
+def _path(client: Client, resource: ResourceInfo, key: ObjectKey, subresource: bool) -> str:
+    """The object's URL (``/status`` with ``subresource``), as :class:`Api` builds it."""
+    namespace = (key.namespace or client.namespace) if resource.namespaced else None
+    path = resource.path(namespace, key.name)
+    return f"{path}/status" if subresource else path
 
 
 async def patch_status(
@@ -42,11 +54,13 @@ async def patch_status(
     ``subresource=False`` for kinds without a status subresource.
     """
     body = {"status": thaw(status) if not isinstance(status, dict) else status}
-    patched = await _api(client, resource).patch(
-        key.name, body, namespace=key.namespace or None,
-        subresource="status" if subresource else None,
+    # The answer is returned as the server sent it: decoding it into a DynamicObject only to
+    # encode it back cost ~0.1 ms of CPU per write (docs/decisions/0023).
+    patched: dict[str, Any] = await client.request(
+        "PATCH", _path(client, resource, key, subresource), params=_WRITE_PARAMS, body=body,
+        content_type=MERGE_PATCH,
     )
-    return patched.encode()
+    return patched
 
 
 async def update_status(
@@ -75,11 +89,13 @@ async def update_status(
         if obj.get("status") == (before or {}):
             return obj
         try:
-            written = await api.replace(
-                DynamicObject.model_validate(obj), namespace=key.namespace or None,
-                subresource="status" if subresource else None,
+            # Encoded as Api.replace encodes it (nulls dropped); the answer stays raw JSON.
+            written: dict[str, Any] = await client.request(
+                "PUT", _path(client, resource, key, subresource), params=_WRITE_PARAMS,
+                body=DynamicObject.model_validate(obj).model_dump_json(
+                    by_alias=True, exclude_none=True),
             )
-            return written.encode()
+            return written
         except Conflict:
             if attempt == attempts - 1:
                 raise

@@ -29,6 +29,7 @@ from kuar.runtime import (
     add_finalizer,
     controller_for,
     finalizer,
+    patch_status,
     update_status,
 )
 
@@ -84,6 +85,24 @@ async def test_update_status_retries_on_conflict_and_skips_unchanged_writes(
     again = await update_status(kube_client, GEN, ObjectKey(gens, "s1"), mutate)
     assert again["metadata"]["resourceVersion"] == written["metadata"]["resourceVersion"], \
         "an unchanged status is not written"
+
+
+async def test_patch_status_merges_and_returns_the_object_as_served(
+    kube_client: Client, gens: str
+) -> None:
+    await create_gen(kube_client, gens, "p1")
+    first = await patch_status(kube_client, GEN, ObjectKey(gens, "p1"), {"configMapName": "a"})
+    assert first["status"] == {"configMapName": "a"}
+    assert first["spec"]["data"] == {"a": "1"}, "the whole object comes back, spec untouched"
+    served = await kube_client.request("GET", GEN.path(gens, "p1"))
+    assert first["metadata"]["resourceVersion"] == served["metadata"]["resourceVersion"]
+    assert [m["manager"] for m in served["metadata"]["managedFields"]
+            if m.get("subresource") == "status"] == ["kuar"], "written as field manager kuar"
+    frozen = ObjectView({"configMapName": "b"})  # a read-only view is thawed before sending
+    second = await patch_status(kube_client, GEN, ObjectKey(gens, "p1"), frozen)
+    assert second["status"] == {"configMapName": "b"}
+    with pytest.raises(NotFound):
+        await patch_status(kube_client, GEN, ObjectKey(gens, "absent"), {"configMapName": "c"})
 
 
 async def test_finalizer_runs_apply_then_cleanup_before_deletion(
