@@ -56,7 +56,11 @@ async def main(args: argparse.Namespace) -> None:
     out = sys.stdout
     flusher = asyncio.create_task(flush_every(0.05))
     client = Client(await load_config(args.kubeconfig))
-    manager = Manager(client, ManagerSettings(health=None))
+    # kuar's default cache-sync timeout (120 s, controller-runtime's 2 min) unless the scale
+    # row's list needs longer: the larger of that and 60 s + 10 ms per expected object, the
+    # same rule as the Go side
+    sync_timeout = max(120.0, 60.0 + args.expect / 100)
+    manager = Manager(client, ManagerSettings(health=None, cache_sync_timeout=sync_timeout))
     settings = ControllerSettings(
         max_concurrent_reconciles=args.workers,
         rate_limiter=RateLimiterSettings(qps=1e6, burst=1 << 20),
@@ -92,7 +96,8 @@ def cli() -> None:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--workers", type=int, default=10)
-    parser.add_argument("--expect", type=int, default=0, help="ignored (kopf needs it)")
+    parser.add_argument("--expect", type=int, default=0,
+                        help="objects expected (the cache-sync timeout grows with it)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     try:

@@ -119,7 +119,8 @@ func main() {
 	group := flags.String("group", "bench.kuar.com", "API group")
 	version := flags.String("version", "v1", "API version")
 	kind := flags.String("kind", "BenchLoad", "kind")
-	flags.Int("expect", 0, "ignored (the kopf side needs it)")
+	expect := flags.Int("expect", 0,
+		"objects expected: the cache-sync timeout is the larger of 2 min and 60 s + 10 ms each")
 	unstructuredObjects := flags.Bool("unstructured", false,
 		"reconcile unstructured.Unstructured objects instead of the typed BenchLoad")
 	_ = flags.Parse(os.Args[1:])
@@ -174,7 +175,8 @@ func main() {
 	}
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(primary).
-		WithOptions(controller.Options{MaxConcurrentReconciles: *workers, RateLimiter: limiter}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: *workers, RateLimiter: limiter,
+			CacheSyncTimeout: syncTimeout(*expect)}).
 		Complete(r)
 	if err != nil {
 		fail(err)
@@ -209,4 +211,10 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "ctrlbench:", err)
 	os.Exit(1)
+}
+
+// syncTimeout is the cache-sync timeout for n expected objects: controller-runtime's default
+// (2 min) unless the scale row's list needs longer; the kuar side uses the same rule.
+func syncTimeout(n int) time.Duration {
+	return max(2*time.Minute, 60*time.Second+time.Duration(n)*10*time.Millisecond)
 }
