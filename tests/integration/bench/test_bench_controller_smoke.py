@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.controller.__main__ import ALL, HEADLINE, ROWS
+from bench.controller.__main__ import ALL, HEADLINE, MEMORY, ROWS
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(600)]
 
@@ -48,6 +48,8 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
             assert float(lo) <= float(median) <= float(hi), line
             assert float(median) > 0, line
 
+    memory_block(lines, ALL)
+
     # the secondary table: a figure in every cell
     start = lines.index("secondary (medians):") + 2
     rows = lines[start:start + len(ROWS)]
@@ -64,3 +66,28 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
         cells = line.split()
         assert cells[0] == name and len(cells) == 4, line
         assert all(float(c) > 0 for c in cells[1:]), line
+
+
+def memory_block(lines: list[str], names: tuple[str, ...]) -> None:
+    """Idle RSS and RSS per cached object: ``median [min, max]`` for every contender."""
+    top = lines.index("memory (median [min, max] of the runs):") + 2
+    for name, line in zip(names, lines[top:top + len(names)], strict=True):
+        assert line.split()[0] == name
+        cells = re.findall(r"(\S+) \[(\S+), (\S+)\]", line)
+        assert len(cells) == len(MEMORY), line
+        for median, lo, hi in cells:
+            assert float(lo) <= float(median) <= float(hi), line
+        assert float(cells[0][0]) > 0, line  # idle RSS
+
+
+def test_bench_controller_only_cache_gives_the_memory_figures() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.controller", "--only-cache", "--contenders", "kuar",
+         "--cached", "30", "--runs", "2", "--settle", "0.1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=580,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    memory_block(lines, ("kuar",))
+    last = dict(pair.split("=") for pair in lines[-1].split())
+    assert tuple(last) == KEYS and not math.isnan(float(last["kib_per_object"])), lines[-1]
