@@ -162,7 +162,7 @@ class WatcherSettings:
     object; docs/decisions/0003-cache-format.md)."""
     records: bool = True
     """With ``compact``, also keep every JSON object whose key set repeats as a
-    :class:`~kuar.runtime.objects.Record` (a tuple behind a shared key table) instead of a
+    :class:`~kuar.runtime.Record` (a tuple behind a shared key table) instead of a
     dict: about a third less memory again per cached view, and for typed objects the
     metadata kept beside them (docs/decisions/0022-memory-footprint.md). Views read both forms
     alike; ``False`` keeps interned dicts."""
