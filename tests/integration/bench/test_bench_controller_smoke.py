@@ -38,16 +38,9 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
     assert tuple(last) == KEYS
     assert all(not math.isnan(float(v)) for v in last.values()), lines[-1]
 
-    # the headline: one line per contender, every cell "median [min, max]"
-    top = lines.index("cold start (median [min, max] of the runs):") + 2
-    for name, line in zip(ALL, lines[top:top + len(ALL)], strict=True):
-        assert line.split()[0] == name
-        cells = re.findall(r"(\S+) \[(\S+), (\S+)\]", line)
-        assert len(cells) == len(HEADLINE), line
-        for median, lo, hi in cells:
-            assert float(lo) <= float(median) <= float(hi), line
-            assert float(median) > 0, line
-
+    # the headline and the memory figures: one line per contender, cells "median [min, max]"
+    for cells in spread_block(lines, "cold start", ALL, len(HEADLINE)):
+        assert all(float(median) > 0 for median, _, _ in cells), cells
     memory_block(lines, ALL)
 
     # the secondary table: a figure in every cell
@@ -68,16 +61,25 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
         assert all(float(c) > 0 for c in cells[1:]), line
 
 
-def memory_block(lines: list[str], names: tuple[str, ...]) -> None:
-    """Idle RSS and RSS per cached object: ``median [min, max]`` for every contender."""
-    top = lines.index("memory (median [min, max] of the runs):") + 2
+def spread_block(lines: list[str], title: str, names: tuple[str, ...], width: int
+                 ) -> list[list[tuple[str, str, str]]]:
+    """The ``title (median [min, max] of the runs):`` block: each contender's cells, checked."""
+    top = lines.index(f"{title} (median [min, max] of the runs):") + 2
+    rows = []
     for name, line in zip(names, lines[top:top + len(names)], strict=True):
         assert line.split()[0] == name
         cells = re.findall(r"(\S+) \[(\S+), (\S+)\]", line)
-        assert len(cells) == len(MEMORY), line
+        assert len(cells) == width, line
         for median, lo, hi in cells:
             assert float(lo) <= float(median) <= float(hi), line
-        assert float(cells[0][0]) > 0, line  # idle RSS
+        rows.append(cells)
+    return rows
+
+
+def memory_block(lines: list[str], names: tuple[str, ...]) -> None:
+    """Idle RSS and RSS per cached object for every contender (idle RSS above 0)."""
+    for cells in spread_block(lines, "memory", names, len(MEMORY)):
+        assert float(cells[0][0]) > 0, cells
 
 
 def test_bench_controller_only_cache_gives_the_memory_figures() -> None:
