@@ -380,6 +380,14 @@ class FrozenList(Sequence[Any]):
 _EMPTY: dict[str, Any] = {}
 
 
+def _field(data: Any, key: str) -> Any:
+    """``data.get(key)`` for a dict or a record, in one Python call (the accessors' path)."""
+    if type(data) is Record:
+        index = data[0].get(key)
+        return None if index is None else data[index]
+    return data.get(key)
+
+
 def _mapping(value: Any) -> Any:
     """``value`` if it is a JSON object, else an empty one.
 
@@ -397,63 +405,64 @@ class MetaView(FrozenDict):
     @property
     def name(self) -> str:
         """``metadata.name`` (``""`` when absent, e.g. with ``generateName`` before create)."""
-        return str(self._data.get("name") or "")
+        return str(_field(self._data, "name") or "")
 
     @property
     def namespace(self) -> str:
         """``metadata.namespace``; ``""`` for cluster-scoped objects."""
-        return str(self._data.get("namespace") or "")
+        return str(_field(self._data, "namespace") or "")
 
     @property
     def key(self) -> ObjectKey:
         """The object's :class:`ObjectKey`."""
-        return ObjectKey(self._data.get("namespace") or "", self._data.get("name") or "")
+        data = self._data
+        return ObjectKey(_field(data, "namespace") or "", _field(data, "name") or "")
 
     @property
     def uid(self) -> str:
         """``metadata.uid``."""
-        return str(self._data.get("uid") or "")
+        return str(_field(self._data, "uid") or "")
 
     @property
     def resource_version(self) -> str:
         """``metadata.resourceVersion``: opaque; only equality is meaningful."""
-        return str(self._data.get("resourceVersion") or "")
+        return str(_field(self._data, "resourceVersion") or "")
 
     @property
     def generation(self) -> int | None:
         """``metadata.generation``: bumped by the server on spec changes (not on status)."""
-        value = self._data.get("generation")
+        value = _field(self._data, "generation")
         return int(value) if value is not None else None
 
     @property
     def labels(self) -> FrozenDict:
         """``metadata.labels`` (empty when absent)."""
-        return FrozenDict(_mapping(self._data.get("labels")))
+        return FrozenDict(_mapping(_field(self._data, "labels")))
 
     @property
     def annotations(self) -> FrozenDict:
         """``metadata.annotations`` (empty when absent)."""
-        return FrozenDict(_mapping(self._data.get("annotations")))
+        return FrozenDict(_mapping(_field(self._data, "annotations")))
 
     @property
     def finalizers(self) -> tuple[str, ...]:
         """``metadata.finalizers``."""
-        return tuple(self._data.get("finalizers") or ())
+        return tuple(_field(self._data, "finalizers") or ())
 
     @property
     def owner_references(self) -> tuple[FrozenDict, ...]:
         """``metadata.ownerReferences`` as views."""
-        return tuple(FrozenDict(r) for r in self._data.get("ownerReferences") or ())
+        return tuple(FrozenDict(r) for r in _field(self._data, "ownerReferences") or ())
 
     @property
     def deletion_timestamp(self) -> str | None:
         """``metadata.deletionTimestamp``: set once deletion was requested."""
-        value = self._data.get("deletionTimestamp")
+        value = _field(self._data, "deletionTimestamp")
         return str(value) if value else None
 
     def controller_reference(self) -> FrozenDict | None:
         """The owner reference with ``controller: true``, if any."""
-        for ref in self._data.get("ownerReferences") or ():
+        for ref in _field(self._data, "ownerReferences") or ():
             if ref.get("controller"):
                 return FrozenDict(ref)
         return None
@@ -467,23 +476,23 @@ class ObjectView(FrozenDict):
     @property
     def api_version(self) -> str:
         """``apiVersion``."""
-        return str(self._data.get("apiVersion") or "")
+        return str(_field(self._data, "apiVersion") or "")
 
     @property
     def kind(self) -> str:
         """``kind``."""
-        return str(self._data.get("kind") or "")
+        return str(_field(self._data, "kind") or "")
 
     @property
     def metadata(self) -> MetaView:
         """``metadata`` as a :class:`MetaView`."""
-        return MetaView(_mapping(self._data.get("metadata")))
+        return MetaView(_mapping(_field(self._data, "metadata")))
 
     @property
     def key(self) -> ObjectKey:
         """The object's :class:`ObjectKey`."""
-        meta = _mapping(self._data.get("metadata"))
-        return ObjectKey(meta.get("namespace") or "", meta.get("name") or "")
+        meta = _mapping(_field(self._data, "metadata"))
+        return ObjectKey(_field(meta, "namespace") or "", _field(meta, "name") or "")
 
     @property
     def name(self) -> str:
@@ -498,12 +507,12 @@ class ObjectView(FrozenDict):
     @property
     def spec(self) -> FrozenDict:
         """``spec`` (empty when absent)."""
-        return FrozenDict(_mapping(self._data.get("spec")))
+        return FrozenDict(_mapping(_field(self._data, "spec")))
 
     @property
     def status(self) -> FrozenDict:
         """``status`` (empty when absent)."""
-        return FrozenDict(_mapping(self._data.get("status")))
+        return FrozenDict(_mapping(_field(self._data, "status")))
 
 
 def object_view(raw: dict[str, Any]) -> ObjectView:
