@@ -26,8 +26,12 @@ Phases:
    ``--rounds`` times: create-to-status p50/p99, objects/s, CPU per object;
 3. steady: creates at ``--rate``/s, open loop, for ``--steady-seconds`` in ``--slices`` turns:
    event-to-reconcile p50/p99 and its parts;
-4. cache: the cold start without writes also gives time to a synced cache and RSS per cached
-   object ((RSS then - RSS of the phase 2-3 process with one object) / M);
+4. idle and cache: each round also starts a fresh process over one already reconciled object
+   (its RSS once idle: the "RSS, 1 object" row, median of ``--runs``); the cold start
+   without writes gives time to a synced cache and RSS per cached object ((its RSS - the
+   same round's one-object RSS) / M). ``--only-cache`` runs just these (no bursts, steady
+   load or writes): ``--only-cache --cached 10000 --contenders kuar`` is the quick way to
+   the two memory targets;
 5. scale (``--scale N``, e.g. 100000; never with ``--quick``): one fresh kuar and typed
    controller-runtime process over N existing objects: time to a synced cache, to every
    object reconciled, and RSS; the line before it says how fast the local control plane
@@ -58,7 +62,7 @@ import time
 from pathlib import Path
 
 from bench.controller.contenders import available
-from bench.controller.phases import CACHE_NS, SCALE_NS, SCALED, Sizes, measure
+from bench.controller.phases import CACHE_NS, IDLE_NS, SCALE_NS, SCALED, Sizes, measure
 from bench.controller.workload import create_namespace, install_crd, populate
 from kuar.client import Client, load_config
 from kuar.testing import ControlPlane
@@ -98,16 +102,24 @@ ROWS: list[tuple[str, str, str]] = [
 ]
 
 
-def headline(results: dict[str, dict[str, float] | None], names: list[str]) -> str:
-    """One line per contender: each cold-start figure as ``median [min, max]``."""
+MEMORY: list[tuple[str, str, str]] = [
+    # (key, label, format) of the memory figures, shown as median [min, max]
+    ("rss_base", "idle RSS, 1 object (MiB)", "{:.1f}"),
+    ("kib_per_object", "RSS per cached object (KiB)", "{:.2f}"),
+]
+
+
+def headline(results: dict[str, dict[str, float] | None], names: list[str],
+             keys: list[tuple[str, str, str]] = HEADLINE) -> str:
+    """One line per contender: each figure of ``keys`` as ``median [min, max]``."""
     width = max(len(n) for n in names) + 2
-    cols = [max(len(label), 24) + 2 for _, label, _ in HEADLINE]
+    cols = [max(len(label), 24) + 2 for _, label, _ in keys]
     lines = ["".ljust(width) + "".join(label.rjust(w) for (_, label, _), w
-                                       in zip(HEADLINE, cols, strict=True))]
+                                       in zip(keys, cols, strict=True))]
     for name in names:
         r = results.get(name)
         cells = []
-        for (key, _, fmt), w in zip(HEADLINE, cols, strict=True):
+        for (key, _, fmt), w in zip(keys, cols, strict=True):
             if r is None or key not in r:
                 cells.append("-".rjust(w))
                 continue
@@ -150,6 +162,8 @@ async def run(s: Sizes, wanted: list[str]) -> int:
         try:
             await install_crd(client)
             await create_namespace(client, CACHE_NS)
+            await create_namespace(client, IDLE_NS)
+            await populate(client, IDLE_NS, 1)
             full, bare = await populate(client, CACHE_NS, s.cached)
             print(f"control plane up; {s.cached} objects in namespace {CACHE_NS!r} of {full} "
                   f"bytes of JSON each as served ({bare} without managedFields, which every "
@@ -173,6 +187,8 @@ async def run(s: Sizes, wanted: list[str]) -> int:
 
     names = [n for n in ALL if n in wanted]
     print()
+    if s.only_cache:
+        print("--only-cache: idle RSS and cache phases only (no bursts, steady load or writes)")
     print(f"bench/controller: {s.workers} workers (kuar, controller-runtime); {s.runs} runs of "
           f"each cold start ({s.cold_writes} objects with writes, {s.cached} without), "
           f"alternated; {s.rounds} bursts of {s.burst} objects ({s.create_concurrency} creates "
@@ -180,6 +196,9 @@ async def run(s: Sizes, wanted: list[str]) -> int:
           f"turns; load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end")
     print("cold start (median [min, max] of the runs):")
     print(headline(results, names))
+    print()
+    print("memory (median [min, max] of the runs):")
+    print(headline(results, names, MEMORY))
     print()
     print("secondary (medians):")
     print(table(results, names))
@@ -247,7 +266,11 @@ def main() -> None:
                         help="existing, reconciled objects for the cold start without writes")
     parser.add_argument("--cold-writes", type=int,
                         help="existing objects needing a write, for the cold start with writes")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each cold start")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each cold start and of the one-object idle process")
+    parser.add_argument("--only-cache", action="store_true",
+                        help="only the idle RSS and cache phases (no bursts, steady load or "
+                             "writes)")
     parser.add_argument("--scale", type=int, default=0,
                         help="also a scale row: one fresh kuar and controller-runtime process "
                              "over this many objects (e.g. 100000; not with --quick)")
@@ -273,6 +296,7 @@ def main() -> None:
         workers=args.workers,
         create_concurrency=args.create_concurrency,
         settle=args.settle if args.settle is not None else (0.3 if args.quick else 1.0),
+        only_cache=args.only_cache,
     )
     try:
         import uvloop  # the driver's own overhead is the same for every contender; keep it low

@@ -42,6 +42,7 @@ from bench.controller.workload import (
 from kuar.client import Client
 
 CACHE_NS = "cached"
+IDLE_NS = "idle"
 SCALE_NS = "scale"
 SCALED = ("kuar", "controller-runtime")
 """The contenders of the scale row (the issue's: kuar and typed controller-runtime)."""
@@ -77,6 +78,8 @@ class Sizes:
     """Existing objects of the scale row (0: no scale row)."""
     rss_settle: float = 1.0
     """Seconds to wait before reading RSS."""
+    only_cache: bool = False
+    """Only the idle and cache figures: no bursts, steady load or cold start with writes."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -253,6 +256,12 @@ async def _fresh(side: Side, kubeconfig: Path, ns: str, n: int, s: Sizes, log: P
         await proc.stop(kill=True)  # everything is measured; a graceful stop only costs time
 
 
+async def _idle(side: Side, kubeconfig: Path, s: Sizes, logs: Path, r: int) -> None:
+    """A fresh process over one already reconciled object: its RSS once idle."""
+    got = await _fresh(side, kubeconfig, IDLE_NS, 1, s, logs / f"{side.name}-idle-{r}.err")
+    side.sample("rss_base", got.rss_mib)
+
+
 async def _cold_read(side: Side, kubeconfig: Path, s: Sizes, logs: Path, r: int) -> None:
     """A fresh process over ``s.cached`` already reconciled objects: no API write at all."""
     got = await _fresh(side, kubeconfig, CACHE_NS, s.cached, s,
@@ -263,7 +272,8 @@ async def _cold_read(side: Side, kubeconfig: Path, s: Sizes, logs: Path, r: int)
     side.sample("cold_read_rate", s.cached / got.all_handled_s)
     side.sample("cold_read_cpu", got.cpu_s * 1e3 / s.cached)
     side.sample("rss_full", got.rss_mib)
-    side.sample("kib_per_object", (got.rss_mib - side.f["rss_base"]) * 1024 / s.cached)
+    # against the same round's idle process with one object (taken just before)
+    side.sample("kib_per_object", (got.rss_mib - side.samples["rss_base"][-1]) * 1024 / s.cached)
 
 
 async def _scale(side: Side, kubeconfig: Path, s: Sizes, logs: Path) -> None:
@@ -304,14 +314,38 @@ async def measure(contenders: list[Contender], kubeconfig: Path, client: Client,
                   logs: Path) -> dict[str, dict[str, float] | None]:
     """Every phase for every contender; figures by contender (``None`` if it failed)."""
     sides = [Side(c) for c in contenders]
+    if not s.only_cache:
+        await _load_phases(sides, kubeconfig, client, s, logs)
+    for r in range(s.runs):
+        for side in turns(sides, r):
+            await asyncio.sleep(s.settle)
+            await _guarded(side, _idle(side, kubeconfig, s, logs, r))
+            if not s.only_cache:
+                await asyncio.sleep(s.settle)
+                await _guarded(side, _cold_write(side, kubeconfig, client, s, logs, r))
+            await asyncio.sleep(s.settle)
+            await _guarded(side, _cold_read(side, kubeconfig, s, logs, r))
+        _progress(f"cold-start round {r + 1} of {s.runs} done")
+    if s.scale:
+        for side in turns(sides, 0):
+            if side.name in SCALED:
+                await _guarded(side, _scale(side, kubeconfig, s, logs))
+        _progress("scale row done")
+    for side in sides:
+        for key, values in side.samples.items():
+            # key: the median; key_min, key_max, key_n: the spread and the number of samples
+            side.f.setdefault(key, median(values))
+            side.f[f"{key}_min"], side.f[f"{key}_max"] = min(values), max(values)
+            side.f[f"{key}_n"] = len(values)
+    return {side.name: (side.f if side.error is None else None) for side in sides}
+
+
+async def _load_phases(sides: list[Side], kubeconfig: Path, client: Client, s: Sizes,
+                       logs: Path) -> None:
+    """The long-running processes: bursts, then the steady load (secondary figures)."""
     try:
         for side in sides:
             await _guarded(side, _start(side, kubeconfig, client, s, logs))
-        await asyncio.sleep(s.rss_settle)
-        for side in turns(sides, 0):
-            # The baseline: RSS with one cached object, before any load.
-            assert side.proc is not None
-            side.f["rss_base"] = side.proc.rss_kib() / 1024
         _progress("controllers up")
         for r in range(s.rounds):
             for side in turns(sides, r):
@@ -336,22 +370,3 @@ async def measure(contenders: list[Contender], kubeconfig: Path, client: Client,
             if side.watch is not None:
                 with contextlib.suppress(Exception):
                     await side.watch.stop()
-    for r in range(s.runs):
-        for side in turns(sides, r):
-            await asyncio.sleep(s.settle)
-            await _guarded(side, _cold_write(side, kubeconfig, client, s, logs, r))
-            await asyncio.sleep(s.settle)
-            await _guarded(side, _cold_read(side, kubeconfig, s, logs, r))
-        _progress(f"cold-start round {r + 1} of {s.runs} done")
-    if s.scale:
-        for side in turns(sides, 0):
-            if side.name in SCALED:
-                await _guarded(side, _scale(side, kubeconfig, s, logs))
-        _progress("scale row done")
-    for side in sides:
-        for key, values in side.samples.items():
-            # key: the median; key_min, key_max, key_n: the spread and the number of samples
-            side.f.setdefault(key, median(values))
-            side.f[f"{key}_min"], side.f[f"{key}_max"] = min(values), max(values)
-            side.f[f"{key}_n"] = len(values)
-    return {side.name: (side.f if side.error is None else None) for side in sides}

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from kuar.client import AlreadyExists, Client, wait_crd_established
 from kuar.client.transport import MERGE_PATCH
-from kuar.resources import Conditions, CustomResource, KubeModel, crd_for
+from kuar.resources import Conditions, CustomResource, KubeModel
 from kuar.runtime import EventType, WatchConfig, WatcherSettings, watcher
 
 
@@ -100,6 +100,10 @@ def body(name: str, i: int) -> dict[str, Any]:
 
 async def install_crd(client: Client) -> None:
     """Create the BenchLoad CRD (if missing) and wait until it is served."""
+    # The driver's work only: the controllers import this module too, and an operator's
+    # process does not generate CRDs (kuar loads the generator on first use).
+    from kuar.resources import crd_for
+
     crd = crd_for(BenchLoad)
     with contextlib.suppress(AlreadyExists):
         await client.request(

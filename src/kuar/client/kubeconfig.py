@@ -189,17 +189,19 @@ def ssl_context(cluster: dict[str, Any], cert: bytes | None, key: bytes | None,
                 what: str) -> ssl.SSLContext:
     """A TLS 1.2+ context for ``cluster``, with the client certificate when there is one.
 
-    It verifies the cluster's CA (or nothing, when the kubeconfig says
-    ``insecure-skip-tls-verify``).
+    It trusts the cluster's CA only, as client-go does (the system's roots only when the
+    kubeconfig names no CA; nothing, when it says ``insecure-skip-tls-verify``). Not loading
+    the system's ~150 roots beside the cluster's CA also saves ~1.5 MiB of RSS per process.
     """
-    ctx = ssl.create_default_context()
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ca = _pem(cluster, "certificate-authority", what)
     if ca:
         try:
-            ctx.load_verify_locations(cadata=ca.decode())
+            ctx = ssl.create_default_context(cadata=ca.decode())
         except (ssl.SSLError, UnicodeDecodeError) as exc:
             raise KubeconfigError(f"{what}: the certificate authority is invalid") from exc
+    else:
+        ctx = ssl.create_default_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if cluster.get("insecure-skip-tls-verify"):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

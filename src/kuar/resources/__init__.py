@@ -13,7 +13,8 @@ the CRDs of :class:`CustomResource` subclasses.
   (the generated package is :mod:`kuar.models`)
 """
 
-from kuar.resources.crd import crd_for, crds_for, dump_crd, find_resources, render_crds
+from typing import TYPE_CHECKING, Any
+
 from kuar.resources.info import ResourceInfo
 from kuar.resources.markers import (
     EmbeddedResource,
@@ -42,7 +43,40 @@ from kuar.resources.model import (
     ScaleSubresource,
     Status,
 )
-from kuar.resources.schema import DeclarationError, structural_schema
+
+if TYPE_CHECKING:
+    from kuar.resources.crd import crd_for, crds_for, dump_crd, find_resources, render_crds
+    from kuar.resources.schema import DeclarationError, structural_schema
+
+_LAZY = {
+    # CRD and schema generation: build-time work (``kuar generate crds``, tests, installers)
+    # that a running controller never does; imported on first use (docs/decisions/0022).
+    "crd_for": "kuar.resources.crd",
+    "crds_for": "kuar.resources.crd",
+    "dump_crd": "kuar.resources.crd",
+    "find_resources": "kuar.resources.crd",
+    "render_crds": "kuar.resources.crd",
+    "DeclarationError": "kuar.resources.schema",
+    "structural_schema": "kuar.resources.schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the CRD and schema generators on first use (see ``_LAZY``)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones included (for ``dir()`` and doc tools)."""
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "Condition",

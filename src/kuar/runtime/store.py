@@ -79,7 +79,7 @@ def _owner_index(obj: object, meta: MetaView) -> Iterable[str]:
     refs = meta._data.get("ownerReferences")
     if not refs:
         return ()
-    return [ref["uid"] for ref in refs if "uid" in ref]
+    return [uid for ref in refs if (uid := ref.get("uid")) is not None]
 
 
 class Store(Generic[T]):

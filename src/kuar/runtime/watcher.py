@@ -26,7 +26,8 @@ Guarantees:
 - Failures are retried forever with exponential backoff and jitter (:mod:`kuar.runtime.backoff`);
   a 429 waits at least the server's ``Retry-After``.
 - Each object passes through ``transform`` (default: drop ``managedFields``), is compacted
-  (interned strings; see :mod:`kuar.runtime.objects`) and then ``decode`` (default: a read-only
+  (interned strings and, for the default views, shared-key records; see
+  :mod:`kuar.runtime.objects`) and then ``decode`` (default: a read-only
   :class:`~kuar.runtime.objects.ObjectView`). An object that fails either hook is logged,
   counted in ``kuar_decode_errors_total`` and skipped; the stream goes on.
 Caveats: the stream never ends on its own; stop it by closing the iterator (``aclose``) or
@@ -66,8 +67,11 @@ from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.objects import (
     MetaView,
     ObjectView,
+    Record,
     compact,
     object_view,
+    pack,
+    pack_metadata,
     strip_managed_fields,
 )
 
@@ -156,6 +160,12 @@ class WatcherSettings:
     compact: bool = True
     """Intern keys and short strings of each object (about half the memory per cached
     object; docs/decisions/0003-cache-format.md)."""
+    records: bool = True
+    """With ``compact``, also keep every JSON object whose key set repeats as a
+    :class:`~kuar.runtime.Record` (a tuple behind a shared key table) instead of a
+    dict: about a third less memory again per cached view, and for typed objects the
+    metadata kept beside them (docs/decisions/0022-memory-footprint.md). Views read both forms
+    alike; ``False`` keeps interned dicts."""
     backoff: BackoffSettings = field(default_factory=BackoffSettings)
     """Waits between failed attempts (0.8 s doubling to 30 s, with jitter)."""
 
@@ -288,6 +298,16 @@ class _Watcher(Generic[T]):
             self.selectors["fieldSelector"] = config.field_selector
         self.decode = decode
         self.settings = settings
+        # The stored form (docs/decisions/0022-memory-footprint.md): records for the default
+        # views; for typed objects interned dicts to decode from, then records for the
+        # metadata kept beside them; for any other decode hook interned dicts (it may keep
+        # the dicts it is given).
+        records = settings.compact and settings.records
+        self.store_form: Callable[[Any], Any] = (
+            (pack if records and decode is object_view else compact) if settings.compact
+            else _unchanged
+        )
+        self.pack_metadata = records and _is_typed_decode(decode)
         self.clock = clock
         self.backoff = Backoff(settings.backoff, clock=clock)
         self.label = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
@@ -310,9 +330,11 @@ class _Watcher(Generic[T]):
         try:
             if self.config.transform is not None:
                 raw = self.config.transform(raw)
-            if self.settings.compact:
-                raw = compact(raw)
-            meta = MetaView(raw["metadata"])
+            raw = self.store_form(raw)
+            meta_data = raw.get("metadata")
+            if type(meta_data) is not dict and type(meta_data) is not Record:
+                raise ValueError("the transformed object has no metadata")
+            meta = MetaView(meta_data)
         except Exception:
             self.m_decode_errors.inc()
             log.exception("transform failed for %s %s; skipped", self.label, _describe(meta_raw))
@@ -328,6 +350,10 @@ class _Watcher(Generic[T]):
             if event_type is not EventType.DELETE:
                 return None
             obj = None  # a delete must still reach the store, or it keeps a ghost
+        if self.pack_metadata:
+            # The typed object holds its own copy of everything; the metadata the store keeps
+            # beside it for keys and indexes goes to the compact form too.
+            meta = MetaView(pack_metadata(meta._data))
         return WatchEvent(event_type, obj, meta, meta.resource_version)
 
     # --- the machine ---------------------------------------------------------------------
@@ -487,6 +513,19 @@ async def _close(stream: AsyncIterator[Any]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _unchanged(raw: Any) -> Any:
+    return raw
+
+
+def _is_typed_decode(decode: Decode[Any]) -> bool:
+    """Whether ``decode`` is a typed class's own :meth:`Resource.decode` (not overridden)."""
+    owner = getattr(decode, "__self__", None)
+    return (
+        isinstance(owner, type) and issubclass(owner, Resource)
+        and getattr(decode, "__func__", None) is getattr(Resource.decode, "__func__", None)
+    )
 
 
 def _describe(meta: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.controller.__main__ import ALL, HEADLINE, ROWS
+from bench.controller.__main__ import ALL, HEADLINE, MEMORY, ROWS
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(600)]
 
@@ -38,15 +38,10 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
     assert tuple(last) == KEYS
     assert all(not math.isnan(float(v)) for v in last.values()), lines[-1]
 
-    # the headline: one line per contender, every cell "median [min, max]"
-    top = lines.index("cold start (median [min, max] of the runs):") + 2
-    for name, line in zip(ALL, lines[top:top + len(ALL)], strict=True):
-        assert line.split()[0] == name
-        cells = re.findall(r"(\S+) \[(\S+), (\S+)\]", line)
-        assert len(cells) == len(HEADLINE), line
-        for median, lo, hi in cells:
-            assert float(lo) <= float(median) <= float(hi), line
-            assert float(median) > 0, line
+    # the headline and the memory figures: one line per contender, cells "median [min, max]"
+    for cells in spread_block(lines, "cold start", ALL, len(HEADLINE)):
+        assert all(float(median) > 0 for median, _, _ in cells), cells
+    memory_block(lines, ALL)
 
     # the secondary table: a figure in every cell
     start = lines.index("secondary (medians):") + 2
@@ -64,3 +59,37 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
         cells = line.split()
         assert cells[0] == name and len(cells) == 4, line
         assert all(float(c) > 0 for c in cells[1:]), line
+
+
+def spread_block(lines: list[str], title: str, names: tuple[str, ...], width: int
+                 ) -> list[list[tuple[str, str, str]]]:
+    """The ``title (median [min, max] of the runs):`` block: each contender's cells, checked."""
+    top = lines.index(f"{title} (median [min, max] of the runs):") + 2
+    rows = []
+    for name, line in zip(names, lines[top:top + len(names)], strict=True):
+        assert line.split()[0] == name
+        cells = re.findall(r"(\S+) \[(\S+), (\S+)\]", line)
+        assert len(cells) == width, line
+        for median, lo, hi in cells:
+            assert float(lo) <= float(median) <= float(hi), line
+        rows.append(cells)
+    return rows
+
+
+def memory_block(lines: list[str], names: tuple[str, ...]) -> None:
+    """Idle RSS and RSS per cached object for every contender (idle RSS above 0)."""
+    for cells in spread_block(lines, "memory", names, len(MEMORY)):
+        assert float(cells[0][0]) > 0, cells
+
+
+def test_bench_controller_only_cache_gives_the_memory_figures() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.controller", "--only-cache", "--contenders", "kuar",
+         "--cached", "30", "--runs", "2", "--settle", "0.1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=580,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    memory_block(lines, ("kuar",))
+    last = dict(pair.split("=") for pair in lines[-1].split())
+    assert tuple(last) == KEYS and not math.isnan(float(last["kib_per_object"])), lines[-1]

@@ -62,3 +62,16 @@ def test_bench_clients_with_every_library() -> None:
     rows = {line.split()[0]: line.split()[2:] for line in lines[2:-1] if len(line.split()) == 6}
     assert set(rows) == {"kuar", "kuar-typed", "kubernetes_asyncio", "lightkube", "kr8s"}
     assert all(float(v) > 0 for cells in rows.values() for v in cells)
+
+
+def test_bench_cache() -> None:
+    from bench.cache.__main__ import VARIANTS
+
+    lines = run("bench.cache", "--objects", "1000", "--rounds", "1", "--read-seconds", "0.02")
+    last_line(lines, ("kib_per_object", "traced_kib_per_object", "ingest_per_s", "reads_per_s",
+                      "typed_reads_per_s"))
+    top = next(i for i, line in enumerate(lines) if line.startswith("variant")) + 1
+    rows = {cells[0]: cells for cells in (line.split() for line in lines[top:top + 5])}
+    assert set(rows) == set(VARIANTS) and all(len(cells) == 5 for cells in rows.values())
+    for cells in rows.values():
+        assert all(float(c.replace(",", "")) > 0 for c in cells[2:]), cells

@@ -93,3 +93,67 @@ async def test_informer_cache_shares_one_informer_per_kind_and_scope(
         assert "one" in {ch.key.name for ch in late_changes}
         d = cache.informer(CM, WatchConfig(namespace=f"{namespace}-none"))
         await asyncio.wait_for(d.wait_until_synced(), 10)  # informers made later start too
+
+
+async def test_cached_objects_round_trip_in_their_stored_form_and_opt_outs_keep_fields(
+    kube_client: Client, namespace: str
+) -> None:
+    """Records for views, packed metadata beside typed objects, both equal to what was served.
+
+    ``transform=None`` keeps managedFields; ``records=False`` keeps interned dicts.
+    """
+    from kuar.models.core.v1 import ConfigMap
+    from kuar.runtime import WatcherSettings, thaw
+    from kuar.runtime.objects import Record
+
+    served = [await create_cm(kube_client, namespace, f"rt-{i}", {"k": str(i)},
+                              labels={"app": "shop"}) for i in range(4)]
+    for body in served:
+        assert body["metadata"]["managedFields"], "the server sends managedFields"
+    stripped = {b["metadata"]["name"]: {**b, "metadata": {
+        k: v for k, v in b["metadata"].items() if k != "managedFields"}} for b in served}
+    ours = {"namespace": namespace, "label_selector": "app=shop"}
+    variants = [  # (settings, config, typed)
+        (WatcherSettings(), WatchConfig(**ours), False),
+        (WatcherSettings(), WatchConfig(**ours), True),
+        (WatcherSettings(records=False), WatchConfig(**ours), False),
+        (WatcherSettings(), WatchConfig(**ours, transform=None), False),
+        (WatcherSettings(), WatchConfig(**ours, transform=None), True),
+    ]
+    for settings, config, typed in variants:
+        cache = InformerCache(kube_client, settings=settings)
+        informer = cache.informer(ConfigMap if typed else CM, config)  # type: ignore[call-overload]
+        async with cache:
+            await informer.wait_until_synced(10)
+            store = informer.store
+            assert len(store) == 4
+            kinds = set()
+            for key in store.keys():  # noqa: SIM118 (Store.keys is a snapshot list)
+                entry = store.cached(key)
+                assert entry is not None
+                want = stripped[key.name]
+                kinds.add(type(entry.meta._data))
+                if typed:
+                    obj: Any = entry.object
+                    assert isinstance(obj, ConfigMap) and obj.data == want["data"]
+                    encoded = obj.encode()
+                    if config.transform is None:
+                        assert encoded["metadata"]["managedFields"], "opt-out keeps them"
+                        encoded["metadata"].pop("managedFields")
+                    else:
+                        assert obj.metadata.managed_fields is None
+                    assert encoded == want, "a stripped typed object round-trips"
+                else:
+                    view = entry.object
+                    got = thaw(view)
+                    assert view == got and got == view
+                    if config.transform is None:
+                        assert got["metadata"].pop("managedFields"), "opt-out keeps them"
+                    assert got == want
+                assert entry.meta.uid == want["metadata"]["uid"]
+                assert entry.meta.labels == {"app": "shop"}
+            # four objects of one shape: from the second one on, records (unless turned off)
+            if settings.records:
+                assert Record in kinds
+            else:
+                assert kinds == {dict}

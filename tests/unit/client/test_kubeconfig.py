@@ -50,6 +50,10 @@ async def test_client_certificate_and_ca_from_data(tmp_path: Path) -> None:
     assert config.ssl_context.verify_mode is ssl.CERT_REQUIRED
     assert config.ssl_context.minimum_version >= ssl.TLSVersion.TLSv1_2
     assert await config.token() is None
+    # the cluster's CA is the only one trusted (client-go's rule), not the system's roots too
+    [only] = config.ssl_context.get_ca_certs()
+    assert dict(x[0] for x in only["subject"])["commonName"] == "kubeconfig-test-ca"
+    assert config.ssl_context.cert_store_stats()["x509_ca"] == 1
 
 
 async def test_relative_files_resolve_against_the_kubeconfig(tmp_path: Path) -> None:
