@@ -12,7 +12,10 @@ Guarantees:
 - The reconcile contract of :mod:`kuar.runtime.reconcile`: an exception retries the key with
   its own exponential backoff, a success resets it, a :class:`TerminalError` is recorded and
   not retried, a 429 waits at least ``Retry-After``. One failing key never holds back others
-  beyond the worker it occupies while running.
+  beyond the worker it occupies while running. A 409 Conflict (a write based on a stale read,
+  normal when something else changed the object meanwhile) is retried the same way but logged
+  at INFO without a traceback, since the next reconcile reads the newer version; every other
+  failure is logged at ERROR.
 - Each reconcile gets a fresh reconcile id; it and the key are on every log record emitted
   during the reconcile (:mod:`kuar.runtime.log`) and on kuar's own records as ``extra``.
 - Metrics under controller-runtime's names (:mod:`kuar.runtime.metrics`).
@@ -36,7 +39,7 @@ from typing import Any, Generic, TypeVar
 from prometheus_client import CollectorRegistry
 
 from kuar.base.clock import SYSTEM_CLOCK, Clock
-from kuar.client import TooManyRequests
+from kuar.client import Conflict, TooManyRequests
 from kuar.runtime.handlers import EventHandler
 from kuar.runtime.informer import Informer
 from kuar.runtime.log import ReconcileContext, reconcile_context
@@ -238,10 +241,16 @@ class Controller:
             self._m_errors.inc()
             self._m_total["error"].inc()
             queue.add_rate_limited(key)
-            log.error(
-                "reconcile of %s failed (retry %d): %s", key, queue.num_requeues(key), exc,
-                exc_info=not isinstance(exc, TimeoutError), extra=extra,
-            )
+            if type(exc) is Conflict:  # not AlreadyExists: only a stale resourceVersion
+                log.info(
+                    "reconcile of %s wrote over a newer version (409 Conflict); retrying with "
+                    "a fresh read (retry %d)", key, queue.num_requeues(key), extra=extra,
+                )
+            else:
+                log.error(
+                    "reconcile of %s failed (retry %d): %s", key, queue.num_requeues(key), exc,
+                    exc_info=not isinstance(exc, TimeoutError), extra=extra,
+                )
         else:
             outcome = result if result is not None else Result.done()
             if outcome.requeue_after is not None:

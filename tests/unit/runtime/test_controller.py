@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from kuar.client import TooManyRequests
+from kuar.client import AlreadyExists, Conflict, TooManyRequests
 from kuar.runtime import (
     Controller,
     ControllerSettings,
@@ -172,6 +172,36 @@ async def test_429_from_the_api_server_waits_retry_after(harnesses: list[Harness
     h.controller.enqueue([A])
     await h.clock.run_until_idle()
     assert h.times(A) == [0.0, 7.0]
+
+
+async def test_a_conflict_is_retried_and_logged_at_info_without_a_traceback(
+    harnesses: list[Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    errors = iter([
+        Conflict(code=409, reason="Conflict", message="the object has been modified"),
+        AlreadyExists(code=409, reason="AlreadyExists", message="already exists"),
+    ])
+
+    async def reconcile(req: Request) -> Result | None:
+        exc = next(errors, None)
+        if exc is not None:
+            raise exc
+        return None
+
+    h = Harness(reconcile)
+    harnesses.append(h)
+    with caplog.at_level(logging.INFO, logger="kuar.runtime.controller"):
+        await h.start()
+        h.controller.enqueue([A])
+        await h.clock.run_until_idle()
+    assert h.times(A) == [0.0, 0.005, 0.015], "both retried with the key's backoff"
+    mine = [r for r in caplog.records
+            if r.name == "kuar.runtime.controller" and "reconcile of" in r.getMessage()]
+    conflict, exists = mine
+    assert conflict.levelno == logging.INFO and conflict.exc_info is None
+    assert "409 Conflict" in conflict.getMessage()
+    assert exists.levelno == logging.ERROR, "AlreadyExists is not a stale read"
+    assert h.metric("controller_runtime_reconcile_errors_total") == 2
 
 
 async def test_no_reconcile_runs_before_the_caches_are_synced(harnesses: list[Harness]) -> None:
