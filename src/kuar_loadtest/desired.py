@@ -397,8 +397,6 @@ def spec_json(spec: LoadSpec) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-
-
 def _load_spec(
     lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *, workers: int,
     start_at: float | None,

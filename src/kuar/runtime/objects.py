@@ -144,7 +144,6 @@ class Record(tuple[Any, ...]):
         return (dict, (list(self.items()),))
 
 
-
 MAX_SHAPES = 4096
 """At most this many key sets get a shared table (a :class:`Record` shape); objects with
 other key sets stay interned dicts. Kubernetes objects repeat a few hundred key sets (their
@@ -197,6 +196,11 @@ def _pack_dict(value: dict[str, Any], keep: frozenset[str] | None) -> Any:
             v if k in keep else _pack_value(v)
             for k, v in zip(keys, value.values(), strict=True)
         ]
+    return _record_or_dict(keys, values)
+
+
+def _record_or_dict(keys: tuple[str, ...], values: list[Any]) -> Any:
+    """A :class:`Record` when ``keys`` is a known shape (:func:`_shape`), else a dict."""
     shape = _shape(keys)
     if shape is None:
         return dict(zip(keys, values, strict=True))
@@ -228,10 +232,7 @@ def pack(value: Any) -> Any:
     values = [
         _pack_dict(v, _UNIQUE_META) if v is meta else _pack_value(v) for v in value.values()
     ]
-    shape = _shape(keys)
-    if shape is None:
-        return dict(zip(keys, values, strict=True))
-    return Record((shape, *values))
+    return _record_or_dict(keys, values)
 
 
 def compact(value: Any) -> Any:
