@@ -105,7 +105,7 @@ from kuar_loadtest.desired import (
 from kuar_loadtest.history import RunRecords, runs_of
 from kuar_loadtest.schedule import RunPlan, ScheduleError, parse_schedule, plan_run
 from kuar_loadtest.settings import OperatorSettings
-from kuar_loadtest.start import MOUNT_WAIT_REASONS, mount_messages, names_source, start_decision
+from kuar_loadtest.start import mount_waits, names_source, start_decision
 from kuar_loadtest.status import RunState, job_condition, run_state
 from kuar_loadtest.thresholds import judge
 
@@ -250,9 +250,9 @@ class LoadTestReconciler:
                 return Result.requeue(after=self.settings.missing_service_retry)
             start_at = time.time() + self.settings.start_delay
             try:
-                desired = desired_job(  # named after the run (schedule, run-now or spec)
-                    lt, target, self.settings, start_at=start_at, name=name)
                 spec = run_spec(lt, target, self.settings, start_at=start_at)
+                desired = desired_job(  # named after the run (schedule, run-now or spec)
+                    lt, target, self.settings, start_at=start_at, name=name, spec=spec)
             except PlanError as exc:
                 self._reserved.pop(lt.metadata.uid or "", None)
                 await self._finish_failed(lt, exc.reason, str(exc), run_fields=idle)
@@ -374,11 +374,9 @@ class LoadTestReconciler:
         if not refs:
             return None
         ns = lt.namespace or ""
-        messages = mount_messages(pods)
-        if not messages and any(
-                c.state is not None and c.state.waiting is not None
-                and c.state.waiting.reason in MOUNT_WAIT_REASONS
-                for p in pods for c in (p.status.container_statuses if p.status else None) or []):
+        waits = mount_waits(pods)
+        messages = [w.message for w in waits if w.message]
+        if waits and not messages:
             names = {p.name for p in pods}
             events = await Api(self.client, CoreEvent, namespace=ns).list(
                 field_selector="reason=FailedMount")

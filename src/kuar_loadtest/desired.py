@@ -530,7 +530,7 @@ def run_spec(lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *
 
 def desired_job(
     lt: LoadTest, target: ResolvedTarget, settings: OperatorSettings, *,
-    start_at: float | None = None, name: str | None = None,
+    start_at: float | None = None, name: str | None = None, spec: LoadSpec | None = None,
 ) -> Job:
     """The Indexed Job of worker pods, owned by the LoadTest.
 
@@ -538,10 +538,13 @@ def desired_job(
     ``settings.coordinated_start`` the workers wait for the start time of the LoadTestRun of
     that name (``--start-from-run``), reading it with the projected token of
     :func:`runner_service_account`; otherwise they share ``start_at`` (Unix seconds).
+    ``spec`` is the run's :func:`run_spec` when the caller has it already (computed here
+    otherwise).
     """
     workers = worker_count(lt, settings)
     barrier = settings.coordinated_start
-    spec = run_spec(lt, target, settings, start_at=start_at)
+    if spec is None:
+        spec = run_spec(lt, target, settings, start_at=start_at)
     run = name or job_name(lt)
     labels = {
         "app.kubernetes.io/name": "kuar-loadgen",

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kuar.models.batch.v1 import Job
-from kuar.models.core.v1 import Pod
+from kuar.models.core.v1 import ContainerStateWaiting, Pod
 
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 """Where the Job controller writes a pod's completion index (Indexed Jobs)."""
@@ -82,8 +82,13 @@ def running_indexes(pods: Sequence[Pod]) -> set[str]:
         if pod.metadata.deletion_timestamp is not None or pod.status is None:
             continue
         if pod.status.phase == "Running":
-            out.add((pod.metadata.annotations or {}).get(INDEX_ANNOTATION) or pod.name)
+            out.add(_index(pod))
     return out
+
+
+def _index(pod: Pod) -> str:
+    """The pod's completion index (its name when it has none): one per worker."""
+    return (pod.metadata.annotations or {}).get(INDEX_ANNOTATION) or pod.name
 
 
 def waiting_pods(pods: Sequence[Pod], workers: int) -> str:
@@ -93,8 +98,7 @@ def waiting_pods(pods: Sequence[Pod], workers: int) -> str:
              sorted(waiting, key=lambda p: p.name)[:NAMED_PODS]]
     if len(waiting) > NAMED_PODS:
         parts.append(f"and {len(waiting) - NAMED_PODS} more")
-    missing = workers - len({(p.metadata.annotations or {}).get(INDEX_ANNOTATION) or p.name
-                             for p in pods if p.metadata.deletion_timestamp is None})
+    missing = workers - len({_index(p) for p in pods if p.metadata.deletion_timestamp is None})
     if missing > 0:
         parts.append(f"{missing} pod(s) not created (see the Job's Events)")
     return "; ".join(parts) or "no pod is waiting (they ended)"
@@ -130,6 +134,17 @@ MOUNT_WAIT_REASONS = ("ContainerCreating", "CreateContainerConfigError")
 """Waiting reasons of a pod whose volume or env source is missing (kubelet and local node)."""
 
 
+def mount_waits(pods: Sequence[Pod]) -> list[ContainerStateWaiting]:
+    """The waiting states of containers that wait for a volume or env source."""
+    out = []
+    for pod in pods:
+        for container in (pod.status.container_statuses if pod.status else None) or []:
+            waiting = container.state.waiting if container.state is not None else None
+            if waiting is not None and waiting.reason in MOUNT_WAIT_REASONS:
+                out.append(waiting)
+    return out
+
+
 def mount_messages(pods: Sequence[Pod]) -> list[str]:
     """What the node said about pods that wait for a volume or env source (may be empty).
 
@@ -137,13 +152,7 @@ def mount_messages(pods: Sequence[Pod]) -> list[str]:
     found`` in the container's ``waiting.message``; a kubelet says it in a ``FailedMount``
     Event instead (the controller reads those when this finds nothing).
     """
-    out = []
-    for pod in pods:
-        for container in (pod.status.container_statuses if pod.status else None) or []:
-            waiting = container.state.waiting if container.state is not None else None
-            if waiting is not None and waiting.reason in MOUNT_WAIT_REASONS and waiting.message:
-                out.append(waiting.message)
-    return out
+    return [w.message for w in mount_waits(pods) if w.message]
 
 
 def names_source(message: str, kind: str, namespace: str, name: str) -> bool:
