@@ -28,6 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+CEILING = "apiserver-ceiling"
+"""Not a controller: client-go writers with no cache or queue (the Go program's ``-ceiling``)."""
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
@@ -38,6 +41,8 @@ class Contender:
 
     name: str
     argv: tuple[str, ...]
+    ceiling: bool = False
+    """Not a controller: the API server's ceiling, measured only in the cold start with writes."""
 
     def command(self, kubeconfig: Path, ns: str, workers: int, expect: int = 0) -> list[str]:
         """The full command for one run against ``ns``."""
@@ -85,10 +90,12 @@ def available(wanted: list[str]) -> tuple[list[Contender], dict[str, str]]:
                 extra = ("--limit-10",) if name == "kopf-limit10" else ()
                 found.append(Contender(name, (sys.executable, "-m",
                                               "bench.controller.kopf_side", *extra)))
-        elif name in ("controller-runtime", "controller-runtime-unstructured"):
+        elif name in ("controller-runtime", "controller-runtime-unstructured", CEILING):
             binary, why = build_go()
             if binary is None:
                 missing[name] = why
+            elif name == CEILING:
+                found.append(Contender(name, (str(binary), "-ceiling"), ceiling=True))
             else:
                 extra = ("-unstructured",) if name.endswith("unstructured") else ()
                 found.append(Contender(name, (str(binary), *extra)))

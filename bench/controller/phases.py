@@ -313,11 +313,16 @@ async def _cold_write(side: Side, kubeconfig: Path, client: Client, s: Sizes, lo
 async def measure(contenders: list[Contender], kubeconfig: Path, client: Client, s: Sizes,
                   logs: Path) -> dict[str, dict[str, float] | None]:
     """Every phase for every contender; figures by contender (``None`` if it failed)."""
-    sides = [Side(c) for c in contenders]
+    sides = [Side(c) for c in contenders if not (c.ceiling and s.only_cache)]
     if not s.only_cache:
-        await _load_phases(sides, kubeconfig, client, s, logs)
+        await _load_phases([side for side in sides if not side.contender.ceiling], kubeconfig,
+                           client, s, logs)
     for r in range(s.runs):
         for side in turns(sides, r):
+            if side.contender.ceiling:  # no controller: only the writes, in the same turns
+                await asyncio.sleep(s.settle)
+                await _guarded(side, _cold_write(side, kubeconfig, client, s, logs, r))
+                continue
             await asyncio.sleep(s.settle)
             await _guarded(side, _idle(side, kubeconfig, s, logs, r))
             if not s.only_cache:

@@ -14,6 +14,11 @@
 // bucket is raised, as for the other two sides. Everything else is controller-runtime's
 // default, including the priority queue that v0.24 turns on by default.
 //
+// With -ceiling it is no controller at all but the API server's ceiling for the cold start
+// with writes: it lists the namespace's objects once (START before, SYNCED after the list),
+// then -workers goroutines merge-patch each object's status with client-go's client, with no
+// cache, queue or watch. No controller can write faster than that on the same machine.
+//
 // go.mod pins controller-runtime v0.24.x, the release built against k8s.io/* v0.36 (Kubernetes
 // 1.36, the version of kuar's control plane); v0.23.x is built against v0.35.
 package main
@@ -34,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -123,6 +129,8 @@ func main() {
 		"objects expected: the cache-sync timeout is the larger of 2 min and 60 s + 10 ms each")
 	unstructuredObjects := flags.Bool("unstructured", false,
 		"reconcile unstructured.Unstructured objects instead of the typed BenchLoad")
+	ceiling := flags.Bool("ceiling", false,
+		"no controller: list once, then patch every object's status with -workers goroutines")
 	_ = flags.Parse(os.Args[1:])
 	ctrl.SetLogger(logr.Discard())
 
@@ -138,6 +146,12 @@ func main() {
 		fail(err)
 	}
 	addBenchLoad(scheme, gvk.GroupVersion())
+	if *ceiling {
+		if err := writeAll(cfg, scheme, *namespace, *workers); err != nil {
+			fail(err)
+		}
+		return
+	}
 	clientOptions := client.Options{}
 	if *unstructuredObjects {
 		// Read unstructured objects from the cache, as typed ones are by default.
@@ -206,6 +220,50 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+}
+
+// writeAll is the -ceiling mode: one list, then every status patched by workers goroutines;
+// it then waits to be killed, like the controllers (the driver watches for the statuses).
+func writeAll(cfg *rest.Config, scheme *runtime.Scheme, namespace string, workers int) error {
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	emit(true, "START %d\n", time.Now().UnixNano())
+	list := &BenchLoadList{}
+	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return err
+	}
+	emit(true, "SYNCED %d\n", time.Now().UnixNano())
+	go flushEvery(50 * time.Millisecond)
+	items := make(chan *BenchLoad)
+	var wg sync.WaitGroup
+	var failed error
+	var once sync.Once
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for obj := range items {
+				emit(false, "R %s %d\n", obj.Name, time.Now().UnixNano())
+				patch := fmt.Appendf(nil, `{"status":{"observedGeneration":%d}}`, obj.Generation)
+				err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+				if err != nil {
+					once.Do(func() { failed = err })
+				}
+			}
+		}()
+	}
+	for i := range list.Items {
+		items <- &list.Items[i]
+	}
+	close(items)
+	wg.Wait()
+	if failed != nil {
+		return failed
+	}
+	select {}
 }
 
 func fail(err error) {

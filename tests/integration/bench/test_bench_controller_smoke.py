@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = ("ratio_vs_controller_runtime", "ratio_vs_kopf", "p99_ms", "kib_per_object",
-        "cold_ratio_vs_controller_runtime", "cold_ratio_vs_kopf", "cpu_ms_per_object")
+        "cold_ratio_vs_controller_runtime", "cold_ratio_vs_kopf", "cpu_ms_per_object",
+        "ceiling_ratio_vs_kopf")
 
 
 def test_bench_controller_gives_every_contender_every_figure() -> None:
@@ -42,6 +43,9 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
     for cells in spread_block(lines, "cold start", ALL, len(HEADLINE)):
         assert all(float(median) > 0 for median, _, _ in cells), cells
     memory_block(lines, ALL)
+    # the API server's ceiling (the Go program with -ceiling), beside the contenders
+    ceiling = next(line for line in lines if line.startswith("API server ceiling"))
+    assert float(re.search(r": (\S+) \[", ceiling).group(1)) > 0, ceiling
 
     # the secondary table: a figure in every cell
     start = lines.index("secondary (medians):") + 2
