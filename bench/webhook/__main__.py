@@ -1,7 +1,7 @@
 """Webhook throughput and latency: kuar beside kopf and controller-runtime, and API-server cost.
 
 Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--conns N]
-[--creates N] [--processes N] [--scaling-conns 2,8,32] [--no-pin]``
+[--creates N] [--processes N] [--scaling-conns 2,8,32] [--pin]``
 
 1. Direct HTTPS load (HTTP/1.1 keep-alive, TLS 1.2+) of LoadTest-create AdmissionReviews on
    one process of each server, all doing the same validation (kuar_loadtest's rules):
@@ -29,10 +29,12 @@ Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--c
    CPU-seconds, so the table shows raw reviews/s, server CPU-seconds per second, reviews per
    server CPU-second, the scaling efficiency (that figure with N over with 1: 1.0 means no
    shared cost such as a lock or a thundering herd) and the busiest process's share of the
-   reviews (``SO_REUSEPORT`` spreads connections, not requests). Unless ``--no-pin``, with two
-   or more cores server i runs on core ``cores[(1 + i) % len(cores)]`` and the load client on
-   ``cores[0]``: raw reviews/s on a small machine is bounded by the cores the client shares,
-   while reviews per server CPU-second is not.
+   reviews and of the connections (sampled mid-run from /proc: ``SO_REUSEPORT`` spreads
+   connections, not requests). With ``--pin`` (two or more cores) server i runs on core
+   ``cores[(1 + i) % len(cores)]`` and the load client on ``cores[0]``; not by default,
+   because on a shared machine a pinned process cannot move away from other work (decision
+   0025 has the measurement). Raw reviews/s on a small machine is bounded by the cores the
+   load client shares; reviews per server CPU-second is not.
 3. API server create latency of a LoadTest (v2 objects; the CRD is kuar_loadtest's full v1 +
    v2 CRD, its conversion webhook on the kuar server) without webhooks, then with kuar's
    validating and mutating webhooks registered (by URL, caBundle): p50 each; the overhead is
@@ -412,8 +414,10 @@ def main() -> None:
     parser.add_argument("--scaling-conns", default="2,8,32",
                         help="connection counts of the scaling runs, comma-separated "
                              "(SO_REUSEPORT spreads connections, not requests)")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not pin the scaling runs' servers and load client to cores")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin the scaling runs' servers and load client to cores (on a "
+                             "shared machine this starves the pinned processes: see decision "
+                             "0025)")
     parser.add_argument("--half-rate", type=float, default=1500.0,
                         help="open-loop rate for the p99 figure (half the 3,000/s target)")
     args = parser.parse_args()
@@ -433,7 +437,7 @@ def main() -> None:
     if args.conns not in scaling_conns:  # the last line's scaling keys are at --conns
         scaling_conns.append(args.conns)
     cores = sorted(os.sched_getaffinity(0))
-    pinned = cores if len(cores) >= 2 and not args.no_pin else None
+    pinned = cores if len(cores) >= 2 and args.pin else None
     scaling_load: tuple[float, float] = (math.nan, math.nan)
     overheads: dict[str, tuple[float, float]] = {}
     load_before = os.getloadavg()[0]
