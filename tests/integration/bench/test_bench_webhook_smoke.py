@@ -26,7 +26,8 @@ KEYS = ("reviews_per_s", "p99_ms", "ratio_vs_kopf", "ratio_vs_controller_runtime
 def test_bench_webhook_gives_every_server_a_figure() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bench.webhook", "--runs", "2", "--seconds", "1",
-         "--creates", "5", "--half-rate", "200", "--nice", "0", "--processes", "2", "--scaling-conns", "8"],
+         "--creates", "5", "--half-rate", "200", "--nice", "0", "--processes", "2",
+         "--scaling-conns", "8"],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
