@@ -365,27 +365,24 @@ def scaling_run(binary: Path, url: str, ca: Path, procs: list[subprocess.Popen[b
             "held": held, "busiest_conns": max(held) / sum(held) if sum(held) else math.nan}
 
 
-def scaling_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over the runs of one variant; the spread of reviews/s; errors summed."""
+def summary(runs: list[dict[str, Any]],
+            medians: tuple[str, ...] = ("per_cpu", "p50_ms", "p99_ms")) -> dict[str, Any]:
+    """Medians of the runs for ``medians`` (reviews/s also min and max); errors summed; the
+    largest ``max_ms`` and the connection splits (``held``) of the runs when they have them."""
     rps = [r["rps"] for r in runs]
-    return {"rps": statistics.median(rps), "rps_min": min(rps), "rps_max": max(rps),
-            "per_cpu": statistics.median(r["per_cpu"] for r in runs),
-            "cpu_per_s": statistics.median(r["cpu_per_s"] for r in runs),
-            "busiest": statistics.median(r["busiest"] for r in runs),
-            "busiest_conns": statistics.median(r["busiest_conns"] for r in runs),
-            "held": " ".join("/".join(map(str, r["held"])) for r in runs),
-            "errors": sum(r["errors"] for r in runs)}
+    out: dict[str, Any] = {"rps": statistics.median(rps), "rps_min": min(rps),
+                           "rps_max": max(rps), "errors": sum(r["errors"] for r in runs),
+                           "runs": len(runs)}
+    out.update({key: statistics.median(r[key] for r in runs) for key in medians})
+    if "max_ms" in runs[0]:
+        out["max_ms"] = max(r["max_ms"] for r in runs)
+    if "held" in runs[0]:
+        out["held"] = " ".join("/".join(map(str, r["held"])) for r in runs)
+    return out
 
 
-def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians of the runs (reviews/s also min and max); errors summed."""
-    rps = [r["rps"] for r in runs]
-    return {"rps": statistics.median(rps), "rps_min": min(rps), "rps_max": max(rps),
-            "per_cpu": statistics.median(r["per_cpu"] for r in runs),
-            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-            "max_ms": max(r["max_ms"] for r in runs),
-            "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
+SCALING = ("per_cpu", "cpu_per_s", "busiest", "busiest_conns")
+"""The medians of a scaling variant (see :func:`scaling_run`)."""
 
 
 def row(name: str, r: dict[str, Any] | None) -> str:
@@ -555,9 +552,9 @@ def main() -> None:
               f"{'per server CPU-s':>16} {'efficiency':>10} {'busiest':>8} {'of conns':>8} "
               f"{'errors':>6}  connections")
         for conns in scaling_conns:
-            one = scaling_summary(scaling[(conns, 1)])
+            one = summary(scaling[(conns, 1)], SCALING)
             for count in (1, n):
-                got = scaling_summary(scaling[(conns, count)])
+                got = summary(scaling[(conns, count)], SCALING)
                 spread = f"{got['rps']:.0f} [{got['rps_min']:.0f}, {got['rps_max']:.0f}]"
                 eff = got["per_cpu"] / one["per_cpu"]
                 print(f"{conns:>5} {count:>5} {spread:>22} {got['cpu_per_s']:>12.2f} "
