@@ -408,9 +408,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2,
                         help="also run N kuar processes on one port (SO_REUSEPORT) and "
                              "measure the scaling against one; 1 skips it (default 2)")
-    parser.add_argument("--scaling-conns", default="2,8,32",
+    parser.add_argument("--scaling-conns", default=None,
                         help="connection counts of the scaling runs, comma-separated "
-                             "(SO_REUSEPORT spreads connections, not requests)")
+                             "(SO_REUSEPORT spreads connections, not requests; default "
+                             "2,8,32, with --quick 8)")
     parser.add_argument("--pin", action="store_true",
                         help="pin the scaling runs' servers and load client to cores (on a "
                              "shared machine this starves the pinned processes: see decision "
@@ -430,7 +431,8 @@ def main() -> None:
     closed: dict[str, list[dict[str, Any]]] = {}
     opened: dict[str, list[dict[str, Any]]] = {}
     scaling: dict[tuple[int, int], list[dict[str, Any]]] = {}  # (conns, processes): runs
-    scaling_conns = [int(c) for c in args.scaling_conns.split(",")]
+    scaling_conns = [int(c) for c in (args.scaling_conns
+                                      or ("8" if args.quick else "2,8,32")).split(",")]
     if args.conns not in scaling_conns:  # the last line's scaling keys are at --conns
         scaling_conns.append(args.conns)
     cores = sorted(os.sched_getaffinity(0))
