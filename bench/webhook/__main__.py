@@ -1,7 +1,7 @@
 """Webhook throughput and latency: kuar beside kopf and controller-runtime, and API-server cost.
 
 Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--conns N]
-[--creates N]``
+[--creates N] [--processes N] [--scaling-conns 2,8,32] [--pin]``
 
 1. Direct HTTPS load (HTTP/1.1 keep-alive, TLS 1.2+) of LoadTest-create AdmissionReviews on
    one process of each server, all doing the same validation (kuar_loadtest's rules):
@@ -19,10 +19,23 @@ Run: ``.venv/bin/python -m bench.webhook [--quick] [--runs N] [--seconds S] [--c
    of the server process, p50, p99), then open loop at ``--half-rate`` (1,500/s; latency from
    the intended send time). A failed review counts in the percentiles as the client timeout
    (10 s) and in the errors column. The table shows medians, reviews/s also min and max.
-   With ``--processes N`` (N > 1) a fourth server joins the closed-loop runs: N kuar
-   processes sharing one port through ``SO_REUSEPORT`` (``WebhookServerSettings.reuse_port``),
-   the way a user runs one process per core; its per-CPU figure sums every process.
-2. API server create latency of a LoadTest (v2 objects; the CRD is kuar_loadtest's full v1 +
+   With ``--processes N`` (N > 1, 2 by default) a fourth server joins the closed-loop runs: N
+   kuar processes sharing one port through ``SO_REUSEPORT``
+   (``WebhookServerSettings.reuse_port``), the way a user runs one process per core; its
+   per-CPU figure sums every process.
+2. Scaling (N > 1): one kuar process against the N on one port, closed loop, ``--runs``
+   alternated runs each at every ``--scaling-conns`` connection count. Each server process
+   reports the reviews it answered (``SIGUSR1``, see ``kuar_server.py``) and /proc its
+   CPU-seconds, so the table shows raw reviews/s, server CPU-seconds per second, reviews per
+   server CPU-second, the scaling efficiency (that figure with N over with 1: 1.0 means no
+   shared cost such as a lock or a thundering herd) and the busiest process's share of the
+   reviews and of the connections (sampled mid-run from /proc: ``SO_REUSEPORT`` spreads
+   connections, not requests). With ``--pin`` (two or more cores) server i runs on core
+   ``cores[(1 + i) % len(cores)]`` and the load client on ``cores[0]``; not by default,
+   because on a shared machine a pinned process cannot move away from other work (decision
+   0025 has the measurement). Raw reviews/s on a small machine is bounded by the cores the
+   load client shares; reviews per server CPU-second is not.
+3. API server create latency of a LoadTest (v2 objects; the CRD is kuar_loadtest's full v1 +
    v2 CRD, its conversion webhook on the kuar server) without webhooks, then with kuar's
    validating and mutating webhooks registered (by URL, caBundle): p50 each; the overhead is
    the difference.
@@ -35,10 +48,13 @@ machine disturbs them less; the comparison stays fair because every contender ge
 The Go program is built once outside the repository (``~/.cache/kuar/bench-webhook/<hash>``)
 from ``bench/webhook/go`` (its go.mod/go.sum pin controller-runtime). The last line is
 ``reviews_per_s=N p99_ms=P ratio_vs_kopf=K ratio_vs_controller_runtime=R
-create_overhead_p50_ms=O per_core_ratio_vs_controller_runtime=C errors=E`` (kuar's median
+create_overhead_p50_ms=O per_core_ratio_vs_controller_runtime=C errors=E scaling_processes=N
+scaling_efficiency=F scaling_rps_ratio=X scaling_busiest_share=B`` (kuar's median
 closed-loop reviews/s, kuar's median p99 at the half rate with failures included, the
-reviews/s ratios, the create overhead, the ratio of reviews per server CPU-second, and the
-failed reviews of every run of every contender).
+reviews/s ratios, the create overhead, the ratio of reviews per server CPU-second, the
+failed reviews of every run of every contender, and the scaling figures at ``--conns``
+connections: efficiency, raw reviews/s of N over 1, busiest share; ``nan`` with
+``--processes 1``).
 """
 
 from __future__ import annotations
@@ -52,12 +68,14 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -195,12 +213,15 @@ def check_same_rules(name: str, url: str, ca: Path) -> None:
 
 
 def run_load(binary: Path, url: str, ca: Path, *, conns: int, seconds: float,
-             rate: float = 0) -> dict[str, Any]:
+             rate: float = 0, cpus: set[int] | None = None) -> dict[str, Any]:
+    """One run of the Go load generator (pinned to ``cpus`` when given); its JSON result."""
     argv = [str(binary), "load", "-url", url, "-ca", str(ca), "-conns", str(conns),
             "-duration", f"{seconds}s", "-warmup", "1s"]
     if rate:
         argv += ["-rate", str(rate)]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60,
+                         preexec_fn=pin)  # affinity only, before exec
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -271,15 +292,97 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians of the runs (reviews/s also min and max); errors summed."""
+def pin(pid: int, cpus: set[int]) -> None:
+    """Run every thread of ``pid`` on ``cpus`` only."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def served(procs: list[subprocess.Popen[bytes]], folder: Path) -> list[int]:
+    """Requests each kuar server process has answered so far (asked with ``SIGUSR1``)."""
+    files = [folder / f"count-{p.pid}" for p in procs]
+    for proc, file in zip(procs, files, strict=True):
+        file.unlink(missing_ok=True)
+        os.kill(proc.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not all(f.exists() for f in files):
+        if time.monotonic() > deadline:
+            raise RuntimeError("a kuar server did not report its request count within 10 s")
+        time.sleep(0.01)
+    return [int(f.read_text()) for f in files]
+
+
+def connections(pid: int, port: int) -> int:
+    """Established TCP connections to local ``port`` that process ``pid`` holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    held = 0
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # sl local remote state ... inode (10th)
+        if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port \
+                and fields[9] in inodes:
+            held += 1
+    return held
+
+
+def scaling_run(binary: Path, url: str, ca: Path, procs: list[subprocess.Popen[bytes]],
+                folder: Path, *, conns: int, seconds: float, cores: list[int] | None,
+                ) -> dict[str, Any]:
+    """One closed-loop run on ``procs`` (one port): reviews/s and, per process, the reviews it
+    served and the CPU-seconds it used. With ``cores`` (two or more), server i runs on core
+    ``cores[(1 + i) % len(cores)]`` and the load client on ``cores[0]``: one server has a
+    core to itself, and more servers than spare cores share the client's."""
+    client: set[int] | None = None
+    if cores:
+        client = {cores[0]}
+        for i, proc in enumerate(procs):
+            pin(proc.pid, {cores[(1 + i) % len(cores)]})
+    port = int(url.rsplit(":", 1)[1])
+    held: list[int] = []
+    sample = threading.Timer(1 + seconds / 2, lambda: held.extend(  # mid-run, after warm-up
+        connections(p.pid, port) for p in procs))
+    counts, cpu = served(procs, folder), [cpu_seconds(p.pid) for p in procs]
+    started = time.monotonic()
+    sample.start()
+    try:
+        result = run_load(binary, url + PATH, ca, conns=conns, seconds=seconds, cpus=client)
+    finally:
+        sample.cancel()
+    wall = time.monotonic() - started
+    counts = [after - before for after, before in zip(served(procs, folder), counts,
+                                                       strict=True)]
+    cpu = [cpu_seconds(p.pid) - before for p, before in zip(procs, cpu, strict=True)]
+    total = sum(counts)
+    return {"rps": result["rps"], "errors": result["errors"], "served": counts, "cpu": cpu,
+            "per_cpu": total / sum(cpu) if sum(cpu) > 0 else math.nan,
+            "cpu_per_s": sum(cpu) / wall,
+            "busiest": max(counts) / total if total else math.nan,
+            "held": held, "busiest_conns": max(held) / sum(held) if sum(held) else math.nan}
+
+
+def summary(runs: list[dict[str, Any]],
+            medians: tuple[str, ...] = ("per_cpu", "p50_ms", "p99_ms")) -> dict[str, Any]:
+    """Medians of the runs for ``medians`` (reviews/s also min and max); errors summed; the
+    largest ``max_ms`` and the connection splits (``held``) of the runs when they have them."""
     rps = [r["rps"] for r in runs]
-    return {"rps": statistics.median(rps), "rps_min": min(rps), "rps_max": max(rps),
-            "per_cpu": statistics.median(r["per_cpu"] for r in runs),
-            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-            "max_ms": max(r["max_ms"] for r in runs),
-            "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
+    out: dict[str, Any] = {"rps": statistics.median(rps), "rps_min": min(rps),
+                           "rps_max": max(rps), "errors": sum(r["errors"] for r in runs),
+                           "runs": len(runs)}
+    out.update({key: statistics.median(r[key] for r in runs) for key in medians})
+    if "max_ms" in runs[0]:
+        out["max_ms"] = max(r["max_ms"] for r in runs)
+    if "held" in runs[0]:
+        out["held"] = " ".join("/".join(map(str, r["held"])) for r in runs)
+    return out
+
+
+SCALING = ("per_cpu", "cpu_per_s", "busiest", "busiest_conns")
+"""The medians of a scaling variant (see :func:`scaling_run`)."""
 
 
 def row(name: str, r: dict[str, Any] | None) -> str:
@@ -302,8 +405,17 @@ def main() -> None:
                         help="niceness for the benchmark and everything it starts (servers, "
                              "load generator, control plane); the machine is shared, so by "
                              "default (as root) all contenders get the same higher priority")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="also run N kuar processes on one port (SO_REUSEPORT), N > 1")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="also run N kuar processes on one port (SO_REUSEPORT) and "
+                             "measure the scaling against one; 1 skips it (default 2)")
+    parser.add_argument("--scaling-conns", default=None,
+                        help="connection counts of the scaling runs, comma-separated "
+                             "(SO_REUSEPORT spreads connections, not requests; default "
+                             "2,8,32, with --quick 8)")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin the scaling runs' servers and load client to cores (on a "
+                             "shared machine this starves the pinned processes: see decision "
+                             "0025)")
     parser.add_argument("--half-rate", type=float, default=1500.0,
                         help="open-loop rate for the p99 figure (half the 3,000/s target)")
     args = parser.parse_args()
@@ -318,6 +430,14 @@ def main() -> None:
         sys.exit("the Go load generator is needed for the direct load; install Go >= 1.26")
     closed: dict[str, list[dict[str, Any]]] = {}
     opened: dict[str, list[dict[str, Any]]] = {}
+    scaling: dict[tuple[int, int], list[dict[str, Any]]] = {}  # (conns, processes): runs
+    scaling_conns = [int(c) for c in (args.scaling_conns
+                                      or ("8" if args.quick else "2,8,32")).split(",")]
+    if args.conns not in scaling_conns:  # the last line's scaling keys are at --conns
+        scaling_conns.append(args.conns)
+    cores = sorted(os.sched_getaffinity(0))
+    pinned = cores if len(cores) >= 2 and args.pin else None
+    scaling_load: tuple[float, float] = (math.nan, math.nan)
     overheads: dict[str, tuple[float, float]] = {}
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kuar-bench-webhook-") as tmp_name, \
@@ -375,6 +495,22 @@ def main() -> None:
                     used = sum(cpu_seconds(p.pid) for p in group[name]) - cpu
                     result["per_cpu"] = result["count"] / used if used > 0 else math.nan
                     into.setdefault(name, []).append(result)
+        if many in servers:
+            # one process against N on one port, alternated, at each connection count
+            variants = {1: (servers["kuar"][0], group["kuar"]),
+                        args.processes: (servers[many][0], group[many])}
+            scaling_load = (os.getloadavg()[0], math.nan)
+            for conns in scaling_conns:
+                for r in range(runs):
+                    for n in list(variants) if r % 2 == 0 else list(variants)[::-1]:
+                        url, procs = variants[n]
+                        scaling.setdefault((conns, n), []).append(scaling_run(
+                            binary, url, ca, procs, tmp, conns=conns, seconds=seconds,
+                            cores=pinned))
+            scaling_load = (scaling_load[0], os.getloadavg()[0])
+            for procs in group.values():  # unpinned again for what follows
+                for proc in procs:
+                    pin(proc.pid, set(cores))
         kuar_url = servers["kuar"][0]
         overheads["kuar validate+mutate"] = asyncio.run(create_overhead(
             plane, kuar_url, ca.read_bytes(), creates))
@@ -400,6 +536,35 @@ def main() -> None:
     print(header)
     for name, r in half.items():
         print(row(name, r))
+    efficiency = rps_ratio = busiest = math.nan
+    if scaling:
+        n = args.processes
+        where = (f"server i pinned to core {pinned[1:] + pinned[:1]}[i], the load client to core "
+                 f"{pinned[0]}" if pinned else "nothing pinned")
+        print(f"\nScaling: 1 kuar process against {n} on one port (SO_REUSEPORT), closed loop, "
+              f"{runs} alternated runs of {seconds:g} s per variant and connection count; "
+              f"{where}; machine load average {scaling_load[0]:.1f} -> {scaling_load[1]:.1f}")
+        print("reviews/s is raw (it includes the load client's share of the cores); server "
+              "CPU/s: CPU-seconds of every server process per second (from /proc); per server "
+              f"CPU-s: reviews per server CPU-second; efficiency: that with {n} / with 1 (1.0 = "
+              "no shared cost); busiest: the busiest process's share of the reviews, and of "
+              f"the connections (ideal {1 / n:.2f}); connections: per process, sampled mid-run, "
+              "each run")
+        print(f"{'conns':>5} {'procs':>5} {'reviews/s [min, max]':>22} {'server CPU/s':>12} "
+              f"{'per server CPU-s':>16} {'efficiency':>10} {'busiest':>8} {'of conns':>8} "
+              f"{'errors':>6}  connections")
+        for conns in scaling_conns:
+            one = summary(scaling[(conns, 1)], SCALING)
+            for count in (1, n):
+                got = summary(scaling[(conns, count)], SCALING)
+                spread = f"{got['rps']:.0f} [{got['rps_min']:.0f}, {got['rps_max']:.0f}]"
+                eff = got["per_cpu"] / one["per_cpu"]
+                print(f"{conns:>5} {count:>5} {spread:>22} {got['cpu_per_s']:>12.2f} "
+                      f"{got['per_cpu']:>16.0f} {eff:>10.2f} {got['busiest']:>8.2f} "
+                      f"{got['busiest_conns']:>8.2f} {got['errors']:>6}  {got['held']}")
+                if conns == args.conns and count == n:
+                    efficiency, rps_ratio = eff, got["rps"] / one["rps"]
+                    busiest = got["busiest"]
     print(f"\nAPI server create latency, {creates} sequential LoadTest creates per side, "
           "alternating between a namespace the webhooks skip and one they serve (p50 ms)")
     print(f"{'webhooks':<36} {'without':>8} {'with':>8} {'overhead':>9}")
@@ -416,12 +581,15 @@ def main() -> None:
     per_core = (f"{kuar['per_cpu'] / cr_r['per_cpu']:.2f}"
                 if cr_r and cr_r["per_cpu"] else "nan")
     errors = sum(r["errors"] for r in [*results.values(), *half.values()] if r is not None)
+    errors += sum(r["errors"] for runs_ in scaling.values() for r in runs_)
     plain, hooked = overheads["kuar validate+mutate"]
     print(f"\nwall time {time.monotonic() - started:.0f} s")
     print(f"reviews_per_s={kuar['rps']:.0f} p99_ms={half['kuar']['p99_ms']:.2f} "
           f"ratio_vs_kopf={ratio_kopf} ratio_vs_controller_runtime={ratio_cr} "
           f"create_overhead_p50_ms={hooked - plain:.2f} "
-          f"per_core_ratio_vs_controller_runtime={per_core} errors={errors}")
+          f"per_core_ratio_vs_controller_runtime={per_core} errors={errors} "
+          f"scaling_processes={args.processes} scaling_efficiency={efficiency:.2f} "
+          f"scaling_rps_ratio={rps_ratio:.2f} scaling_busiest_share={busiest:.2f}")
 
 
 if __name__ == "__main__":

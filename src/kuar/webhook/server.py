@@ -116,9 +116,11 @@ class WebhookServerSettings:
     """Listen backlog (bursts of new connections from several API servers)."""
     reuse_port: bool = False
     """Bind with ``SO_REUSEPORT``: several processes (one per core) serve the same port and the
-    kernel spreads new connections over them. Every process must set it. Run N copies of the
-    webhook program, e.g. ``for i in 1 2; do my-webhook & done``, each with the same settings
-    (bench/webhook ``--processes N`` measures the scaling)."""
+    kernel spreads new connections over them (connections, not requests: every request on a
+    kept-alive connection goes to the process that accepted it). Every process must set it
+    and serve the same certificate. ``examples/webhook_processes`` starts N such processes;
+    the guide's "Scaling webhooks" section and docs/decisions/0025 have the measurements
+    (``python -m bench.webhook --processes N``)."""
     client_ca_file: str | None = None
     """PEM bundle of the CA(s) that sign the API server's client certificate. When set, every
     client must present a certificate signed by one of them (TLS client authentication,
