@@ -24,6 +24,9 @@ this process (``time.process_time``) divided by the keys:
   The lines are decoded before the clock starts; the reconciles they cause run after it
   stops (and are not counted).
 
+Each process also renders the metrics after a fixed scenario (:func:`scrape`); with a
+baseline, the run fails unless both variants' texts are equal (run-dependent values masked).
+
 Variants: ``after`` is this tree; ``before`` is ``--baseline`` (a git ref, exported with
 ``git archive`` to a temporary folder and put first on ``PYTHONPATH``). Each variant runs in
 a fresh process, ``--runs`` times, alternated (A B / B A ...); each process runs one warm-up
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import os
 import statistics
@@ -173,6 +177,89 @@ async def measure(n: int, rounds: int) -> dict[str, list[float]]:
     return out
 
 
+async def scrape() -> str:
+    """The metrics text after a fixed scenario touching every runtime metric (a manual clock).
+
+    Five objects listed and reconciled (one success, one failure then success, one terminal
+    error, one ``requeue(after=30)``, one ``requeue()`` then success), then one watch line for
+    each (four ``MODIFIED``, one ``DELETED``) and their reconciles. Only the reconciles'
+    real durations (``controller_runtime_reconcile_time_seconds_sum``) and the ``_created``
+    stamps vary from run to run; :func:`normalized` masks them.
+    """
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from bench.controller.workload import RESOURCE
+    from kuar.runtime import (
+        InformerCache,
+        ManualClock,
+        Request,
+        Result,
+        TerminalError,
+        WatchConfig,
+        controller_for,
+    )
+
+    page = listed(5)
+    source = Source(page)
+    registry = CollectorRegistry()
+    clock = ManualClock()
+    cache = InformerCache(source, registry=registry, clock=clock)  # type: ignore[arg-type]
+    calls: list[str] = []
+
+    async def reconcile(request: Request) -> Result | None:
+        calls.append(request.name)
+        first = calls.count(request.name) == 1
+        if request.name == "c-00001" and first:
+            raise RuntimeError("failing once, on purpose")
+        if request.name == "c-00002":
+            raise TerminalError("always, on purpose")
+        if request.name == "c-00003":
+            return Result.requeue(30)
+        if request.name == "c-00004" and first:
+            return Result.requeue()
+        return None
+
+    async def until(count: int) -> None:
+        for _ in range(10_000):
+            if len(calls) >= count:
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"{len(calls)} reconciles, expected {count}: {calls}")
+
+    controller = (controller_for(RESOURCE, WatchConfig(namespace=NS), cache=cache)
+                  .with_registry(registry).with_clock(clock).build(reconcile))
+    running = asyncio.get_running_loop().create_task(controller.run())
+    await until(5)
+    await clock.advance(0.01)  # the failure's and the requeue()'s retries (5 ms backoff)
+    await until(7)
+    lines = [json.loads(line) for line in modified(page, 0)]
+    lines[4]["type"] = "DELETED"
+    source.batches.put_nowait(lines)
+    await source.took.get()
+    await until(12)
+    await clock.advance(0.01)
+    for _ in range(100):
+        await asyncio.sleep(0)
+    text = generate_latest(registry).decode()
+    controller.stop()
+    await running
+    await cache.stop()
+    return text
+
+
+def normalized(text: str) -> list[str]:
+    """``text``'s lines with the values that vary between runs masked."""
+    out = []
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if not line.startswith("#") and (
+            name.endswith("_created") or name == "controller_runtime_reconcile_time_seconds_sum"
+        ):
+            line = line.rsplit(" ", 1)[0] + " <masked>"
+        out.append(line)
+    return out
+
+
 def child(n: int, rounds: int) -> dict[str, Any]:
     """One process's figures (medians of its rounds) and which kuar it imported."""
     import kuar
@@ -183,7 +270,8 @@ def child(n: int, rounds: int) -> dict[str, Any]:
         runs = asyncio.run(measure(n, rounds))
     else:  # as bench.controller's kuar side runs
         runs = uvloop.run(measure(n, rounds))
-    return {"kuar": kuar.__file__, **{k: statistics.median(v) for k, v in runs.items()}}
+    return {"kuar": kuar.__file__, "scrape": asyncio.run(scrape()),
+            **{k: statistics.median(v) for k, v in runs.items()}}
 
 
 def export(ref: str, folder: Path) -> Path:
@@ -249,6 +337,13 @@ def main() -> None:
     last = (f"reconcile_us={med('after', 'reconcile_us'):.2f} "
             f"watch_event_us={med('after', 'watch_event_us'):.2f}")
     if "before" in runs:
+        before, after = normalized(runs["before"][0]["scrape"]), normalized(
+            runs["after"][0]["scrape"])
+        if before != after:
+            print("\n".join(difflib.unified_diff(before, after, "before", "after", lineterm="")))
+            sys.exit("the metrics exposition differs from the baseline's")
+        print(f"metrics exposition after a fixed scenario: identical to before ({len(after)} "
+              f"lines; _created stamps and the reconcile-time sums masked)")
         ratios = {k: med("after", k) / med("before", k)
                   for k in ("reconcile_us", "watch_event_us")}
         print(f"{'after/before':<10}{ratios['reconcile_us']:>26.2f}"

@@ -472,7 +472,7 @@ class _Watcher(Generic[T]):
                 if counter is None:
                     log.warning("unknown watch event type %r for %s", kind, self.label)
                     continue
-                counter.inc()
+                counter.value += 1
                 meta_raw = obj.get("metadata") if type(obj) is dict else None
                 new_rv = meta_raw.get("resourceVersion") if type(meta_raw) is dict else None
                 change = self._prepare(
