@@ -43,6 +43,7 @@ import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
 
 import prometheus_client.metrics as _client
 from prometheus_client import CollectorRegistry, Metric
@@ -59,6 +60,7 @@ RECONCILE_BUCKETS = (
 )
 
 _WQ = ("name", "controller")
+S = TypeVar("S")
 
 
 class CounterSeries:
@@ -136,7 +138,7 @@ class HistogramSeries:
         self.counts[bisect_left(self.bounds, amount)] += 1
 
 
-class _Family:
+class _Family(Generic[S]):
     """A metric family: its name, help, label names and series by label values."""
 
     kind = ""
@@ -146,18 +148,33 @@ class _Family:
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
         self._lock = threading.Lock()
+        self._series: dict[tuple[str, ...], S] = {}
 
-    def _key(self, values: tuple[object, ...]) -> tuple[str, ...]:
+    def _new(self) -> S:
+        raise NotImplementedError
+
+    def labels(self, *values: object) -> S:
+        """The series of these label values (made on first use, then shared)."""
         if len(values) != len(self.labelnames):
             raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values}")
-        return tuple(str(v) for v in values)
+        key = tuple(str(v) for v in values)
+        with self._lock:
+            found = self._series.get(key)
+            if found is None:
+                found = self._series[key] = self._new()
+        return found
+
+    def _labelled(self) -> Iterator[tuple[dict[str, str], S]]:
+        # a copy first: a scrape from another thread may run while a series is added
+        for key, series in list(self._series.items()):
+            yield dict(zip(self.labelnames, key, strict=True)), series
 
     def metric(self) -> Metric:
         """An empty ``prometheus_client`` family as the registry describes it."""
         return Metric(self.name, self.documentation, self.kind)
 
 
-class CounterFamily(_Family):
+class CounterFamily(_Family[CounterSeries]):
     """A labelled counter family (``prometheus_client.Counter`` with labels)."""
 
     kind = "counter"
@@ -165,58 +182,38 @@ class CounterFamily(_Family):
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         """``name`` ends with ``_total``; the family's own name is without it."""
         super().__init__(name.removesuffix("_total"), documentation, labelnames)
-        self._series: dict[tuple[str, ...], CounterSeries] = {}
 
-    def labels(self, *values: object) -> CounterSeries:
-        """The series of these label values (made on first use, then shared)."""
-        key = self._key(values)
-        with self._lock:
-            found = self._series.get(key)
-            if found is None:
-                found = self._series[key] = CounterSeries()
-        return found
+    def _new(self) -> CounterSeries:
+        return CounterSeries()
 
     def collect(self) -> Metric:
         """The family with every series' ``_total`` (and ``_created``) sample."""
         metric = self.metric()
         created = _client._use_created
-        for key, series in list(self._series.items()):
-            labels = dict(zip(self.labelnames, key, strict=True))
+        for labels, series in self._labelled():
             metric.add_sample(self.name + "_total", labels, series.value)
             if created:
                 metric.add_sample(self.name + "_created", labels, series.created)
         return metric
 
 
-class GaugeFamily(_Family):
+class GaugeFamily(_Family[GaugeSeries]):
     """A labelled gauge family (``prometheus_client.Gauge`` with labels)."""
 
     kind = "gauge"
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
-        """A family without series."""
-        super().__init__(name, documentation, labelnames)
-        self._series: dict[tuple[str, ...], GaugeSeries] = {}
-
-    def labels(self, *values: object) -> GaugeSeries:
-        """The series of these label values (made on first use, then shared)."""
-        key = self._key(values)
-        with self._lock:
-            found = self._series.get(key)
-            if found is None:
-                found = self._series[key] = GaugeSeries()
-        return found
+    def _new(self) -> GaugeSeries:
+        return GaugeSeries()
 
     def collect(self) -> Metric:
         """The family with every series' value (functions are called now)."""
         metric = self.metric()
-        for key, series in list(self._series.items()):
-            metric.add_sample(self.name, dict(zip(self.labelnames, key, strict=True)),
-                              series.get())
+        for labels, series in self._labelled():
+            metric.add_sample(self.name, labels, series.get())
         return metric
 
 
-class HistogramFamily(_Family):
+class HistogramFamily(_Family[HistogramSeries]):
     """A labelled histogram family (``prometheus_client.Histogram`` with labels)."""
 
     kind = "histogram"
@@ -233,24 +230,16 @@ class HistogramFamily(_Family):
         self.bounds = tuple(bounds)
         # the very function prometheus_client labels its buckets with, so the text is the same
         self._le = tuple(floatToGoString(b) for b in bounds)  # type: ignore[no-untyped-call]
-        self._series: dict[tuple[str, ...], HistogramSeries] = {}
 
-    def labels(self, *values: object) -> HistogramSeries:
-        """The series of these label values (made on first use, then shared)."""
-        key = self._key(values)
-        with self._lock:
-            found = self._series.get(key)
-            if found is None:
-                found = self._series[key] = HistogramSeries(self.bounds)
-        return found
+    def _new(self) -> HistogramSeries:
+        return HistogramSeries(self.bounds)
 
     def collect(self) -> Metric:
         """The family with cumulative ``_bucket`` samples, ``_count``, ``_sum``, ``_created``."""
         metric = self.metric()
         created = _client._use_created
         name = self.name
-        for key, series in list(self._series.items()):
-            labels = dict(zip(self.labelnames, key, strict=True))
+        for labels, series in self._labelled():
             total = 0.0
             for le, count in zip(self._le, list(series.counts), strict=True):
                 total += count
