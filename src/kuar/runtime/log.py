@@ -60,9 +60,10 @@ _COUNTER_MASK = (1 << 48) - 1
 
 def _prefix() -> str:
     """``xxxxxxxx-xxxx-8xxx-yxxx-``: 74 random bits, UUID version 8, RFC 9562 variant."""
-    bits = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 used
-    a, b, c, d = bits >> 32, (bits >> 16) & 0xFFFF, (bits >> 4) & 0xFFF, bits & 0x3FFF
-    return f"{a & 0xFFFFFFFF:08x}-{b:04x}-8{c:03x}-{0x8000 | d:04x}-"
+    bits = int.from_bytes(os.urandom(10), "big")  # 80 bits: 32 + 16 + 12 + 14 used
+    a, b = bits >> 48, (bits >> 32) & 0xFFFF
+    c, d = (bits >> 20) & 0xFFF, (bits >> 6) & 0x3FFF
+    return f"{a:08x}-{b:04x}-8{c:03x}-{0x8000 | d:04x}-"
 
 
 _id_prefix = _prefix()
