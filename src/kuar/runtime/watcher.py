@@ -451,8 +451,9 @@ class _Watcher(Generic[T]):
         if self.config.bookmarks:
             params["allowWatchBookmarks"] = "true"
         stream = self.client.stream(self.path, params=params)
+        lines = self._lines(stream, step)
         try:
-            async for line in self._lines(stream, step):
+            async for line in lines:
                 received += 1
                 kind = line.get("type")
                 obj = line.get("object")
@@ -484,6 +485,7 @@ class _Watcher(Generic[T]):
                 if change is not None:
                     yield change
         finally:
+            await lines.aclose()  # its inactivity timer stops now, not when collected
             await _close(stream)
         if (
             step.reason == "closed"
@@ -493,7 +495,7 @@ class _Watcher(Generic[T]):
             raise _WatchFailed("the server closed the watch at once, without events")
         self.m_restarts.labels(self.label, step.reason).inc()
 
-    async def _lines(self, stream: AsyncIterator[Any], step: _Step) -> AsyncIterator[Any]:
+    async def _lines(self, stream: AsyncIterator[Any], step: _Step) -> AsyncGenerator[Any]:
         """The stream's lines until it ends or stays silent too long (``step.reason``).
 
         One timer per ``inactivity_timeout``, not one per line (an ``asyncio.timeout`` per
