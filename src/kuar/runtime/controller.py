@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -42,7 +41,7 @@ from kuar.base.clock import SYSTEM_CLOCK, Clock
 from kuar.client import Conflict, TooManyRequests
 from kuar.runtime.handlers import EventHandler
 from kuar.runtime.informer import Informer
-from kuar.runtime.log import ReconcileContext, reconcile_context
+from kuar.runtime.log import ReconcileContext, new_reconcile_id, reconcile_context
 from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.predicates import Predicate
 from kuar.runtime.ratelimit import RateLimiterSettings, default_controller_rate_limiter
@@ -116,6 +115,7 @@ class Controller:
             r: m.reconcile_total.labels(name, r)
             for r in ("success", "error", "requeue", "requeue_after")
         }
+        self._m_success = self._m_total["success"]
         self._m_errors = m.reconcile_errors.labels(name)
         self._m_terminal = m.terminal_reconcile_errors.labels(name)
         self._m_time = m.reconcile_time.labels(name)
@@ -195,28 +195,29 @@ class Controller:
 
     async def _worker(self) -> None:
         queue = self.queue
+        active = self._m_active
         while True:
             try:
                 key = await queue.get()
             except QueueShutDown:
                 return
-            self._m_active.inc()
+            active.value += 1
             try:
                 await self.reconcile_key(key)
             finally:
-                self._m_active.dec()
+                active.value -= 1
                 queue.done(key)
 
     async def reconcile_key(self, key: Request) -> None:
         """Run the reconciler once for ``key`` and requeue per the contract (used by workers)."""
-        reconcile_id = str(uuid.uuid4())
-        extra = {"controller": self.name, "key": str(key), "reconcile_id": reconcile_id}
-        token = reconcile_context.set(ReconcileContext(self.name, str(key), reconcile_id))
+        context = ReconcileContext(self.name, str(key), new_reconcile_id())
+        token = reconcile_context.set(context)
         started = time.perf_counter()
         queue = self.queue
         try:
-            if self.settings.reconcile_timeout is not None:
-                async with asyncio.timeout(self.settings.reconcile_timeout):
+            timeout = self.settings.reconcile_timeout
+            if timeout is not None:
+                async with asyncio.timeout(timeout):
                     result = await self.reconciler(key)
             else:
                 result = await self.reconciler(key)
@@ -225,7 +226,7 @@ class Controller:
             self._m_terminal.inc()
             self._m_total["error"].inc()
             queue.forget(key)
-            log.error("reconcile of %s failed terminally: %s", key, exc, extra=extra)
+            log.error("reconcile of %s failed terminally: %s", key, exc, extra=_extra(context))
         except TooManyRequests as exc:
             self._m_errors.inc()
             self._m_total["error"].inc()
@@ -235,7 +236,7 @@ class Controller:
             queue.add_after(key, delay)
             log.warning(
                 "reconcile of %s throttled by the API server; retrying in %.2f s", key, delay,
-                extra=extra,
+                extra=_extra(context),
             )
         except Exception as exc:
             self._m_errors.inc()
@@ -244,12 +245,13 @@ class Controller:
             if type(exc) is Conflict:  # not AlreadyExists: only a stale resourceVersion
                 log.info(
                     "reconcile of %s wrote over a newer version (409 Conflict); retrying with "
-                    "a fresh read (retry %d)", key, queue.num_requeues(key), extra=extra,
+                    "a fresh read (retry %d)", key, queue.num_requeues(key),
+                    extra=_extra(context),
                 )
             else:
                 log.error(
                     "reconcile of %s failed (retry %d): %s", key, queue.num_requeues(key), exc,
-                    exc_info=not isinstance(exc, TimeoutError), extra=extra,
+                    exc_info=not isinstance(exc, TimeoutError), extra=_extra(context),
                 )
         else:
             outcome = result if result is not None else Result.done()
@@ -262,9 +264,9 @@ class Controller:
                 self._m_total["requeue"].inc()
             else:
                 queue.forget(key)
-                self._m_total["success"].inc()
+                self._m_success.value += 1
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("reconciled %s: %s", key, outcome, extra=extra)
+                log.debug("reconciled %s: %s", key, outcome, extra=_extra(context))
         finally:
             self._m_time.observe(time.perf_counter() - started)
             reconcile_context.reset(token)
@@ -273,3 +275,9 @@ class Controller:
         """Queue ``requests`` by hand (e.g. from an external trigger)."""
         for request in requests:
             self.queue.add(request)
+
+
+def _extra(context: ReconcileContext) -> dict[str, str]:
+    """The reconcile's fields as a log record's ``extra`` (built only when logging)."""
+    return {"controller": context.controller, "key": context.key,
+            "reconcile_id": context.reconcile_id}

@@ -451,8 +451,9 @@ class _Watcher(Generic[T]):
         if self.config.bookmarks:
             params["allowWatchBookmarks"] = "true"
         stream = self.client.stream(self.path, params=params)
+        lines = self._lines(stream, step)
         try:
-            async for line in self._lines(stream, step):
+            async for line in lines:
                 received += 1
                 kind = line.get("type")
                 obj = line.get("object")
@@ -472,7 +473,7 @@ class _Watcher(Generic[T]):
                 if counter is None:
                     log.warning("unknown watch event type %r for %s", kind, self.label)
                     continue
-                counter.inc()
+                counter.value += 1
                 meta_raw = obj.get("metadata") if type(obj) is dict else None
                 new_rv = meta_raw.get("resourceVersion") if type(meta_raw) is dict else None
                 change = self._prepare(
@@ -484,6 +485,7 @@ class _Watcher(Generic[T]):
                 if change is not None:
                     yield change
         finally:
+            await lines.aclose()  # its inactivity timer stops now, not when collected
             await _close(stream)
         if (
             step.reason == "closed"
@@ -493,20 +495,55 @@ class _Watcher(Generic[T]):
             raise _WatchFailed("the server closed the watch at once, without events")
         self.m_restarts.labels(self.label, step.reason).inc()
 
-    async def _lines(self, stream: AsyncIterator[Any], step: _Step) -> AsyncIterator[Any]:
-        """The stream's lines until it ends or stays silent too long (``step.reason``)."""
-        while True:
-            try:
-                async with asyncio.timeout(self.settings.inactivity_timeout):
+    async def _lines(self, stream: AsyncIterator[Any], step: _Step) -> AsyncGenerator[Any]:
+        """The stream's lines until it ends or stays silent too long (``step.reason``).
+
+        One timer per ``inactivity_timeout``, not one per line (an ``asyncio.timeout`` per
+        read cost ~4 µs of a ~70 µs event, docs/decisions/0026-reconcile-overhead.md): a read
+        records when it started; the timer, when it fires, cancels a read that has waited the
+        whole period, and otherwise re-arms itself for the current read's deadline. Only a
+        read is ever cancelled (never the consumer between lines), and a cancel of the task
+        by anyone else still propagates.
+        """
+        loop = asyncio.get_running_loop()
+        current_task = asyncio.current_task
+        limit = self.settings.inactivity_timeout
+        since: float | None = None  # when the pending read started; None between reads
+        reader: asyncio.Task[Any] | None = None  # the task reading (a generator may move)
+        expired = False
+        timer: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal timer, expired
+            now = loop.time()
+            if since is not None and reader is not None and now - since >= limit:
+                expired = True
+                reader.cancel()  # lands in the pending read, where ``since`` was set
+            else:
+                timer = loop.call_at((now if since is None else since) + limit, check)
+
+        timer = loop.call_at(loop.time() + limit, check)
+        try:
+            while True:
+                reader = current_task()
+                assert reader is not None
+                already = reader.cancelling()
+                since = loop.time()
+                try:
                     line = await anext(stream)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                step.reason = "inactive"
-                log.warning("watch of %s silent for %.0f s; reopening", self.label,
-                            self.settings.inactivity_timeout)
-                return
-            yield line
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if not expired or reader.uncancel() > already:
+                        raise
+                    step.reason = "inactive"
+                    log.warning("watch of %s silent for %.0f s; reopening", self.label, limit)
+                    return
+                since = None
+                yield line
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 async def _close(stream: AsyncIterator[Any]) -> None:

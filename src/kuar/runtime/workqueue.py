@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import time
 import weakref
 from collections import deque
 from collections.abc import Hashable
@@ -34,7 +35,7 @@ from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from kuar.base.clock import SYSTEM_CLOCK, Clock
+from kuar.base.clock import SYSTEM_CLOCK, Clock, SystemClock
 from kuar.runtime.metrics import runtime_metrics
 from kuar.runtime.ratelimit import RateLimiter, default_controller_rate_limiter
 
@@ -64,6 +65,8 @@ class WorkQueue(Generic[K]):
         """
         self.name = name
         self._clock = clock
+        # one C call per reading on the system clock, instead of a method around it
+        self._now = time.monotonic if type(clock) is SystemClock else clock.monotonic
         self.rate_limiter = rate_limiter or default_controller_rate_limiter(clock=clock)
         self._queue: deque[K] = deque()
         self._dirty: dict[K, float] = {}  # pending key -> when it was added
@@ -119,22 +122,22 @@ class WorkQueue(Generic[K]):
         return key in self._dirty or key in self._processing
 
     def _unfinished_seconds(self) -> float:
-        now = self._clock.monotonic()
+        now = self._now()
         return sum(now - start for start in self._processing.values())
 
     def _longest_running_seconds(self) -> float:
         if not self._processing:
             return 0.0
-        return self._clock.monotonic() - min(self._processing.values())
+        return self._now() - min(self._processing.values())
 
     # --- adding --------------------------------------------------------------------------
     def add(self, key: K) -> None:
         """Mark ``key`` as needing work (no-op if it already is, or after shutdown)."""
         if self._shutting_down or key in self._dirty:
             return
-        self._dirty[key] = self._clock.monotonic()
+        self._dirty[key] = self._now()
         if self._metrics is not None:
-            self._m_adds.inc()
+            self._m_adds.value += 1
         if key in self._processing:
             return  # re-queued by done()
         self._push(key)
@@ -142,7 +145,7 @@ class WorkQueue(Generic[K]):
     def _push(self, key: K) -> None:
         self._queue.append(key)
         if self._metrics is not None:
-            self._m_depth.inc()
+            self._m_depth.value += 1
         while self._getters:
             getter = self._getters.popleft()
             if not getter.done():
@@ -156,7 +159,7 @@ class WorkQueue(Generic[K]):
         if delay <= 0:
             self.add(key)
             return
-        ready = self._clock.monotonic() + delay
+        ready = self._now() + delay
         current = self._waiting.get(key)
         if current is not None and current <= ready:
             return
@@ -175,7 +178,7 @@ class WorkQueue(Generic[K]):
         if self._shutting_down:
             return
         if self._metrics is not None:
-            self._m_retries.inc()
+            self._m_retries.value += 1
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: K) -> None:
@@ -195,7 +198,7 @@ class WorkQueue(Generic[K]):
             )
 
     def _fire_ready(self) -> None:
-        now = self._clock.monotonic()
+        now = self._now()
         while self._heap and self._heap[0][0] <= now:
             ready, _, key = heapq.heappop(self._heap)
             if self._waiting.get(key) == ready:  # else superseded by an earlier add_after
@@ -210,7 +213,7 @@ class WorkQueue(Generic[K]):
             if not self._heap:
                 await self._timer_wakeup.wait()
                 continue
-            delay = self._heap[0][0] - self._clock.monotonic()
+            delay = self._heap[0][0] - self._now()
             self._sleeper = asyncio.ensure_future(self._clock.sleep(delay))
             try:
                 # Cancelled early by add_after when an earlier key arrives.
@@ -234,11 +237,11 @@ class WorkQueue(Generic[K]):
                     self._wake_one()  # pass the wake-up on; this getter no longer wants it
                 raise
         key = self._queue.popleft()
-        now = self._clock.monotonic()
+        now = self._now()
         added = self._dirty.pop(key, now)
         self._processing[key] = now
         if self._metrics is not None:
-            self._m_depth.dec()
+            self._m_depth.value -= 1
             self._m_latency.observe(now - added)
         return key
 
@@ -255,7 +258,7 @@ class WorkQueue(Generic[K]):
         if started is None:
             return
         if self._metrics is not None:
-            self._m_work.observe(self._clock.monotonic() - started)
+            self._m_work.observe(self._now() - started)
         if key in self._dirty:
             self._push(key)
         elif self._idle is not None and not self._processing and not self._queue:
@@ -276,7 +279,7 @@ class WorkQueue(Generic[K]):
         self._heap.clear()
         if not drain:
             if self._metrics is not None:
-                self._m_depth.dec(len(self._queue))
+                self._m_depth.value -= len(self._queue)
             for key in self._queue:
                 self._dirty.pop(key, None)
             self._queue.clear()

@@ -1,8 +1,9 @@
 """The kuar-only and client benchmarks work end to end, at tiny sizes, with every variant.
 
-``bench.controlplane``, ``bench.typed``, ``bench.models`` and ``bench.clients`` (lightkube
-and kr8s from the ``bench`` extra, ``make bench-tools``). Each must exit 0, give every
-variant a figure and end with its key=value line; no speed is asserted.
+``bench.controlplane``, ``bench.typed``, ``bench.models``, ``bench.runtime`` and
+``bench.clients`` (lightkube and kr8s from the ``bench`` extra, ``make bench-tools``). Each
+must exit 0, give every variant a figure and end with its key=value line; no speed is
+asserted.
 """
 
 from __future__ import annotations
@@ -75,3 +76,15 @@ def test_bench_cache() -> None:
     assert set(rows) == set(VARIANTS) and all(len(cells) == 5 for cells in rows.values())
     for cells in rows.values():
         assert all(float(c.replace(",", "")) > 0 for c in cells[2:]), cells
+
+
+def test_bench_runtime() -> None:
+    lines = run("bench.runtime", "--keys", "50", "--rounds", "1", "--runs", "1",
+                "--baseline", "HEAD")
+    last_line(lines, ("reconcile_us", "watch_event_us", "reconcile_ratio_vs_before",
+                      "watch_event_ratio_vs_before"))
+    assert any(line.startswith("metrics exposition after a fixed scenario: identical")
+               for line in lines), lines
+    rows = {line.split()[0]: line.split() for line in lines if line.split()
+            and line.split()[0] in ("before", "after")}
+    assert set(rows) == {"before", "after"}

@@ -129,6 +129,37 @@ async def test_watcher_reopens_a_silent_dead_stream(fake: Any) -> None:
         "kuar_watch_restarts_total", {"resource": "configmaps", "reason": "inactive"}) == 1
 
 
+async def test_only_a_silent_read_times_out_and_outside_cancels_propagate(
+    fake: Any,
+) -> None:
+    api, client = fake
+    api.lists = [page([], "10")]
+    api.watches = [api.stream([{"type": "ADDED", "object": cm("a", "11")},
+                               {"type": "ADDED", "object": cm("b", "12")}], end="hang"),
+                   api.stream([{"type": "ADDED", "object": cm("c", "13")}], end="hang")]
+    registry = CollectorRegistry()
+    stream = watcher(client, CM, settings=WatcherSettings(inactivity_timeout=0.2),
+                     registry=registry)
+    events = await take(stream, 3)
+    await asyncio.sleep(0.5)  # the consumer busy for longer than the timeout, between lines
+    events += await take(stream, 1)
+    assert kinds(events)[2:] == [("APPLY", "a"), ("APPLY", "b")]
+    assert len(api.of("watch")) == 1, "a pause between lines is not silence"
+    # read from another task: its silent read times out (not this task), and the watch
+    # reopens
+    event = await asyncio.wait_for(asyncio.ensure_future(anext(stream)), 5)
+    assert kinds([event]) == [("APPLY", "c")]
+    assert registry.get_sample_value(
+        "kuar_watch_restarts_total", {"resource": "configmaps", "reason": "inactive"}) == 1
+    reading = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.05)  # waiting on the silent stream
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert len(api.of("watch")) == 2, "an outside cancel does not reopen the watch"
+
+
 async def test_watcher_honours_retry_after_on_429(fake: Any) -> None:
     api, client = fake
     api.lists = [status(429, headers={"Retry-After": "3"}), page([cm("a", "5")], "10")]
