@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-STEPS = ("asyncio", "uvloop", "aiohttp", "yaml", "prometheus_client", "pydantic.main",
+STEPS = ("asyncio", "uvloop", "httptools", "yaml", "prometheus_client", "pydantic.main",
          "kuar.resources", "kuar.client", "kuar.runtime", "kuar.manager",
          "bench.controller.workload")
 """The imports of the controller process, in the order the table shows them."""
@@ -42,7 +42,7 @@ def steps() -> None:
 
 def floor() -> None:
     """The dependencies alone (one pydantic model defined), then kuar on top."""
-    import aiohttp  # noqa: F401
+    import httptools  # noqa: F401
     import prometheus_client  # noqa: F401
     import pydantic
     import uvloop  # noqa: F401
