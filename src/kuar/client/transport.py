@@ -394,10 +394,11 @@ class Client:
 
     async def _encode(self, pool: _Pool, method: str, path: str, params: Params | None,
                       data: bytes | None, content_type: str | None) -> bytes:
-        target = pool.prefix + quote(path, safe=_PATH_SAFE)
+        path, mark, given = path.partition("?")  # e.g. OpenAPI's serverRelativeURL ?hash=
+        target = pool.prefix + quote(path, safe=_PATH_SAFE) + mark + given
         query = _query(params)
         if query:
-            target += ("&" if "?" in target else "?") + query
+            target += ("&" if mark else "?") + query
         head = [f"{method} {target} HTTP/1.1\r\n", self._head or ""]
         token = await self.config.token()
         if token:

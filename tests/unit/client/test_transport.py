@@ -230,7 +230,7 @@ async def test_truncated_body_is_a_transport_error_and_the_pool_recovers() -> No
         return await ok(request, reader, writer, script)
 
     async with scripted(truncate) as (client, _):
-        with pytest.raises(TransportError, match="GET /x: .*truncated"):
+        with pytest.raises(TransportError, match=r"GET /x: .*truncated"):
             await client.request("GET", "/x")
         assert (await client.request("GET", "/y"))["path"] == "/y"
 
@@ -363,3 +363,12 @@ async def test_path_prefix_query_encoding_and_ipv6_literal() -> None:
         assert request.line == ("GET /k8s/api/v1/pods?labelSelector=app+in+%28a%2Cb%29%2C"
                                 "tier%3Dweb&limit=5&watch=false HTTP/1.1")
         assert request.headers["host"].startswith("[::1]:")
+
+
+async def test_a_path_with_its_own_query_keeps_it_and_gains_the_params() -> None:
+    async with scripted(ok) as (client, script):
+        await client.request("GET", "/openapi/v3/apis/apps/v1?hash=AB12", params={"x": "a b"})
+        await client.request("GET", "/api/v1/namespaces/ns/configmaps/name with space")
+        assert [r.line.split()[1] for r in script.requests] == [
+            "/openapi/v3/apis/apps/v1?hash=AB12&x=a+b",
+            "/api/v1/namespaces/ns/configmaps/name%20with%20space"]
