@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 
@@ -61,7 +62,7 @@ async def read_request(reader: Reader, connection: int) -> Request | None:
     return Request(line, headers, body, connection)
 
 
-def response(body: bytes | dict[str, object], status: str = "200 OK",
+def response(body: bytes | Mapping[str, object], status: str = "200 OK",
              extra: str = "") -> bytes:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}"
@@ -235,13 +236,18 @@ async def test_truncated_body_is_a_transport_error_and_the_pool_recovers() -> No
         assert (await client.request("GET", "/y"))["path"] == "/y"
 
 
-async def test_watch_yields_a_one_mebibyte_line_split_across_chunks() -> None:
-    big = {"type": "ADDED", "object": {"data": "z" * (1 << 20)}}
-    small = {"type": "MODIFIED", "object": {"n": 1}}
+class TestWatch:
+    """A watch of one 1 MiB line then a small one, split across chunks, ended by the server."""
 
-    async def watch(request: Request, reader: Reader, writer: Writer, script: Script) -> bool:
+    BIG = {"type": "ADDED", "object": {"data": "z" * (1 << 20)}}
+    SMALL = {"type": "MODIFIED", "object": {"n": 1}}
+
+    @staticmethod
+    async def big_then_end(request: Request, reader: Reader, writer: Writer,
+                           script: Script) -> bool:
         writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        data = json.dumps(big).encode() + b"\n" + json.dumps(small).encode() + b"\n"
+        data = (json.dumps(TestWatch.BIG).encode() + b"\n"
+                + json.dumps(TestWatch.SMALL).encode() + b"\n")
         for at in range(0, len(data), 65_521):
             piece = data[at:at + 65_521]
             writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
@@ -250,13 +256,14 @@ async def test_watch_yields_a_one_mebibyte_line_split_across_chunks() -> None:
         await writer.drain()
         return True
 
-    async with scripted(watch) as (client, script):
-        events = [event async for event in client.stream("/api/v1/configmaps",
-                                                           params={"watch": True})]
-        assert events == [big, small]
-        assert script.requests[0].line.split()[1] == "/api/v1/configmaps?watch=true"
-        await client.request("GET", "/after")
-        assert script.connections == 1  # the cleanly ended watch returned its connection
+    async def test_watch_yields_a_one_mebibyte_line_split_across_chunks(self) -> None:
+        async with scripted(self.big_then_end) as (client, script):
+            events = [event async for event in client.stream("/api/v1/configmaps",
+                                                               params={"watch": True})]
+            assert events == [self.BIG, self.SMALL]
+            assert script.requests[0].line.split()[1] == "/api/v1/configmaps?watch=true"
+            await client.request("GET", "/after")
+            assert script.connections == 1  # the cleanly ended watch returned its connection
 
 
 async def test_slow_server_hits_the_timeout_and_the_connection_is_closed() -> None:
@@ -307,7 +314,7 @@ async def test_watch_consumer_stopping_early_closes_the_connection() -> None:
         return False
 
     async with scripted(endless) as (client, script):
-        stream = client.stream("/w")
+        stream = cast(AsyncGenerator[dict[str, Any], None], client.stream("/w"))
         assert await anext(stream) == {"type": "ADDED", "object": {}}
         await stream.aclose()
         await client.request("GET", "/next")
@@ -372,3 +379,22 @@ async def test_a_path_with_its_own_query_keeps_it_and_gains_the_params() -> None
         assert [r.line.split()[1] for r in script.requests] == [
             "/openapi/v3/apis/apps/v1?hash=AB12&x=a+b",
             "/api/v1/namespaces/ns/configmaps/name%20with%20space"]
+
+
+def test_the_transport_runs_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")  # kuar's runtime uses it when installed
+
+    async def exercise() -> None:
+        async def both(request: Request, reader: Reader, writer: Writer,
+                       script: Script) -> bool:
+            if request.line.startswith("GET /w"):
+                return await TestWatch.big_then_end(request, reader, writer, script)
+            return await ok(request, reader, writer, script)
+
+        async with scripted(both) as (client, script):
+            assert (await client.request("GET", "/a"))["path"] == "/a"
+            assert [e async for e in client.stream("/w")] == [TestWatch.BIG, TestWatch.SMALL]
+            assert script.connections == 1
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(exercise())
