@@ -56,10 +56,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--quick", action="store_true", help="200 requests, 1 run (smoke)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke: 1 run of 64 requests, 2 warm-up requests per lane")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    requests, runs = (200, 1) if args.quick else (args.requests, args.runs)
+    requests, runs, warm = (64, 1, 2) if args.quick else (args.requests, args.runs, 20)
     load_before = os.getloadavg()
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with ControlPlane() as plane:
@@ -72,7 +73,8 @@ def main() -> None:
                     out = subprocess.run(
                         [sys.executable, "-m", "bench.transport.child", variant,
                          "--kubeconfig", kubeconfig, "--mode", mode,
-                         "--requests", str(requests), "--concurrency", str(concurrency)],
+                         "--requests", str(requests), "--concurrency", str(concurrency),
+                         "--warm", str(warm)],
                         capture_output=True, text=True, check=True, timeout=900,
                     ).stdout
                     results.setdefault((variant, mode), []).append(json.loads(out))

@@ -10,7 +10,7 @@ used before docs/decisions/0024: one pooled ``ClientSession``, same settings),
 connection, as client-go uses).
 
 ``python -m bench.transport.child VARIANT --kubeconfig PATH --mode patch|get
-[--requests N] [--concurrency C]``
+[--requests N] [--concurrency C] [--warm W]``
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ FACTORIES = {"thin": _thin, "aiohttp": _aiohttp,
              "httpx-h1": lambda c: _httpx(c, False), "httpx-h2": lambda c: _httpx(c, True)}
 
 
-async def _run(variant: str, kubeconfig: str, mode: str, requests: int,
-               concurrency: int, import_ms: float, import_mib: float) -> dict[str, Any]:
+async def _run(variant: str, kubeconfig: str, mode: str, requests: int, concurrency: int,
+               warm: int, import_ms: float, import_mib: float) -> dict[str, Any]:
     from kuar.client.config import load_config
 
     send, close = await FACTORIES[variant](await load_config(kubeconfig))
@@ -135,7 +135,7 @@ async def _run(variant: str, kubeconfig: str, mode: str, requests: int,
             else:
                 await send("GET", GET_PATH, None)
 
-    await asyncio.gather(*(lane(i, 20) for i in range(concurrency)))  # warm: connections open
+    await asyncio.gather(*(lane(i, warm) for i in range(concurrency)))  # connections open, warm
     per_lane = requests // concurrency
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(lane(i, per_lane) for i in range(concurrency)))
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=("patch", "get"), required=True)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--warm", type=int, default=20, help="untimed requests per lane first")
     args = parser.parse_args()
     rss0 = _status_kib("VmRSS:")
     started = time.perf_counter()
@@ -164,7 +165,7 @@ def main() -> None:
     import_ms = (time.perf_counter() - started) * 1000
     import_mib = (_status_kib("VmRSS:") - rss0) / 1024
     print(json.dumps(asyncio.run(_run(args.variant, args.kubeconfig, args.mode, args.requests,
-                                      args.concurrency, import_ms, import_mib))))
+                                      args.concurrency, args.warm, import_ms, import_mib))))
     sys.stdout.flush()
 
 

@@ -1,9 +1,9 @@
 """The kuar-only and client benchmarks work end to end, at tiny sizes, with every variant.
 
-``bench.controlplane``, ``bench.typed``, ``bench.models``, ``bench.runtime`` and
-``bench.clients`` (lightkube and kr8s from the ``bench`` extra, ``make bench-tools``). Each
-must exit 0, give every variant a figure and end with its key=value line; no speed is
-asserted.
+``bench.controlplane``, ``bench.typed``, ``bench.models``, ``bench.runtime``,
+``bench.clients`` (lightkube and kr8s from the ``bench`` extra, ``make bench-tools``) and
+``bench.transport`` (httpx with HTTP/2 from the same extra). Each must exit 0, give every
+variant a figure and end with its key=value line; no speed is asserted.
 """
 
 from __future__ import annotations
@@ -88,3 +88,16 @@ def test_bench_runtime() -> None:
     rows = {line.split()[0]: line.split() for line in lines if line.split()
             and line.split()[0] in ("before", "after")}
     assert set(rows) == {"before", "after"}
+
+
+def test_bench_transport_gives_every_variant_both_loads() -> None:
+    from bench.transport.__main__ import MODES, VARIANTS
+
+    lines = run("bench.transport", "--quick")
+    rows = {(cells[0], cells[1]) for cells in (line.split() for line in lines)
+            if len(cells) > 2 and cells[0] in VARIANTS}
+    assert rows == {(v, m) for v in VARIANTS for m in MODES}
+    keys = tuple(f"{v.replace('-', '_')}_{m}_cpu_ms" for v in VARIANTS for m in MODES)
+    load = lines[-1].rsplit(" ", 1)[1]
+    assert load.startswith("load_avg="), lines[-1]  # may be 0.0 on an idle machine
+    last_line([lines[-1].rsplit(" ", 1)[0]], (*keys, "thin_vs_aiohttp_patch_cpu"))
