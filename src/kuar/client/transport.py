@@ -32,7 +32,8 @@ Guarantees:
 Caveats: HTTP/1.1 only (no HTTP/2; a watch holds one connection for its whole life, so the
 pool size bounds concurrent watches plus requests); no proxies (kubeconfig ``proxy-url`` was
 never supported); no ``HEAD`` requests (the parser cannot be told a body is absent); no
-``Expect: 100-continue``.
+``Expect: 100-continue``; no redirects (a 3xx is an ``ApiError``); responses are not asked to be
+compressed (aiohttp asked for gzip).
 """
 
 from __future__ import annotations
