@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.controller.workload import body, install_crd
@@ -57,7 +58,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--quick", action="store_true",
-                        help="smoke: 1 run of 64 requests, 2 warm-up requests per lane")
+                        help="smoke: 1 run of 64 requests, 2 warm-up requests per lane, "
+                        "every child at once")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
     requests, runs, warm = (64, 1, 2) if args.quick else (args.requests, args.runs, 20)
@@ -66,18 +68,23 @@ def main() -> None:
     with ControlPlane() as plane:
         kubeconfig = str(plane.kubeconfig)
         asyncio.run(_prepare(kubeconfig))
-        for run in range(runs):
-            order = variants if run % 2 == 0 else variants[::-1]
-            for variant in order:
-                for mode, concurrency in MODES.items():
-                    out = subprocess.run(
-                        [sys.executable, "-m", "bench.transport.child", variant,
-                         "--kubeconfig", kubeconfig, "--mode", mode,
-                         "--requests", str(requests), "--concurrency", str(concurrency),
-                         "--warm", str(warm)],
-                        capture_output=True, text=True, check=True, timeout=900,
-                    ).stdout
-                    results.setdefault((variant, mode), []).append(json.loads(out))
+        jobs = [(variant, mode) for run in range(runs)
+                for variant in (variants if run % 2 == 0 else variants[::-1]) for mode in MODES]
+
+        def child(job: tuple[str, str]) -> dict[str, Any]:
+            variant, mode = job
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.transport.child", variant,
+                 "--kubeconfig", kubeconfig, "--mode", mode, "--requests", str(requests),
+                 "--concurrency", str(MODES[mode]), "--warm", str(warm)],
+                capture_output=True, text=True, check=True, timeout=900,
+            ).stdout
+            return dict(json.loads(out))
+
+        # --quick is a smoke test: its children run at once (their figures mean nothing)
+        with ThreadPoolExecutor(len(jobs) if args.quick else 1) as pool:
+            for (variant, mode), row in zip(jobs, pool.map(child, jobs), strict=True):
+                results.setdefault((variant, mode), []).append(row)
     load_after = os.getloadavg()
     print(f"{requests} requests per run; patch: status merge patches by {MODES['patch']} lanes; "
           f"get: one ConfigMap at concurrency {MODES['get']}; median [min, max] of {runs} runs; "
