@@ -398,3 +398,14 @@ def test_the_transport_runs_on_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(exercise())
+
+
+async def test_a_malformed_response_is_a_transport_error() -> None:
+    async def garbage(request: Request, reader: Reader, writer: Writer, script: Script) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}")
+        await writer.drain()
+        return True
+
+    async with scripted(garbage) as (client, _):
+        with pytest.raises(TransportError, match="GET /x: malformed response"):
+            await client.request("GET", "/x")
