@@ -12,7 +12,7 @@ lightkube's loader brings httpx and its models; no well-kept, dependency-free lo
   wins; ``current-context`` from the first file that sets it), relative paths resolved against
   the file that names them;
 - clusters: ``server``, ``certificate-authority(-data)``, ``insecure-skip-tls-verify``
-  (``tls-server-name`` is refused with a clear error);
+  (``tls-server-name`` and ``proxy-url`` are refused with a clear error);
 - users: ``client-certificate(-data)`` + ``client-key(-data)``, ``token``, ``tokenFile``
   (read again on every request), ``username``/``password`` (basic auth), and ``exec``
   credential plugins (``client.authentication.k8s.io/v1`` and ``v1beta1``; the token is cached
@@ -380,9 +380,11 @@ def from_kubeconfig(paths: list[Path], context: str | None = None) -> Loaded:
     if (cert is None) != (key is None):
         raise KubeconfigError(f"{what}: a client certificate needs both the certificate and "
                               "the key")
-    if cluster.get("tls-server-name"):
-        raise KubeconfigError(f"kubeconfig {where}: cluster {ctx.get('cluster')!r} sets "
-                              "tls-server-name, which kuar does not support")
+    for unsupported in ("tls-server-name", "proxy-url"):
+        if cluster.get(unsupported):
+            # refused rather than ignored: a silent direct connection is worse than an error
+            raise KubeconfigError(f"kubeconfig {where}: cluster {ctx.get('cluster')!r} sets "
+                                  f"{unsupported}, which kuar does not support")
     tls = ssl_context(cluster, cert, key, what) if server.startswith("https") else None
     return Loaded(server, tls, token, namespace)
 

@@ -155,7 +155,7 @@ async def test_malformed_kubeconfig(tmp_path: Path, text: str, match: str) -> No
         await load_config(tmp_path / "config")
 
 
-async def test_unknown_context_missing_file_and_tls_server_name(tmp_path: Path) -> None:
+async def test_unknown_context_missing_file_tls_server_name_and_proxy_url(tmp_path: Path) -> None:
     path = write(tmp_path / "config", user={"token": "t"})
     with pytest.raises(ConfigError, match="no context 'nope'"):
         await load_config(path, context="nope")
@@ -165,6 +165,10 @@ async def test_unknown_context_missing_file_and_tls_server_name(tmp_path: Path) 
         "server": "https://h:1", "tls-server-name": "api.internal"})
     with pytest.raises(ConfigError, match="tls-server-name"):
         await load_config(named)
+    proxied = write(tmp_path / "proxied", user={"token": "t"}, cluster={
+        "server": "https://h:1", "proxy-url": "http://proxy:3128"})
+    with pytest.raises(ConfigError, match="proxy-url"):
+        await load_config(proxied)
 
 
 def test_half_a_client_certificate_is_refused(tmp_path: Path) -> None:
