@@ -31,6 +31,11 @@ from pathlib import Path
 CEILING = "apiserver-ceiling"
 """Not a controller: client-go writers with no cache or queue (the Go program's ``-ceiling``)."""
 
+BURST_WORKERS = 100
+"""kuar's concurrency for bursty work in its guide (docs/guide/concurrency.md): the pool size."""
+BURST_KUAR = f"kuar-workers{BURST_WORKERS}"
+"""kuar with ``BURST_WORKERS`` concurrent reconciles, whatever ``--workers`` says."""
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
@@ -43,11 +48,18 @@ class Contender:
     argv: tuple[str, ...]
     ceiling: bool = False
     """Not a controller: the API server's ceiling, measured only in the cold start with writes."""
+    workers: int | None = None
+    """Its own number of workers (a ceiling row's writers), else the run's ``--workers``."""
 
     def command(self, kubeconfig: Path, ns: str, workers: int, expect: int = 0) -> list[str]:
         """The full command for one run against ``ns``."""
         return [*self.argv, "--kubeconfig", str(kubeconfig), "--namespace", ns,
-                "--workers", str(workers), "--expect", str(expect)]
+                "--workers", str(self.workers or workers), "--expect", str(expect)]
+
+
+def ceiling_name(writers: int) -> str:
+    """The row name of the API server's ceiling with ``writers`` client-go writers."""
+    return f"{CEILING}-{writers}"
 
 
 def build_go() -> tuple[Path | None, str]:
@@ -76,13 +88,19 @@ def build_go() -> tuple[Path | None, str]:
     return binary, ""
 
 
-def available(wanted: list[str]) -> tuple[list[Contender], dict[str, str]]:
-    """The contenders among ``wanted`` that can run, and why the others cannot."""
+def available(wanted: list[str], ceiling_writers: tuple[int, ...] = (10,),
+              ) -> tuple[list[Contender], dict[str, str]]:
+    """The contenders among ``wanted`` that can run, and why the others cannot.
+
+    ``CEILING`` in ``wanted`` stands for one ceiling row per count of ``ceiling_writers``.
+    """
     found: list[Contender] = []
     missing: dict[str, str] = {}
     for name in wanted:
-        if name == "kuar":
-            found.append(Contender("kuar", (sys.executable, "-m", "bench.controller.kuar_side")))
+        if name in ("kuar", BURST_KUAR):
+            workers = BURST_WORKERS if name == BURST_KUAR else None
+            found.append(Contender(name, (sys.executable, "-m", "bench.controller.kuar_side"),
+                                   workers=workers))
         elif name in ("kopf", "kopf-limit10"):
             if importlib.util.find_spec("kopf") is None:
                 missing[name] = "kopf is not installed (pip install -e '.[bench]')"
@@ -95,7 +113,8 @@ def available(wanted: list[str]) -> tuple[list[Contender], dict[str, str]]:
             if binary is None:
                 missing[name] = why
             elif name == CEILING:
-                found.append(Contender(name, (str(binary), "-ceiling"), ceiling=True))
+                found += [Contender(ceiling_name(w), (str(binary), "-ceiling"), ceiling=True,
+                                    workers=w) for w in ceiling_writers]
             else:
                 extra = ("-unstructured",) if name.endswith("unstructured") else ()
                 found.append(Contender(name, (str(binary), *extra)))

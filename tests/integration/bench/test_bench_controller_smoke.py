@@ -14,21 +14,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.controller.__main__ import ALL, HEADLINE, MEMORY, ROWS
+from bench.controller.__main__ import ALL, HEADLINE, LATENCY, MEMORY, ROWS
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = ("ratio_vs_controller_runtime", "ratio_vs_kopf", "p99_ms", "kib_per_object",
         "cold_ratio_vs_controller_runtime", "cold_ratio_vs_kopf", "cpu_ms_per_object",
-        "ceiling_ratio_vs_kopf")
+        "ceiling_ratio_vs_kopf", "burst_p50_ratio_vs_kopf", "burst100_p50_ratio_vs_kopf")
 
 
 def test_bench_controller_gives_every_contender_every_figure() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bench.controller", "--burst", "20", "--rate", "20",
          "--steady-seconds", "1", "--slices", "2", "--cached", "40", "--cold-writes", "30",
-         "--runs", "2", "--settle", "0.1", "--scale", "30"],
+         "--runs", "2", "--settle", "0.1", "--scale", "30", "--ceiling-writers", "2,4"],
         cwd=ROOT, capture_output=True, text=True, timeout=580,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -43,9 +43,14 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
     for cells in spread_block(lines, "cold start", ALL, len(HEADLINE)):
         assert all(float(median) > 0 for median, _, _ in cells), cells
     memory_block(lines, ALL)
-    # the API server's ceiling (the Go program with -ceiling), beside the contenders
-    ceiling = next(line for line in lines if line.startswith("API server ceiling"))
-    assert float(re.search(r": (\S+) \[", ceiling).group(1)) > 0, ceiling
+    # the per-turn latency percentiles: 2 bursts and 2 steady slices, median [min, max]
+    for cells in spread_block(lines, "latency", ALL, len(LATENCY)):
+        assert all(float(median) > 0 for median, _, _ in cells), cells
+    # the API server's ceiling (the Go program with -ceiling), one row per writer count
+    ceilings = [line for line in lines if line.startswith("API server ceiling")]
+    assert [re.search(r"by (\d+) client-go", c).group(1) for c in ceilings] == ["2", "4"]
+    for ceiling in ceilings:
+        assert float(re.search(r": (\S+) \[", ceiling).group(1)) > 0, ceiling
 
     # the secondary table: a figure in every cell
     start = lines.index("secondary (medians):") + 2
@@ -67,8 +72,9 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
 
 def spread_block(lines: list[str], title: str, names: tuple[str, ...], width: int
                  ) -> list[list[tuple[str, str, str]]]:
-    """The ``title (median [min, max] of the runs):`` block: each contender's cells, checked."""
-    top = lines.index(f"{title} (median [min, max] of the runs):") + 2
+    """The ``title (median [min, max] of the ...):`` block: each contender's cells, checked."""
+    top = next(i for i, line in enumerate(lines)
+               if line.startswith(f"{title} (median [min, max] of the ")) + 2
     rows = []
     for name, line in zip(names, lines[top:top + len(names)], strict=True):
         assert line.split()[0] == name
