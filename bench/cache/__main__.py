@@ -145,13 +145,13 @@ async def ingest(data: list[bytes], typed: bool, settings: WatcherSettings) -> S
     """List every page through the watcher into a fresh store; returns it synced."""
     store: Store[Any] = Store()
     source: Any = PageSource(data)  # a Client at the seam the watcher uses
-    events = watcher(source, BenchLoad if typed else RESOURCE,  # type: ignore[call-overload]
-                     WatchConfig(namespace=NS), settings=settings)
+    events: Any = watcher(source, BenchLoad if typed else RESOURCE,
+                          WatchConfig(namespace=NS), settings=settings)
     async for event in events:
         store.apply(event)
         if event.type is EventType.INIT_DONE:
             break
-    await events.aclose()  # type: ignore[attr-defined] # an async generator
+    await events.aclose()  # an async generator
     return store
 
 
@@ -225,7 +225,7 @@ def reads(store: Store[Any], typed: bool, seconds: float) -> float:
     while time.process_time() - started < seconds:
         if typed:
             for key in keys:
-                obj = store.get(key)
+                obj: Any = store.get(key)
                 _ = (obj.metadata.generation, obj.status.observed_generation, obj.spec.service)
         else:
             for key in keys:
@@ -346,7 +346,7 @@ def main() -> None:
         runs[name][0]["reads_per_s"] = statistics.median(rates[name]["reads"])
 
     def med(name: str, key: str) -> float:
-        return statistics.median(run[key] for run in runs[name] if key in run)
+        return float(statistics.median(run[key] for run in runs[name] if key in run))
 
     first = runs[names[0]][0]
     print(f"bench/cache: {args.objects} BenchLoad objects of {first['page_bytes']:.0f} bytes of "

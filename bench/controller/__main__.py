@@ -263,8 +263,8 @@ async def run(s: Sizes, wanted: list[str], ceiling_writers: tuple[int, ...] = ()
             print(f"{name:<20}{r['scale_sync_s']:>12.2f}{r['scale_all_s']:>20.2f}"
                   f"{r['scale_rss']:>11.1f}")
     kuar_tput = get(results, "kuar", "throughput")
-    r = kuar_tput / get(results, "controller-runtime", "throughput")
-    k = kuar_tput / get(results, "kopf", "throughput")
+    tput_r = kuar_tput / get(results, "controller-runtime", "throughput")
+    tput_k = kuar_tput / get(results, "kopf", "throughput")
     p = get(results, "kuar", "e2r_p99")
     m = get(results, "kuar", "kib_per_object")
     kuar_cold = get(results, "kuar", "cold_write_rate")
@@ -299,7 +299,7 @@ async def run(s: Sizes, wanted: list[str], ceiling_writers: tuple[int, ...] = ()
         verdict = "n/a" if math.isnan(value) else ("met" if ok else "MISSED")
         print(f"target {label}: {value:.2f} (target {target}): {verdict}")
     print(f"total {time.monotonic() - started:.1f} s")
-    print(f"ratio_vs_controller_runtime={r:.2f} ratio_vs_kopf={k:.2f} p99_ms={p:.1f} "
+    print(f"ratio_vs_controller_runtime={tput_r:.2f} ratio_vs_kopf={tput_k:.2f} p99_ms={p:.1f} "
           f"kib_per_object={m:.2f} cold_ratio_vs_controller_runtime={cold_r:.2f} "
           f"cold_ratio_vs_kopf={cold_k:.2f} cpu_ms_per_object={cpu:.3f} "
           f"ceiling_ratio_vs_kopf={ceiling / kopf_cold:.2f} "

@@ -72,7 +72,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 @kopf.on.event(RESOURCE.group, RESOURCE.version, RESOURCE.plural)
-async def reconcile(event: dict[str, Any], body: kopf.Body, patch: kopf.Patch,
+async def reconcile(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch,
                     name: str, **_: Any) -> None:
     sys.stdout.write(f"R {name} {time.time_ns()}\n")
     assert _args is not None

@@ -131,7 +131,8 @@ def main() -> None:
         rps = [m.rps for m in ms if m.rps is not None]
         spread = (f"{medians[name]:,.0f} [{min(rps):,.0f}, {max(rps):,.0f}]"
                   if rps and medians[name] else "skipped")
-        ratio = kuar / medians[name] if medians[name] else None
+        median = medians[name]
+        ratio = kuar / median if median else None
         errors = [m.errors for m in ms if m.errors is not None]
         print(f"{name:<14}{spread:>30}{_fmt(ratio, '.2f'):>13}"
               f"{_fmt(_median([m.cpu_rps for m in ms])):>11}"
@@ -165,12 +166,12 @@ def main() -> None:
     print(f"{'--processes 1 / 2':<28}{one:>10,.0f} / {two:,.0f} req/s  "
           f"(x{two / one if one else float('nan'):.2f})")
 
-    def ratio(tool: str) -> str:
+    def over(tool: str) -> str:
         r = medians[tool]
         return f"{kuar / r:.2f}" if r else "nan"
 
-    print(f"rps_per_core={kuar:.0f} ratio_vs_locust={ratio('locust')} "
-          f"ratio_vs_wrk={ratio('wrk')} rate_error_pct={rate_error:.3f} "
+    print(f"rps_per_core={kuar:.0f} ratio_vs_locust={over('locust')} "
+          f"ratio_vs_wrk={over('wrk')} rate_error_pct={rate_error:.3f} "
           f"stage_error_pct={staged.mean_pct:.2f} rps_1p={one:.0f} rps_2p={two:.0f}")
 
 

@@ -71,7 +71,7 @@ def run_kuar(url: str, *, rps: float, seconds: int, core: int | None,
 
 def window_rps(result: dict[str, Any], seconds: int) -> float:
     """Responses completed inside the run's window, per second (the drain is left out)."""
-    return sum(result["timeline"]["responses"][:seconds]) / seconds
+    return float(sum(result["timeline"]["responses"][:seconds]) / seconds)
 
 
 def kuar_search(url: str, *, seconds: int, core: int | None, start: float = 10_000,

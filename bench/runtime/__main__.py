@@ -321,7 +321,7 @@ def main() -> None:
                 runs[name].append(result)
 
     def med(name: str, key: str) -> float:
-        return statistics.median(run[key] for run in runs[name])
+        return float(statistics.median(run[key] for run in runs[name]))
 
     def cell(name: str, key: str) -> str:
         values = [run[key] for run in runs[name]]

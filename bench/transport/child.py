@@ -114,7 +114,8 @@ async def _httpx(config: Any, http2: bool) -> tuple[Send, Callable[[], Awaitable
     return send, client.aclose
 
 
-FACTORIES = {"thin": _thin, "aiohttp": _aiohttp,
+Factory = Callable[[Any], Awaitable[tuple[Send, Callable[[], Awaitable[None]]]]]
+FACTORIES: dict[str, Factory] = {"thin": _thin, "aiohttp": _aiohttp,
              "httpx-h1": lambda c: _httpx(c, False), "httpx-h2": lambda c: _httpx(c, True)}
 
 

@@ -98,9 +98,11 @@ from kuar_loadtest.webhooks import build
 
 HERE = Path(__file__).parent
 PATH = "/validate-beta-kuar-com-v2-loadtest"
-SPEC = {"target": {"service": "my-service", "scheme": "https",
-                   "paths": ["/index.html", "/login.html", "/shares/my-shares/"]},
-        "load": {"requestsPerSecond": 1000, "duration": "60s"}}
+SPEC: dict[str, Any] = {
+    "target": {"service": "my-service", "scheme": "https",
+               "paths": ["/index.html", "/login.html", "/shares/my-shares/"]},
+    "load": {"requestsPerSecond": 1000, "duration": "60s"},
+}
 """The spec of the benchmark's review (the Go load generator sends the same one)."""
 BAD = (  # (spec, v2 fields every server must name in its denial)
     ({"target": {**SPEC["target"], "service": "My_Service", "paths": ["/ok", "/a b"]},
@@ -530,12 +532,12 @@ def main() -> None:
     header = (f"{'server (one process)':<32} {'reviews/s [min, max]':>22} {'per CPU-s':>10} "
               f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
     print(header)
-    for name, r in results.items():
-        print(row(name, r))
+    for name, closed_result in results.items():
+        print(row(name, closed_result))
     print(f"\nOpen loop at {args.half_rate:,.0f}/s (latency from the intended send time)")
     print(header)
-    for name, r in half.items():
-        print(row(name, r))
+    for name, opened_result in half.items():
+        print(row(name, opened_result))
     efficiency = rps_ratio = busiest = math.nan
     if scaling:
         n = args.processes

@@ -50,6 +50,10 @@ class ClientConfig:
     ``Basic ...``) or ``None``."""
     namespace: str = "default"
     """The namespace of the context (or of the pod, in a cluster)."""
+    tls_server_name: str | None = None
+    """The name sent as SNI and checked against the server's certificate, when it is not the
+    server URL's host (kubeconfig ``tls-server-name``, client-go's ``TLSClientConfig.ServerName``):
+    e.g. an API server reached by IP whose certificate names only ``kubernetes.default.svc``."""
 
 
 def _ssl_context(cfg: Any) -> ssl.SSLContext:
@@ -73,6 +77,7 @@ def _from_library_config(cfg: Any, namespace: str) -> ClientConfig:
         ssl_context=_ssl_context(cfg) if str(cfg.host).startswith("https") else None,
         token=token,
         namespace=namespace,
+        tls_server_name=getattr(cfg, "tls_server_name", None) or None,
     )
 
 
@@ -97,7 +102,8 @@ async def load_config(
     if loaded.uses_auth_provider:
         return await _load_with_library(paths, context)
     return ClientConfig(server=loaded.server, ssl_context=loaded.ssl_context,
-                        token=_config_errors(loaded.token), namespace=loaded.namespace)
+                        token=_config_errors(loaded.token), namespace=loaded.namespace,
+                        tls_server_name=loaded.tls_server_name)
 
 
 def _config_errors(source: TokenSource) -> TokenSource:

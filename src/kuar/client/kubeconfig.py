@@ -12,7 +12,8 @@ lightkube's loader brings httpx and its models; no well-kept, dependency-free lo
   wins; ``current-context`` from the first file that sets it), relative paths resolved against
   the file that names them;
 - clusters: ``server``, ``certificate-authority(-data)``, ``insecure-skip-tls-verify``
-  (``tls-server-name`` and ``proxy-url`` are refused with a clear error);
+  (``tls-server-name`` names the certificate to expect; ``proxy-url`` is refused with a clear
+  error);
 - users: ``client-certificate(-data)`` + ``client-key(-data)``, ``token``, ``tokenFile``
   (read again on every request), ``username``/``password`` (basic auth), and ``exec``
   credential plugins (``client.authentication.k8s.io/v1`` and ``v1beta1``; the token is cached
@@ -73,6 +74,9 @@ class Loaded:
     """The context's namespace (the pod's, in a cluster)."""
     uses_auth_provider: bool = False
     """The user entry has an ``auth-provider`` (not handled here)."""
+    tls_server_name: str | None = None
+    """The cluster's ``tls-server-name``: the name sent as SNI and checked against the
+    server's certificate instead of the URL's host."""
 
 
 async def _none() -> str | None:
@@ -380,13 +384,16 @@ def from_kubeconfig(paths: list[Path], context: str | None = None) -> Loaded:
     if (cert is None) != (key is None):
         raise KubeconfigError(f"{what}: a client certificate needs both the certificate and "
                               "the key")
-    for unsupported in ("tls-server-name", "proxy-url"):
-        if cluster.get(unsupported):
-            # refused rather than ignored: a silent direct connection is worse than an error
-            raise KubeconfigError(f"kubeconfig {where}: cluster {ctx.get('cluster')!r} sets "
-                                  f"{unsupported}, which kuar does not support")
+    if cluster.get("proxy-url"):
+        # refused rather than ignored: a silent direct connection is worse than an error
+        raise KubeconfigError(f"kubeconfig {where}: cluster {ctx.get('cluster')!r} sets "
+                              "proxy-url, which kuar does not support")
+    server_name = cluster.get("tls-server-name") or None
+    if server_name is not None and not isinstance(server_name, str):
+        raise KubeconfigError(f"kubeconfig {where}: cluster {ctx.get('cluster')!r}: "
+                              "tls-server-name is not a string")
     tls = ssl_context(cluster, cert, key, what) if server.startswith("https") else None
-    return Loaded(server, tls, token, namespace)
+    return Loaded(server, tls, token, namespace, tls_server_name=server_name)
 
 
 def in_cluster(folder: Path | None = None) -> Loaded:

@@ -269,8 +269,12 @@ class _Pool:
         self.netloc = url.netloc.rpartition("@")[2]
         self.prefix = url.path.rstrip("/")
         self.ssl: ssl.SSLContext | None = None
+        self.server_name: str | None = None
+        """Sent as SNI and checked against the certificate (the URL's host unless the config
+        names another)."""
         if self.https:
             self.ssl = config.ssl_context or ssl.create_default_context()
+            self.server_name = config.tls_server_name or self.host
         self.size = max(1, size)
         self._open = 0
         self._all: set[_Connection] = set()
@@ -312,7 +316,7 @@ class _Pool:
         try:
             _, conn = await asyncio.wait_for(self.loop.create_connection(
                 lambda: _Connection(self), self.host, self.port, ssl=self.ssl,
-                server_hostname=self.host if self.https else None,
+                server_hostname=self.server_name,
                 ssl_handshake_timeout=CONNECT_TIMEOUT if self.https else None,
             ), CONNECT_TIMEOUT)
         except TimeoutError:

@@ -155,20 +155,28 @@ async def test_malformed_kubeconfig(tmp_path: Path, text: str, match: str) -> No
         await load_config(tmp_path / "config")
 
 
-async def test_unknown_context_missing_file_tls_server_name_and_proxy_url(tmp_path: Path) -> None:
+async def test_unknown_context_missing_file_and_proxy_url(tmp_path: Path) -> None:
     path = write(tmp_path / "config", user={"token": "t"})
     with pytest.raises(ConfigError, match="no context 'nope'"):
         await load_config(path, context="nope")
     with pytest.raises(ConfigError, match="does not exist"):
         await load_config(tmp_path / "absent")
-    named = write(tmp_path / "named", user={"token": "t"}, cluster={
-        "server": "https://h:1", "tls-server-name": "api.internal"})
-    with pytest.raises(ConfigError, match="tls-server-name"):
-        await load_config(named)
     proxied = write(tmp_path / "proxied", user={"token": "t"}, cluster={
         "server": "https://h:1", "proxy-url": "http://proxy:3128"})
     with pytest.raises(ConfigError, match="proxy-url"):
         await load_config(proxied)
+
+
+async def test_tls_server_name_is_carried_to_the_client_config(tmp_path: Path) -> None:
+    named = write(tmp_path / "named", user={"token": "t"}, cluster={
+        "server": "https://10.0.0.1:6443", "tls-server-name": "api.internal"})
+    assert (await load_config(named)).tls_server_name == "api.internal"
+    plain = write(tmp_path / "plain", user={"token": "t"}, cluster={"server": "https://h:1"})
+    assert (await load_config(plain)).tls_server_name is None
+    odd = write(tmp_path / "odd", user={"token": "t"}, cluster={
+        "server": "https://h:1", "tls-server-name": ["a"]})
+    with pytest.raises(ConfigError, match="tls-server-name is not a string"):
+        await load_config(odd)
 
 
 def test_half_a_client_certificate_is_refused(tmp_path: Path) -> None:
