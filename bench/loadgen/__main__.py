@@ -9,10 +9,13 @@ Run: ``.venv/bin/python -m bench.loadgen [--quick] [--runs N] [--seconds S] [--l
 - Throughput: wrk, hey (``GOMAXPROCS=1``) and locust (FastHttpUser, no wait) run closed loop
   with 64 connections/users. kuar-loadgen is open loop (it has no 'as fast as possible'
   mode), so its maximum is searched for first (rates rising 1.5x from 10,000/s until one
-  falls 3 % short twice, then two bisection steps; responses counted inside each window),
-  and then measured at that rate exactly like the others: every tool gets ``--runs`` runs of
-  ``--seconds`` s, alternated A B C D / D C B A; the table shows the median with min and max,
-  and the failed requests of all runs beside them.
+  falls 3 % short twice, then three bisection steps; responses counted inside each window),
+  and then measured at that rate exactly like the others. The rate is searched again before
+  each of its measured runs, starting from the last rate found (the search is not part of
+  the figure): on a shared machine whose speed drifts over minutes, a rate found once
+  overloads or idles later runs, while the closed-loop tools adapt. Every tool gets
+  ``--runs`` runs of ``--seconds`` s, alternated A B C D / D C B A; the table shows the median
+  with min and max, and the failed requests of all runs beside them.
 - "per CPU-s" divides each tool's requests by the CPU time of its process (start-up
   included): the tool's cost per request, unaffected by other work on a shared machine. When
   nginx is the bottleneck a tool idles and this figure exceeds its wall-clock rate. The
@@ -101,9 +104,21 @@ def main() -> None:
         search = kuar_search(srv.url, seconds=min(seconds, 5), core=client_core,
                              max_runs=args.search_steps)
         assert search.rps is not None
+        searched: list[float] = []
+
+        def kuar_turn() -> Measure:
+            # The rate is searched again in each turn, from the last one found (not part of the
+            # figure): an open-loop rate found minutes earlier overloads a machine that has
+            # slowed since, or idles on one that has sped up, while the closed-loop tools
+            # adapt within each run.
+            last = searched[-1] if searched else search.rps or 0.0
+            turn = kuar_search(srv.url, seconds=min(seconds, 5), core=client_core,
+                               start=last / 1.5, max_runs=args.search_steps)
+            searched.append(turn.rps or last)
+            return kuar_at(srv.url, rate=searched[-1], seconds=seconds, core=client_core)
+
         tools: dict[str, Callable[[], Measure]] = {
-            "kuar-loadgen": lambda: kuar_at(srv.url, rate=search.rps or 0.0, seconds=seconds,
-                                            core=client_core),
+            "kuar-loadgen": kuar_turn,
             "wrk": lambda: wrk_max(srv.url, seconds=seconds, core=client_core),
             "hey": lambda: hey_max(srv.url, seconds=seconds, core=client_core),
             "locust": lambda: locust_max(srv.url, seconds=seconds, core=client_core,
@@ -139,7 +154,8 @@ def main() -> None:
               f"{(str(sum(errors)) if errors else '-'):>8}  {ms[0].note}")
     steps = ", ".join(f"{r:,.0f}->{a:,.0f}" for r, a in search.steps)
     print(f"kuar-loadgen rate search (asked->achieved/s, {min(seconds, 5)} s each; not part "
-          f"of its figure): {steps}; measured at {search.rps:,.0f}/s")
+          f"of its figure): {steps}; searched again before each measured run, from the last "
+          f"rate found: measured at {', '.join(f'{r:,.0f}' for r in searched)}/s")
 
     expected = expected_per_second(RATE, rate_seconds)
     seconds = rate["timeline"]["responses"][:rate_seconds]

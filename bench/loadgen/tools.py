@@ -75,7 +75,7 @@ def window_rps(result: dict[str, Any], seconds: int) -> float:
 
 
 def kuar_search(url: str, *, seconds: int, core: int | None, start: float = 10_000,
-                factor: float = 1.5, max_runs: int = 12, refine: int = 2) -> Measure:
+                factor: float = 1.5, max_runs: int = 12, refine: int = 3) -> Measure:
     """Find kuar-loadgen's open-loop maximum: rates rising by ``factor`` until one falls 3 %
     short twice, then ``refine`` bisection steps between the last rate met and the first
     missed. ``rps`` is the highest rate met (the rate to measure at); the steps are kept."""
