@@ -314,11 +314,15 @@ class _Pool:
     async def _connect(self) -> _Connection:
         """Open a connection in a slot already counted in ``_open``."""
         try:
-            _, conn = await asyncio.wait_for(self.loop.create_connection(
-                lambda: _Connection(self), self.host, self.port, ssl=self.ssl,
-                server_hostname=self.server_name,
-                ssl_handshake_timeout=CONNECT_TIMEOUT if self.https else None,
-            ), CONNECT_TIMEOUT)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as the connection completes (it returns the connection instead), and
+            # a cancelled watch then runs on for its whole timeoutSeconds
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                _, conn = await self.loop.create_connection(
+                    lambda: _Connection(self), self.host, self.port, ssl=self.ssl,
+                    server_hostname=self.server_name,
+                    ssl_handshake_timeout=CONNECT_TIMEOUT if self.https else None,
+                )
         except TimeoutError:
             self._hand_slot()
             reason = f"connect to {self.netloc} timed out after {CONNECT_TIMEOUT:g} s"

@@ -77,7 +77,8 @@ class HealthServer:
             try:
                 result = check()
                 if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                    return bool(await asyncio.wait_for(result, self.settings.check_timeout))
+                    async with asyncio.timeout(self.settings.check_timeout):
+                        return bool(await result)
                 return bool(result)
             except Exception:  # a failing check is an answer, not a crash
                 return False

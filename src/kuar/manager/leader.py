@@ -176,8 +176,11 @@ class LeaderElector:
                         return
                 except (ApiError, TransportError, OSError) as exc:
                     log.warning("acquiring lease %s failed: %s", self.settings.name, exc)
+                # asyncio.timeout, not wait_for, here and below: on Python 3.11 wait_for loses a
+                # cancellation that arrives as the awaited thing completes
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), self.settings.retry_period)
+                    async with asyncio.timeout(self.settings.retry_period):
+                        await changed.wait()
         finally:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,9 +193,10 @@ class LeaderElector:
         while True:
             await asyncio.sleep(s.retry_period)
             try:
-                attempt = self.try_acquire_or_renew()
                 remaining = max(0.0, last_renew + s.renew_deadline - loop.time())
-                if await asyncio.wait_for(attempt, timeout=remaining):
+                async with asyncio.timeout(remaining):
+                    renewed = await self.try_acquire_or_renew()
+                if renewed:
                     last_renew = loop.time()
                     continue
                 log.warning("lease %s was taken by another candidate", s.name)

@@ -301,6 +301,28 @@ async def test_cancelled_request_does_not_return_its_connection() -> None:
         assert [r.connection for r in script.requests] == [1, 2]
 
 
+async def test_a_cancel_as_the_connection_completes_is_not_lost(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race that kept a leader election's cancelled Lease watch running for a minute:
+    Python 3.11's wait_for returned the new connection and dropped the cancellation."""
+    async with scripted(ok) as (client, script):
+        loop = asyncio.get_running_loop()
+        real = loop.create_connection
+
+        async def connect_then_cancelled(*args: Any, **kwargs: Any) -> Any:
+            made = await real(*args, **kwargs)
+            task.cancel()  # the caller is cancelled just as its connection is made
+            return made
+
+        monkeypatch.setattr(loop, "create_connection", connect_then_cancelled)
+        task = asyncio.create_task(client.request("GET", "/cancelled"))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.undo()
+        assert (await client.request("GET", "/next"))["path"] == "/next"
+        assert [r.line.split()[1] for r in script.requests][-1] == "/next"
+
+
 async def test_watch_consumer_stopping_early_closes_the_connection() -> None:
     async def endless(request: Request, reader: Reader, writer: Writer, script: Script) -> bool:
         if len(script.requests) > 1:
