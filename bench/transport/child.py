@@ -115,8 +115,10 @@ async def _httpx(config: Any, http2: bool) -> tuple[Send, Callable[[], Awaitable
 
 
 Factory = Callable[[Any], Awaitable[tuple[Send, Callable[[], Awaitable[None]]]]]
-FACTORIES: dict[str, Factory] = {"thin": _thin, "aiohttp": _aiohttp,
-             "httpx-h1": lambda c: _httpx(c, False), "httpx-h2": lambda c: _httpx(c, True)}
+FACTORIES: dict[str, Factory] = {
+    "thin": _thin, "aiohttp": _aiohttp,
+    "httpx-h1": lambda c: _httpx(c, False), "httpx-h2": lambda c: _httpx(c, True),
+}
 
 
 async def _run(variant: str, kubeconfig: str, mode: str, requests: int, concurrency: int,

@@ -43,7 +43,7 @@ def test_bench_controller_gives_every_contender_every_figure() -> None:
     for cells in spread_block(lines, "cold start", ALL, len(HEADLINE)):
         assert all(float(median) > 0 for median, _, _ in cells), cells
     memory_block(lines, ALL)
-    # the per-turn latency percentiles: 2 bursts and 2 steady slices, median [min, max]
+    # the per-turn latency percentiles (3 bursts by default, 2 steady slices): median [min, max]
     for cells in spread_block(lines, "latency", ALL, len(LATENCY)):
         assert all(float(median) > 0 for median, _, _ in cells), cells
     # the API server's ceiling (the Go program with -ceiling), one row per writer count
