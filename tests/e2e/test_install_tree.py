@@ -6,7 +6,8 @@
   securityContext is checked by the API server itself); before any operator runs, LoadTest
   writes of the storage version (v2) are admitted (the webhooks fail open) and read back,
   while v1 (the seed's) needs the conversion webhook, i.e. a running operator; then
-  ``kubectl delete -k`` removes everything the apply created.
+  ``kubectl delete -k`` removes everything the apply created, each object awaited up to
+  :data:`DELETE_DEADLINE` (a failure shows what remains, its conditions and the API server's log).
 - The committed YAML agrees with the code: the Deployment's arguments parse with the real
   ``kuar loadtest run``, names and ports match the generated RBAC, webhooks and CRD.
 - deploy/cert-manager renders (a server dry-run needs cert-manager's CRDs, which this control
@@ -34,6 +35,20 @@ pytestmark = pytest.mark.controlplane
 DEPLOY = Path(__file__).parents[2] / "deploy"
 SEED = Path(__file__).parents[2] / "src/kuar_loadtest/seed/my-loadtest.yaml"
 CRD = rbac.CRD  # the LoadTest CRD (the tree also holds the LoadTestRun CRD)
+Obj = tuple[str, str, str | None]  # kind, name, namespace
+
+DELETE_DEADLINE = 360.0
+"""Seconds from ``kubectl delete -k`` until every object must be gone (usually ~6 s).
+
+kube-apiserver's CRD finalizer can leave a CRD Terminating for up to its informer's resync,
+5 minutes (apiextensions-apiserver ``NewSharedInformerFactory(crdClient, 5*time.Minute)``),
+before it tries again: a CRD whose instances were never read has no watch cache yet, so the
+finalizer's first List gets 429 "storage is (re)initializing" (ResilientWatchCacheInitialization,
+the cache is built on that first request); the requeued try can read a stale CRD from its
+informer, gets 409 Conflict and returns without error, and its update handler ignores events that
+change only the Terminating condition. Here that is loadtestruns (nothing reads LoadTestRuns
+before an operator runs). The namespace controller retries at least every 60 s. 300 s + margin.
+"""
 
 
 def kubectl_binary() -> str:
@@ -228,11 +243,64 @@ def test_default_tree_applies_on_a_real_api_server_and_deletes_cleanly(
     assert seed.returncode != 0 and "conversion webhook" in seed.stderr, seed.stderr
 
     started = time.monotonic()
-    deleted = k("delete", "-k", tree, "--wait=true", "--timeout=150s")
-    delete_seconds = time.monotonic() - started
+    deleted = k("delete", "-k", tree, "--wait=false")
     assert deleted.stdout.count("deleted") == len(objects), deleted.stdout
+    gone_after = wait_deleted(plane, objects, started)
+    delete_seconds = time.monotonic() - started
     assert not any(exists(*o) for o in objects), [o for o in objects if exists(*o)]
     # the CRD's deletion took its LoadTests along
     assert k("get", "--raw", "/apis/beta.kuar.com/v1", check=False).returncode != 0
+    slowest = max(gone_after, key=lambda o: gone_after[o])
     print(f"\n{len(objects)} objects: apply -k {apply_seconds:.1f} s, "
-          f"delete -k --wait {delete_seconds:.1f} s")
+          f"delete -k until all gone {delete_seconds:.1f} s "
+          f"(last: {slowest[0]} {slowest[1]} {gone_after[slowest]:.1f} s)")
+
+
+def wait_deleted(plane: ControlPlane, objects: list[Obj], started: float) -> dict[Obj, float]:
+    """Wait for each object in turn to be gone, until :data:`DELETE_DEADLINE` s after ``started``.
+
+    They are deleted together, so one deadline holds for each. Returns the seconds from
+    ``started`` until each was seen gone. On a timeout the assertion names what remains with its
+    deletion state and status conditions, and ends with the kube-apiserver log lines about it.
+    """
+    kubectl = plane.kubectl()
+    deadline = started + DELETE_DEADLINE
+    gone_after: dict[Obj, float] = {}
+    for kind, name, namespace in objects:
+        ns = ["-n", namespace] if namespace else []
+        remaining = max(1, int(deadline - time.monotonic()))
+        proc = subprocess.run([*kubectl, "wait", "--for=delete", f"{kind}/{name}", *ns,
+                               f"--timeout={remaining}s"],
+                              capture_output=True, text=True, timeout=remaining + 30)
+        if proc.returncode != 0:
+            raise AssertionError(deletion_report(plane, objects, proc.stderr.strip()))
+        gone_after[(kind, name, namespace)] = time.monotonic() - started
+    return gone_after
+
+
+def deletion_report(plane: ControlPlane, objects: list[Obj], error: str) -> str:
+    """What is left of ``objects``: deletion state and conditions, then the API server's log."""
+    kubectl = plane.kubectl()
+    lines = [f"not deleted within {DELETE_DEADLINE:.0f} s: {error}"]
+    names = []
+    for kind, name, namespace in objects:
+        ns = ["-n", namespace] if namespace else []
+        proc = subprocess.run([*kubectl, "get", kind, name, *ns, "-o", "yaml",
+                               "--ignore-not-found"], capture_output=True, text=True, timeout=60)
+        if not proc.stdout.strip():
+            continue
+        names.append(name)
+        obj = yaml.safe_load(proc.stdout)
+        meta = obj["metadata"]
+        lines.append(f"- {kind} {name}: deletionTimestamp={meta.get('deletionTimestamp')} "
+                     f"finalizers={meta.get('finalizers')} spec.finalizers="
+                     f"{obj.get('spec', {}).get('finalizers')}")
+        lines += [f"    {c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}"
+                  for c in obj.get("status", {}).get("conditions", [])]
+    log = plane.processes["kube-apiserver"].log_path.read_text(errors="replace").splitlines()
+    about = [line for line in log if any(n in line for n in names)]
+    lines.append(f"kube-apiserver log, last lines naming {names}:")
+    lines += about[-40:]
+    lines.append("kube-apiserver log, last lines:")
+    lines += log[-20:]
+    return "\n".join(lines)
