@@ -245,28 +245,30 @@ def test_default_tree_applies_on_a_real_api_server_and_deletes_cleanly(
     started = time.monotonic()
     deleted = k("delete", "-k", tree, "--wait=false")
     assert deleted.stdout.count("deleted") == len(objects), deleted.stdout
-    gone_after = wait_deleted(plane, objects, started)
+    waited = wait_deleted(plane, objects, started)
     delete_seconds = time.monotonic() - started
     assert not any(exists(*o) for o in objects), [o for o in objects if exists(*o)]
     # the CRD's deletion took its LoadTests along
     assert k("get", "--raw", "/apis/beta.kuar.com/v1", check=False).returncode != 0
-    slowest = max(gone_after, key=lambda o: gone_after[o])
+    holdout = max(waited, key=lambda o: waited[o])
     print(f"\n{len(objects)} objects: apply -k {apply_seconds:.1f} s, "
           f"delete -k until all gone {delete_seconds:.1f} s "
-          f"(last: {slowest[0]} {slowest[1]} {gone_after[slowest]:.1f} s)")
+          f"(longest wait: {holdout[0]} {holdout[1]} {waited[holdout]:.1f} s)")
 
 
 def wait_deleted(plane: ControlPlane, objects: list[Obj], started: float) -> dict[Obj, float]:
     """Wait for each object in turn to be gone, until :data:`DELETE_DEADLINE` s after ``started``.
 
-    They are deleted together, so one deadline holds for each. Returns the seconds from
-    ``started`` until each was seen gone. On a timeout the assertion names what remains with its
-    deletion state and status conditions, and ends with the kube-apiserver log lines about it.
+    They are deleted together, so one deadline holds for each. Returns the seconds spent
+    waiting on each (the one that held the deletion up has the largest). On a timeout the
+    assertion names what remains with its deletion state and status conditions, and ends with
+    the kube-apiserver log lines about it.
     """
     kubectl = plane.kubectl()
     deadline = started + DELETE_DEADLINE
-    gone_after: dict[Obj, float] = {}
+    waited: dict[Obj, float] = {}
     for kind, name, namespace in objects:
+        begun = time.monotonic()
         ns = ["-n", namespace] if namespace else []
         remaining = max(1, int(deadline - time.monotonic()))
         proc = subprocess.run([*kubectl, "wait", "--for=delete", f"{kind}/{name}", *ns,
@@ -274,8 +276,8 @@ def wait_deleted(plane: ControlPlane, objects: list[Obj], started: float) -> dic
                               capture_output=True, text=True, timeout=remaining + 30)
         if proc.returncode != 0:
             raise AssertionError(deletion_report(plane, objects, proc.stderr.strip()))
-        gone_after[(kind, name, namespace)] = time.monotonic() - started
-    return gone_after
+        waited[(kind, name, namespace)] = time.monotonic() - begun
+    return waited
 
 
 def deletion_report(plane: ControlPlane, objects: list[Obj], error: str) -> str:
