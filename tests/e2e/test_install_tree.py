@@ -44,10 +44,13 @@ kube-apiserver's CRD finalizer can leave a CRD Terminating for up to its informe
 5 minutes (apiextensions-apiserver ``NewSharedInformerFactory(crdClient, 5*time.Minute)``),
 before it tries again: a CRD whose instances were never read has no watch cache yet, so the
 finalizer's first List gets 429 "storage is (re)initializing" (ResilientWatchCacheInitialization,
-the cache is built on that first request); the requeued try can read a stale CRD from its
-informer, gets 409 Conflict and returns without error, and its update handler ignores events that
-change only the Terminating condition. Here that is loadtestruns (nothing reads LoadTestRuns
-before an operator runs). The namespace controller retries at least every 60 s. 300 s + margin.
+the cache is built on that first request); the requeued tries can read a CRD from its informer
+older than its own status write, get 409 Conflict and return without error, and its update
+handler ignores events that change only the Terminating condition. Here that is loadtestruns
+(nothing reads LoadTestRuns before an operator runs). Measured on this control plane: 10 of 539
+never-read CRDs deleted right after creation stalled; the 6 followed to the end took 69-284 s,
+each ending at the first resync (300 s after the API server started); 0 of 539 listed once
+before. The namespace controller retries at least every 60 s. Hence 300 s + margin.
 """
 
 
