@@ -21,7 +21,8 @@ Rules:
   Failed with reason ``ResultsIncomplete``, the partial results kept, condition
   ``ResultsComplete=False`` (a finished run with every result has ``ResultsComplete=True``).
 - Successes are responses with a status below 400; errors are every other response plus
-  connection errors and timeouts, listed by code (``"503"``) and kind (``"timeout"``).
+  connection errors, timeouts and dropped requests (not sent: the load generator was at
+  capacity), listed by code (``"503"``) and kind (``"timeout"``, ``"dropped"``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ Guarantees:
   delays another request's bytes behind it.
 - A request keeps its due time while it waits for a free connection or for a connection to
   open; latency and timeouts count from that due time.
+- A request waits for a connection at most half its timeout (:data:`MAX_WAIT`); one still
+  waiting then is not sent: it ends as ``dropped``, like k6's ``dropped_iterations``. Sent that
+  late it would most likely time out in flight, and a timeout in flight closes its connection
+  (HTTP/1.1 cannot cancel a request otherwise). So past its capacity (a server too slow for
+  the pool's connections, or the generator's own core full) a pool keeps delivering its
+  capacity, with the surplus counted, instead of collapsing into timeouts and reconnections;
+  short stalls (under half the timeout) still show whole in the latency.
 - Every submitted request ends exactly once: a response, or an error of one kind.
 
 Caveats:
@@ -42,6 +49,10 @@ from kuar_loadgen.recorder import Recorder
 from kuar_loadgen.spec import LoadSpec, Target
 
 USER_AGENT = "kuar-loadgen/1"
+
+MAX_WAIT = 0.5
+"""The longest a request waits for a connection, as a fraction of its timeout; then it is
+dropped (never sent)."""
 
 
 def request_bytes(target: Target, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
@@ -168,6 +179,7 @@ class Pool:
         self.ssl = ssl
         self.max = max_connections
         self.timeout = timeout
+        self.max_wait = timeout * MAX_WAIT
         self.recorder = recorder
         self.idle: list[Connection] = []
         self.conns: set[Connection] = set()
@@ -188,7 +200,10 @@ class Pool:
         """Hand queued requests to idle connections; open connections for the rest."""
         idle, pending = self.idle, self.pending
         while pending and idle:
-            idle.pop().send(pending.popleft())
+            req = self._next()
+            if req is None:
+                break
+            idle.pop().send(req)
         while len(pending) > self.connecting and self.open < self.max:
             self._open_one()
 
@@ -206,10 +221,24 @@ class Pool:
 
     def release(self, conn: Connection) -> None:
         """A connection finished its request and stays open."""
-        if self.pending:
-            conn.send(self.pending.popleft())
+        req = self._next() if self.pending else None
+        if req is not None:
+            conn.send(req)
         else:
             self.idle.append(conn)
+
+    def _next(self) -> Request | None:
+        """The oldest waiting request that has not waited too long; older ones are dropped."""
+        pending = self.pending
+        now = monotonic()
+        self._drop_stale(now, now - self.max_wait)
+        return pending.popleft() if pending else None
+
+    def _drop_stale(self, now: float, before: float) -> None:
+        pending, rec = self.pending, self.recorder
+        while pending and pending[0].due < before:
+            pending.popleft()
+            rec.error(now, "dropped")
 
     def connected(self, conn: Connection) -> None:
         """A new connection is ready (TLS handshake done)."""
@@ -230,12 +259,13 @@ class Pool:
         return len(self.pending) + sum(1 for c in self.conns if c.req is not None)
 
     def sweep(self, now: float, *, expire_all: bool = False) -> None:
-        """Fail requests older than the timeout (queued ones first, then in-flight ones)."""
+        """End requests that waited too long: dropped if never sent, timeout if in flight.
+
+        A request is dropped after waiting half the timeout for a connection, and fails after
+        the whole timeout in flight. ``expire_all`` ends every one (the run's end).
+        """
+        self._drop_stale(now, float("inf") if expire_all else now - self.max_wait)
         deadline = float("inf") if expire_all else now - self.timeout
-        pending, rec = self.pending, self.recorder
-        while pending and pending[0].due < deadline:
-            pending.popleft()
-            rec.error(now, "timeout")
         for conn in list(self.conns):
             req = conn.req
             if req is not None and req.due < deadline:

@@ -121,7 +121,8 @@ class _Command(click.Command):
                    "RATE req/s over SECONDS (repeatable, in order).")
 @click.option("--start-rate", type=float, default=None,
               help="The rate the first --stage ramps from (default 0).")
-@click.option("--timeout", type=float, help="Per-request timeout in seconds, from the due time.")
+@click.option("--timeout", type=float, help="Per-request timeout in seconds, from the due time; a "
+              "request that waits half of it for a connection is dropped.")
 @click.option("--processes", type=int, help="Worker processes (0: one per available core).")
 @click.option("--connections", type=int, help="Keep-alive connections per process at most.")
 @click.option("--resolve", "resolve", multiple=True, metavar="HOST:PORT:ADDR",

@@ -17,9 +17,11 @@ from typing import Any
 
 from kuar_loadgen.result import LoadResult, new_histogram, percentiles_ms
 
-ERROR_KINDS = ("timeout", "connect", "tls", "reset", "protocol", "http_4xx", "http_5xx")
+ERROR_KINDS = ("timeout", "connect", "tls", "reset", "protocol", "dropped", "http_4xx",
+               "http_5xx")
 """Kinds of failed request: no answer in time, no connection, TLS handshake failure, connection
-lost mid-request, unparsable response, or an answered request with an error status."""
+lost mid-request, unparsable response, not sent because no connection was free within half the
+timeout (the generator at capacity), or an answered request with an error status."""
 
 
 class Recorder:

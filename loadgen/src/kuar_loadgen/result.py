@@ -22,7 +22,9 @@ Schema, version 1 (all keys always present)::
     lateness_ms    p50, p99, max: how late requests were written compared with their due time
                    (scheduler delay plus waiting for a connection); merged as a maximum
     status_codes   {"200": n, ...} over responses
-    error_kinds    {"timeout"|"connect"|"tls"|"reset"|"protocol"|"http_4xx"|"http_5xx": n}
+    error_kinds    {"timeout"|"connect"|"tls"|"reset"|"protocol"|"dropped"|"http_4xx"|
+                   "http_5xx": n}; "dropped": not sent, no connection free within half
+                   the timeout (the generator at capacity; absent in older results)
     timeline       {"interval_s": k, "responses": [...], "errors": [...], "sent": [...]}:
                    completions, errors and requests written per interval since t0 (k is a
                    power of two; compact() may widen it; "sent" is absent in older results)
@@ -55,8 +57,8 @@ VERSION = 1
 EXIT_OK = 0
 """The run completed and got answers (HTTP responses of any status; the result counts them)."""
 EXIT_NO_ANSWERS = 1
-"""The run completed but no request got an answer (connect, TLS, reset or timeout errors
-only); the result is still printed and written."""
+"""The run completed but no request got an answer (connect, TLS, reset, timeout or dropped
+errors only); the result is still printed and written."""
 EXIT_BAD_INPUT = 2
 """Bad input: flags, ``KUAR_LOADGEN_SPEC``, or a named file (``--ca-file``, ``--result-file``);
 nothing was sent."""

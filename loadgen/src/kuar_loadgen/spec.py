@@ -104,14 +104,16 @@ class LoadSpec:
     """If given, each URL's path is replaced by each of these (LoadTest's ``spec.paths``)."""
     timeout: float = 10.0
     """Per-request limit in seconds, counted from the due time (pool waits included), like a
-    user who gives up; 10 s is longer than any healthy service answers and short enough that a
-    dead target does not pile up more than ``rps * 10`` outstanding requests."""
+    user who gives up; a request that waited half of it for a connection is dropped, not sent
+    (:mod:`kuar_loadgen._client`). 10 s is longer than any healthy service answers and short
+    enough that a dead target does not pile up more than ``rps * 10`` outstanding requests."""
     processes: int = 0
     """Worker processes in this pod; 0 means one per available core (affinity and cgroup
     quota), because one Python process uses one core."""
     connections: int = 256
     """Keep-alive connections per process at most. Open loop needs ``rate * latency`` of them
-    (1,000 rps at 250 ms); beyond that requests wait for a connection, still timed from due."""
+    (1,000 rps at 250 ms); beyond that requests wait for a connection, still timed from due,
+    and are dropped once they have waited half the timeout."""
     resolve: Mapping[str, str] = field(default_factory=dict)
     """``"host:port" -> "address:port"`` overrides, like ``curl --resolve``."""
     headers: tuple[tuple[str, str], ...] = ()

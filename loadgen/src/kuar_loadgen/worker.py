@@ -9,6 +9,9 @@ Guarantees:
 - Open loop: the scheduler issues request ``i`` at ``t0 + i / rate`` (or when the stages'
   profile says, :mod:`kuar_loadgen.stages`) whatever the server does;
   it never waits for a response or a connection (those waits are counted from the due time).
+  A request that waited half its timeout for a connection is dropped and counted
+  (``error_kinds["dropped"]``), so past its capacity a worker keeps delivering its capacity
+  (:mod:`kuar_loadgen._client`).
 - Requests already due when the scheduler wakes are all issued in that wake-up, in due order;
   how late each was written is recorded as ``lateness_ms``.
 - The run ends when every request has completed or timed out (at most ``timeout`` plus one

@@ -38,13 +38,14 @@ class LoadTestResults(KubeModel):
     successes: int
     """Responses with a status below 400."""
     errors: int
-    """Everything else: 4xx/5xx responses, connection errors and timeouts."""
+    """Everything else: 4xx/5xx responses, connection errors, timeouts, and requests dropped
+    because no connection was free in time (the load generator at capacity)."""
     achieved_rps: float
     """Responses per second over the run."""
     latency_ms: Latency
     """Latency percentiles (from the merged HDR histogram, never averaged)."""
     errors_by_code: dict[str, int] | None = None
-    """Errors by HTTP status (``"503"``) or kind (``"timeout"``, ``"connect"``)."""
+    """Errors by HTTP status (``"503"``) or kind (``"timeout"``, ``"connect"``, ``"dropped"``)."""
     start_skew_ms: float | None = None
     """How far apart the workers really started, in ms: the spread of the moments each
     worker wrote its first request, measured against the start time they all shared."""

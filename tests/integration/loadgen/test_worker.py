@@ -111,6 +111,25 @@ def test_a_server_stalled_for_one_second_shows_in_p99(connections: int) -> None:
     assert r.latency_ms["p50"] < 250  # the stall is in the tail, not in the median
 
 
+def test_past_its_capacity_a_pool_drops_the_surplus_and_keeps_its_connections_busy() -> None:
+    """A request that waited half its timeout for a connection is dropped, not sent late.
+
+    2 connections to a 0.3 s service carry ~6.7 requests/s; 100/s are asked for. Sent after
+    waiting up to the whole timeout (the old behaviour), requests timed out in flight, each
+    timeout closing its connection; now the surplus is dropped and counted, and every request
+    sent is answered within the timeout.
+    """
+    with serve() as srv:
+        r = run(_spec(f"http://127.0.0.1:{srv.port}/sleep/0.3", rps=100.0, timeout=1.0,
+                      connections=2))
+    assert set(r.error_kinds) == {"dropped"}, r.error_kinds
+    assert r.responses + r.error_kinds["dropped"] == r.requests == 100
+    # sends continue until the last request's wait ends (1 s + 0.5 s): ~2 x 1.5 / 0.3 = 10
+    assert 6 <= r.responses <= 14, r.responses
+    assert srv.total == r.responses  # a dropped request never reaches the server
+    assert r.latency_ms["max"] < 1000  # waited at most 0.5 s, then 0.3 s of service
+
+
 def test_several_processes_split_the_rate_and_merge_their_results() -> None:
     with serve() as srv:
         r = run(_spec(f"http://127.0.0.1:{srv.port}/", rps=300.0, duration=2.0, processes=2))
