@@ -283,11 +283,12 @@ class Pool:
         t = self.target
         factory: Callable[[], Any] = lambda: Connection(self)  # noqa: E731
         try:
-            await asyncio.wait_for(
-                self.loop.create_connection(
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that
+            # arrives as the connection completes (close() would then miss that connection).
+            async with asyncio.timeout(self.timeout):
+                await self.loop.create_connection(
                     factory, t.connect_host, t.connect_port, ssl=self.ssl,
-                    server_hostname=t.host if self.ssl is not None else None),
-                self.timeout)
+                    server_hostname=t.host if self.ssl is not None else None)
         except asyncio.CancelledError:
             self.connecting -= 1
             self.open -= 1
