@@ -13,7 +13,10 @@ Run: ``.venv/bin/python -m bench.loadgen [--quick] [--runs N] [--seconds S] [--l
   and then measured at that rate exactly like the others. The rate is searched again before
   each of its measured runs, starting from the last rate found (the search is not part of
   the figure): on a shared machine whose speed drifts over minutes, a rate found once
-  overloads or idles later runs, while the closed-loop tools adapt. Every tool gets
+  overloads or idles later runs, while the closed-loop tools adapt. Past its capacity
+  kuar-loadgen drops what it cannot send (a request that waited half its 1 s timeout for a
+  connection; counted in its errors column), so an overloaded run, or a step of the search,
+  still delivers its capacity instead of collapsing into timeouts. Every tool gets
   ``--runs`` runs of ``--seconds`` s, alternated A B C D / D C B A; the table shows the median
   with min and max, and the failed requests of all runs beside them.
 - "per CPU-s" divides each tool's requests by the CPU time of its process (start-up
