@@ -24,7 +24,7 @@ lost mid-request, unparsable response, not sent because no connection was free w
 timeout (the generator at capacity), or an answered request with an error status."""
 
 
-_SUB_MASK = new_histogram().sub_bucket_count - 1
+_SUB_MASK: int = int(new_histogram().sub_bucket_count) - 1
 """Values below ``_SUB_MASK + 1`` have a bucket of their own (2047 at 3 digits)."""
 _SUB_BITS = _SUB_MASK.bit_length()
 
