@@ -90,10 +90,12 @@ class Request:
 class Connection(asyncio.Protocol):
     """One keep-alive connection carrying at most one request at a time."""
 
-    __slots__ = ("got_bytes", "parser", "pool", "req", "served", "status", "transport")
+    __slots__ = ("got_bytes", "parser", "pool", "recorder", "req", "served", "status",
+                 "transport")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self.recorder = pool.recorder
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.req: Request | None = None
@@ -141,7 +143,7 @@ class Connection(asyncio.Protocol):
             self.fail("protocol")
             return
         pool = self.pool
-        pool.recorder.response(req.due, monotonic(), self.status)
+        self.recorder.response(req.due, monotonic(), self.status)
         self.served += 1
         self.status = 0
         if self.parser.should_keep_alive():
@@ -156,7 +158,7 @@ class Connection(asyncio.Protocol):
         self.req = req
         self.got_bytes = False
         if not req.retried:  # a retry is the same request: count it and its lateness once
-            self.pool.recorder.sent_late(req.due, monotonic())
+            self.recorder.sent_late(req.due, monotonic())
         self.transport.write(req.data)  # type: ignore[union-attr]
 
     def fail(self, kind: str) -> None:
@@ -187,6 +189,9 @@ class Pool:
         self.open = 0
         self.connecting = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        self.on_idle: Callable[[], None] | None = None
+        """Called when a connection has come free and no request waits: the scheduler issues
+        what is already due (:meth:`kuar_loadgen.worker._Worker.issue_due`)."""
 
     def submit(self, req: Request) -> None:
         """Send now if a connection is idle, else queue (keeping the due time)."""
@@ -226,13 +231,18 @@ class Pool:
             conn.send(req)
         else:
             self.idle.append(conn)
+            if self.on_idle is not None:
+                self.on_idle()
 
     def _next(self) -> Request | None:
         """The oldest waiting request that has not waited too long; older ones are dropped."""
         pending = self.pending
-        now = monotonic()
-        self._drop_stale(now, now - self.max_wait)
-        return pending.popleft() if pending else None
+        if pending[0].due < monotonic() - self.max_wait:
+            now = monotonic()
+            self._drop_stale(now, now - self.max_wait)
+            if not pending:
+                return None
+        return pending.popleft()
 
     def _drop_stale(self, now: float, before: float) -> None:
         pending, rec = self.pending, self.recorder
