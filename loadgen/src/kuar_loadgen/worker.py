@@ -132,7 +132,7 @@ class _Worker:
         gc.freeze()
         # Each request allocates a few container objects, so the default threshold (700) ran a
         # young collection every ~200 requests: ~3 % of a worker's CPU at 30,000/s (py-spy).
-        # Nothing on the hot path makes reference cycles; a larger threshold keeps memory
+        # The hot path makes no reference cycles per request; a larger threshold keeps memory
         # bounded and collects a tenth as often.
         thresholds = gc.get_threshold()
         gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
