@@ -130,16 +130,16 @@ class _Worker:
         # the full collection itself (tens of ms after the imports) happens before t0.
         gc.collect()
         gc.freeze()
-        # Each request allocates a few container objects, so the default threshold (700) ran a
-        # young collection every ~200 requests: ~3 % of a worker's CPU at 30,000/s (py-spy).
-        # The hot path makes no reference cycles per request; a larger threshold keeps memory
-        # bounded and collects a tenth as often.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
         t0_wall = await loop.run_in_executor(None, self.start)
         # Map the shared wall-clock start onto this process's monotonic clock.
         t0 = time.monotonic() + (t0_wall - time.time())
         rec.restart(t0)
+        # Each request allocates a few container objects, so the default threshold (700) ran a
+        # young collection every ~200 requests: ~3 % of a worker's CPU at 30,000/s (py-spy).
+        # The hot path makes no reference cycles per request; a larger threshold keeps memory
+        # bounded and collects a tenth as often. Restored below, with the freeze.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
         sweeper = loop.create_task(self._sweep(list(pools.values()), rec))
         try:
             await self._schedule(plan, t0, count)
@@ -193,7 +193,7 @@ class _Worker:
             pool, data = plan[i % n_targets]  # target_index(i, n_targets), inlined
             i += stride
             issued += 1
-            self._next_i, self.issued = i, issued  # before submit: it may come back here
+            self._next_i, self.issued = i, issued  # kept current before each hand-over
             pool.submit(Request(next_due, data))
 
     async def _drain(self, pools: list[Pool], t0: float) -> None:
