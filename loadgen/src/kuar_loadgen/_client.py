@@ -237,8 +237,8 @@ class Pool:
     def _next(self) -> Request | None:
         """The oldest waiting request that has not waited too long; older ones are dropped."""
         pending = self.pending
-        if pending[0].due < monotonic() - self.max_wait:
-            now = monotonic()
+        now = monotonic()
+        if pending[0].due < now - self.max_wait:
             self._drop_stale(now, now - self.max_wait)
             if not pending:
                 return None

@@ -141,12 +141,18 @@ class _Worker:
         thresholds = gc.get_threshold()
         gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
         sweeper = loop.create_task(self._sweep(list(pools.values()), rec))
+        # A connection coming free issues what is already due at once, instead of idling until
+        # the scheduler's next wake-up (up to a timer tick, ~1 ms): with a capped pool that
+        # idle time, not the core, bounded the rate (decision 0006).
+        for pool in pools.values():
+            pool.on_idle = self.issue_due
         try:
-            await self._schedule(plan, t0, count)
+            await self._schedule(plan, t0, count)  # then issue_due has nothing left to issue
             await self._drain(list(pools.values()), t0)
         finally:
             sweeper.cancel()
             for pool in pools.values():
+                pool.on_idle = None
                 pool.close()
             await asyncio.sleep(0)
             gc.set_threshold(*thresholds)
@@ -161,11 +167,6 @@ class _Worker:
     async def _schedule(self, plan: list[tuple[Pool, bytes]], t0: float, count: int) -> None:
         self._plan, self._t0, self._count = plan, t0, count
         self._next_i = self.slot.offset
-        # A connection coming free issues what is already due at once, instead of idling until
-        # the scheduler's next wake-up (up to a timer tick, ~1 ms): with a capped pool that
-        # idle time, not the core, bounded the rate (decision 0006).
-        for pool in {id(p): p for p, _ in plan}.values():
-            pool.on_idle = self.issue_due
         monotonic, sleep = time.monotonic, asyncio.sleep
         due = self._due
         while self.issued < count and not self.aborted:
@@ -175,8 +176,6 @@ class _Worker:
                 delay = next_due - now
                 await sleep(delay if delay > MIN_SLEEP else MIN_SLEEP)
             self.issue_due()
-        for pool in {id(p): p for p, _ in plan}.values():
-            pool.on_idle = None
 
     def issue_due(self) -> None:
         """Issue, in due order, every request due by now (never one before its due time)."""
